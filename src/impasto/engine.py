@@ -1,0 +1,257 @@
+"""``stylize``: optimise an image so its VGG features match a content image and the
+feature statistics of one or more style images.
+
+Data flows one way: inputs -> working sizes -> targets (no grad) -> optimiser loop
+-> progress events -> the result. Nothing here prints, writes files or exits.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from impasto.config import DEFAULT, MIN_SIDE, StyleConfig
+from impasto.encoder import Encoder
+from impasto.errors import ConfigError, ImageError
+from impasto.imageio import ImageInput, load_image
+from impasto.losses import content_loss, gram_loss, tv_loss
+from impasto.sizing import fit_longest_side, fit_pixels, resize, scale_sizes
+from impasto.targets import Targets, build_targets
+from impasto.weights import load_weights
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One optimiser step, as reported to ``on_progress``.
+
+    ``loss`` and ``terms`` are those of the image before this step's update (what the
+    optimiser evaluated); the last event (``done``) scores the final image.
+    """
+
+    step: int
+    """Steps done so far over all scales (1-based)."""
+    total_steps: int
+    scale: int
+    """Index of the current scale, 0-based."""
+    scales: int
+    size: tuple[int, int]
+    """``(h, w)`` of the current scale."""
+    loss: float
+    terms: dict[str, float]
+    """Weighted terms keyed ``content.relu4_2``, ``style.relu1_1``, ``tv``."""
+    elapsed: float
+    """Seconds since ``stylize`` started (set-up included)."""
+    image: Tensor = field(repr=False)
+    """The current image, ``(1, 3, h, w)`` in [0, 1] on the CPU (a copy)."""
+    done: bool = False
+
+
+ProgressCallback = Callable[[Progress], object]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA, else MPS, else CPU; an explicit device must be usable."""
+    kind = name.split(":")[0]
+    if kind == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device", f"{name!r} asked for, but this torch sees no CUDA GPU")
+    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("device", f"{name!r} asked for, but Apple MPS is not available")
+    return torch.device(name)
+
+
+def build_encoder(config: StyleConfig, *, download: bool = False) -> Encoder:
+    """The frozen VGG that ``config`` asks for, cut after its deepest layer."""
+    weights = load_weights(config.weights, download=download)
+    return Encoder(weights, (*config.content_layers, *config.style_layers), config.pooling)
+
+
+def objective(encoder: Encoder, image: Tensor, targets: Targets, config: StyleConfig) -> tuple[Tensor, dict[str, Tensor]]:
+    """The total loss of ``image`` ``(1, 3, H, W)`` and its weighted terms."""
+    features = encoder(image)
+    terms: dict[str, Tensor] = {}
+    for name in config.content_layers:
+        terms[f"content.{name}"] = config.content_weight * content_loss(features[name], targets.content[name])
+    layer_weights = config.style_layer_weights or (1.0,) * len(config.style_layers)
+    for name, w in zip(config.style_layers, layer_weights, strict=True):
+        loss = gram_loss(features[name], targets.style_gram[name]) + targets.style_offset[name]
+        terms[f"style.{name}"] = config.style_weight * w * loss
+    if config.tv_weight:
+        terms["tv"] = config.tv_weight * tv_loss(image)
+    total = torch.stack(list(terms.values())).sum()
+    return total, terms
+
+
+def working_size(content: Tensor, config: StyleConfig) -> tuple[int, int]:
+    """``(h, w)`` of the output for a content image of any size."""
+    h, w = content.shape[-2:]
+    if config.pixels is not None:
+        return fit_pixels(h, w, config.pixels)
+    assert config.size is not None
+    return fit_longest_side(h, w, config.size)
+
+
+#: Units of the optimised variable, per optimiser: pixels = variable / scale. L-BFGS is not
+#: scale-invariant in its first steps (a step of 1/|g|₁, then H₀ = I until the first
+#: curvature pair): the classic implementations optimise 0-255 pixels, and with [0, 1]
+#: pixels its second step overshoots 255² times. Adam's lr is kept in [0, 1] units.
+PARAM_SCALE = {"lbfgs": 255.0, "adam": 1.0}
+
+
+def _make_optimizer(config: StyleConfig, param: Tensor) -> torch.optim.Optimizer:
+    if config.optimizer == "lbfgs":
+        # One function evaluation per step, as in the classic implementations.
+        return torch.optim.LBFGS([param], lr=config.lr or 1.0, max_iter=1, history_size=100)
+    return torch.optim.Adam([param], lr=config.lr or 0.02, betas=(0.9, 0.99))
+
+
+def _initial_image(config: StyleConfig, content: Tensor, size: tuple[int, int]) -> Tensor:
+    if config.init == "content":
+        return resize(content, size, config.resample)
+    if config.init == "noise":
+        generator = torch.Generator().manual_seed(config.seed)
+        return torch.rand((1, 3, *size), generator=generator)
+    return resize(load_image(config.init, name="init"), size, config.resample)
+
+
+def stylize(
+    content: ImageInput,
+    styles: ImageInput | Sequence[ImageInput],
+    config: StyleConfig = DEFAULT,
+    *,
+    on_progress: ProgressCallback | None = None,
+    encoder: Encoder | None = None,
+) -> Tensor:
+    """Paint ``content`` in the style of ``styles``.
+
+    Args:
+        content: path, Pillow image or ``(1, 3, H, W)`` tensor in [0, 1].
+        styles: one such image or a sequence; blended by ``config.style_weights``.
+        config: the settings (see :mod:`impasto.config`).
+        on_progress: called after every step with a :class:`Progress`; if it returns
+            True the run stops early and the current image is returned.
+        encoder: a prebuilt :class:`Encoder` (tests, or many runs in one process).
+
+    Returns:
+        The image, ``(1, 3, h, w)`` float in [0, 1] on the CPU.
+    """
+    started = time.perf_counter()
+    style_list = list(styles) if isinstance(styles, list | tuple) else [styles]
+    if not style_list:
+        raise ConfigError("styles", "need at least one style image")
+    if config.style_weights is not None and len(config.style_weights) != len(style_list):
+        raise ConfigError(
+            "style_weights", f"gives {len(config.style_weights)} weights for {len(style_list)} style images"
+        )
+    content_image = load_image(content, name="content")
+    style_images = [load_image(s, name=f"style {i + 1}") for i, s in enumerate(style_list)]
+    device = resolve_device(config.device)
+    sizes = scale_sizes(working_size(content_image, config), config.start_size)
+    if min(sizes[0]) < MIN_SIDE:
+        raise ImageError(
+            f"content: a {content_image.shape[-1]}x{content_image.shape[-2]} image works at "
+            f"{sizes[0][1]}x{sizes[0][0]} px, under the network's {MIN_SIDE} px; use a larger size"
+        )
+    if encoder is None:
+        encoder = build_encoder(config)
+    encoder = encoder.to(device)
+    steps = [config.first_steps or config.steps] + [config.steps] * (len(sizes) - 1)
+    total_steps = sum(steps)
+    done = 0
+    image = _initial_image(config, content_image, sizes[0])
+    for index, size in enumerate(sizes):
+        if index:
+            image = resize(image, size, "bicubic")
+        targets = _scale_targets(encoder, content_image, style_images, size, config, device)
+        scale = PARAM_SCALE[config.optimizer]
+        param = (image.to(device) * scale).requires_grad_(True)
+        optimizer = _make_optimizer(config, param)
+        evaluated: dict[str, Tensor] = {}
+
+        def closure() -> Tensor:
+            optimizer.zero_grad(set_to_none=True)
+            loss, terms = objective(encoder, param / scale, targets, config)
+            loss.backward()
+            evaluated.clear()
+            evaluated.update({k: v.detach() for k, v in terms.items()}, loss=loss.detach())
+            return loss
+
+        for _ in range(steps[index]):
+            optimizer.step(closure)
+            if config.clamp:
+                with torch.no_grad():
+                    param.clamp_(0.0, scale)
+            done += 1
+            if not math.isfinite(evaluated["loss"].item()):
+                raise ConfigError("lr", "the loss became infinite or NaN; lower the step size or the weights")
+            if on_progress is not None:
+                event = _event(evaluated, done, total_steps, index, len(sizes), size, started, param.detach() / scale)
+                if on_progress(event) is True:
+                    return event.image
+        image = param.detach() / scale
+    result = image.detach().clamp(0.0, 1.0)
+    if on_progress is not None:
+        with torch.no_grad():
+            loss, terms = objective(encoder, result, targets, config)
+        on_progress(
+            _event({**terms, "loss": loss}, done, total_steps, len(sizes) - 1, len(sizes), sizes[-1], started, result, True)
+        )
+    return result.cpu()
+
+
+def _scale_targets(
+    encoder: Encoder,
+    content: Tensor,
+    styles: list[Tensor],
+    size: tuple[int, int],
+    config: StyleConfig,
+    device: torch.device,
+) -> Targets:
+    content_scaled = resize(content, size, config.resample).to(device)
+    area = size[0] * size[1] * config.style_scale**2
+    styles_scaled = []
+    for style in styles:
+        style_size = fit_pixels(style.shape[-2], style.shape[-1], area)
+        if min(style_size) < MIN_SIDE:
+            raise ConfigError("style_scale", f"{config.style_scale} makes a style image smaller than {MIN_SIDE} px")
+        # Bilinear/bicubic straight from the original, as Pillow resizes (no 8-bit rounding).
+        styles_scaled.append(resize(style, style_size, config.resample).to(device))
+    return build_targets(
+        encoder, content_scaled, styles_scaled, config.content_layers, config.style_layers, config.style_weights
+    )
+
+
+def _event(
+    evaluated: dict[str, Tensor],
+    step: int,
+    total: int,
+    scale: int,
+    scales: int,
+    size: tuple[int, int],
+    started: float,
+    image: Tensor,
+    done: bool = False,
+) -> Progress:
+    terms = {k: float(v) for k, v in evaluated.items() if k != "loss"}
+    return Progress(
+        step=step,
+        total_steps=total,
+        scale=scale,
+        scales=scales,
+        size=size,
+        loss=float(evaluated["loss"]),
+        terms=terms,
+        elapsed=time.perf_counter() - started,
+        image=image.detach().clamp(0.0, 1.0).cpu().clone(),
+        done=done,
+    )

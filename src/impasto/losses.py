@@ -1,0 +1,42 @@
+"""Loss terms as pure functions of tensors.
+
+Shapes: features ``(B, C, H, W)``, Gram matrices ``(B, C, C)``, images ``(B, 3, H, W)``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def gram(features: Tensor) -> Tensor:
+    """Gram matrix ``F Fᵀ / (C·H·W)`` of ``(B, C, H, W)`` features, shape ``(B, C, C)``.
+
+    Dividing by ``C·H·W`` (not only ``H·W``) makes the mean squared error between two
+    Grams equal ``1/C²`` times that of Grams divided by ``H·W``: the per-layer
+    ``1/C²`` weighting of Gatys et al. and of the classic implementations.
+    """
+    b, c, h, w = features.shape
+    flat = features.reshape(b, c, h * w)
+    return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+
+
+def content_loss(features: Tensor, target: Tensor) -> Tensor:
+    """Mean squared error between features and their target."""
+    return (features - target).square().mean()
+
+
+def gram_loss(features: Tensor, target_gram: Tensor) -> Tensor:
+    """Mean squared error between the Gram of ``features`` and a target Gram ``(B|1, C, C)``."""
+    return (gram(features) - target_gram).square().mean()
+
+
+def tv_loss(image: Tensor) -> Tensor:
+    """Total variation: mean squared difference of horizontal plus of vertical neighbours.
+
+    Squared rather than absolute differences, so that the loss is smooth (L-BFGS
+    expects that). 0 for a constant image; 2 for a 0/1 checkerboard.
+    """
+    dx = image[..., :, 1:] - image[..., :, :-1]
+    dy = image[..., 1:, :] - image[..., :-1, :]
+    return dx.square().mean() + dy.square().mean()
