@@ -121,6 +121,18 @@ def check_layers(field: str, layers: tuple[str, ...], known: tuple[str, ...] = L
         raise ConfigError(field, f"lists a layer twice: {', '.join(layers)}")
 
 
+def check_style_count(config: StyleConfig, count: int) -> None:
+    """Raise ConfigError unless there is at least one style image and, when blend
+    weights are given, exactly one weight per style image."""
+    if count < 1:
+        raise ConfigError("styles", "need at least one style image")
+    if config.style_weights is not None and len(config.style_weights) != count:
+        raise ConfigError(
+            "style_weights",
+            f"gives {len(config.style_weights)} weights for {count} style image{'s' if count > 1 else ''}",
+        )
+
+
 def validate(config: StyleConfig) -> None:
     """Raise :class:`ConfigError` for the first invalid field of ``config``."""
     if config.pixels is None and config.size is None:

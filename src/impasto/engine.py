@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from impasto.config import DEFAULT, MIN_SIDE, StyleConfig
-from impasto.encoder import Encoder
+from impasto.config import DEFAULT, MIN_SIDE, StyleConfig, check_layers, check_style_count, vgg_layer_names
+from impasto.encoder import BLOCKS_BY_CONV_COUNT, Encoder
 from impasto.errors import ConfigError, ImageError
 from impasto.imageio import ImageInput, load_image
 from impasto.losses import content_loss, gram_loss, tv_loss
@@ -73,6 +73,10 @@ def resolve_device(name: str) -> torch.device:
 def build_encoder(config: StyleConfig, *, download: bool = False) -> Encoder:
     """The frozen VGG that ``config`` asks for, cut after its deepest layer."""
     weights = load_weights(config.weights, download=download)
+    blocks = BLOCKS_BY_CONV_COUNT.get(len(weights.convs))
+    if blocks is not None:  # VGG16 lacks conv3_4, conv4_4, conv5_4: name the option at fault
+        check_layers("content_layers", config.content_layers, vgg_layer_names(blocks))
+        check_layers("style_layers", config.style_layers, vgg_layer_names(blocks))
     return Encoder(weights, (*config.content_layers, *config.style_layers), config.pooling)
 
 
@@ -147,12 +151,7 @@ def stylize(
     """
     started = time.perf_counter()
     style_list = list(styles) if isinstance(styles, list | tuple) else [styles]
-    if not style_list:
-        raise ConfigError("styles", "need at least one style image")
-    if config.style_weights is not None and len(config.style_weights) != len(style_list):
-        raise ConfigError(
-            "style_weights", f"gives {len(config.style_weights)} weights for {len(style_list)} style images"
-        )
+    check_style_count(config, len(style_list))
     content_image = load_image(content, name="content")
     style_images = [load_image(s, name=f"style {i + 1}") for i, s in enumerate(style_list)]
     device = resolve_device(config.device)

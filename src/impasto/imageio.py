@@ -157,14 +157,14 @@ def output_format(path: str | os.PathLike) -> str:
 def check_output_path(path: str | os.PathLike) -> Path:
     """Fail early, before any work, if ``path`` cannot be written as an image."""
     path = Path(path)
+    if path.is_dir():
+        raise ImageError(f"{path}: is a folder; give a file name such as {path / 'out.png'}")
     output_format(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.exists():
         raise ImageError(f"{path}: output folder {folder} does not exist")
     if not folder.is_dir():
         raise ImageError(f"{path}: {folder} is not a folder")
-    if path.is_dir():
-        raise ImageError(f"{path}: is a folder; give a file name such as {path / 'out.png'}")
     if not os.access(folder, os.W_OK):
         raise ImageError(f"{path}: output folder {folder} is not writable")
     return path

@@ -29,9 +29,10 @@ def fit_pixels(height: int, width: int, pixels: float) -> tuple[int, int]:
 def resize(image: Tensor, size: tuple[int, int], filter: str = "bicubic") -> Tensor:
     """Resize ``(B, C, H, W)`` to ``size = (h, w)`` with an antialiased filter.
 
-    With antialiasing, torch's bilinear and bicubic follow Pillow's BILINEAR and
-    BICUBIC (same support and weights). An image already at ``size`` is returned as
-    it is, not resampled.
+    With antialiasing, ``bilinear`` is Pillow's BILINEAR (same support and weights;
+    in float, without Pillow's rounding to 8 bits). ``bicubic`` has Pillow's support
+    but torch's sharper kernel (a = -0.75; Pillow's is -0.5). An image already at
+    ``size`` is returned as it is, not resampled.
     """
     if tuple(image.shape[-2:]) == tuple(size):
         return image

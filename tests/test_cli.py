@@ -1,0 +1,240 @@
+"""The command line: options reach the config, bad input gives one line and exit 2 with
+nothing written, Ctrl-C saves the image so far. The engine is patched out except in
+the one end-to-end run."""
+
+import io
+
+import pytest
+import torch
+from PIL import Image
+
+from impasto import cli
+from impasto.config import DEFAULT, GATYS
+from impasto.engine import Progress
+
+
+@pytest.fixture
+def images(tmp_path):
+    content = tmp_path / "content.png"
+    style = tmp_path / "style.png"
+    Image.new("RGB", (40, 30), (200, 120, 40)).save(content)
+    Image.new("RGB", (32, 32), (20, 40, 220)).save(style)
+    return content, style
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    """Replace the engine run with one that records its arguments and writes a grey image."""
+    calls = []
+
+    def fake_run(content, styles, config, output, **kwargs):
+        calls.append({"content": content, "styles": styles, "config": config, "output": output, **kwargs})
+        from impasto.imageio import save_image
+
+        save_image(torch.full((1, 3, 8, 8), 0.5), output)
+        return 0
+
+    monkeypatch.setattr(cli, "run_stylize", fake_run)
+    return calls
+
+
+def test_options_reach_the_config(images, tmp_path, recorded):
+    content, style = images
+    out = tmp_path / "out.png"
+    code = cli.main([
+        "stylize", str(content), str(style), str(style), "-o", str(out),
+        "--size", "320", "--style-scale", "0.5", "--style-weights", "3,1", "--content-weight", "0.2",
+        "--style-weight", "5", "--tv-weight", "0.1", "--content-layers", "relu3_2",
+        "--style-layers", "relu1_1,relu2_1", "--style-layer-weights", "2,1", "--steps", "7",
+        "--first-steps", "9", "--start-size", "64", "--optimizer", "adam", "--lr", "0.05",
+        "--init", "noise", "--seed", "11", "--device", "cpu", "--pooling", "avg",
+        "--resample", "bilinear", "--no-clamp", "--save-every", "3", "-q",
+    ])  # fmt: skip
+    assert code == 0
+    (call,) = recorded
+    assert call["config"] == DEFAULT.replace(
+        size=320, style_scale=0.5, style_weights=(3.0, 1.0), content_weight=0.2, style_weight=5.0,
+        tv_weight=0.1, content_layers=("relu3_2",), style_layers=("relu1_1", "relu2_1"),
+        style_layer_weights=(2.0, 1.0), steps=7, first_steps=9, start_size=64, optimizer="adam", lr=0.05,
+        init="noise", seed=11, device="cpu", pooling="avg", resample="bilinear", clamp=False,
+    )  # fmt: skip
+    assert call["save_every"] == 3 and call["quiet"] is True
+    assert len(call["styles"]) == 2 and call["content"].shape == (1, 3, 30, 40)
+
+
+def test_preset_and_size_overrides(images, tmp_path, recorded):
+    content, style = images
+    assert cli.main(["stylize", str(content), str(style), "-o", str(tmp_path / "o.png"), "--preset", "gatys"]) == 0
+    assert recorded[-1]["config"] == GATYS
+    assert cli.main(["stylize", str(content), str(style), "-o", str(tmp_path / "o.png"), "--preset", "gatys",
+                     "--size", "128"]) == 0  # fmt: skip
+    assert recorded[-1]["config"] == GATYS.replace(size=128, pixels=None)
+
+
+def test_help_shows_every_default(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["stylize", "--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for option in list(cli.SCALAR_OPTIONS) + list(cli.LIST_OPTIONS):
+        assert cli._option(option) in text
+    assert "(default: 512)" in text and "(default: relu4_2)" in text and "(default: lbfgs)" in text
+
+
+def _existing_output(tmp_path):
+    out = tmp_path / "existing.png"
+    out.write_bytes(b"keep me")
+    return out
+
+
+def _bad_cases(tmp_path, content, style):
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    text = tmp_path / "text.jpg"
+    text.write_text("hello")
+    truncated = tmp_path / "truncated.png"
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 300), (1, 2, 3)).save(buffer, "PNG", compress_level=0)
+    truncated.write_bytes(buffer.getvalue()[:5000])
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", (8, 8)).save(tiny)
+    c, s = str(content), str(style)
+    return {
+        "missing content": ([str(tmp_path / "nope.jpg"), s], "nope.jpg: no such file"),
+        "missing style": ([c, str(tmp_path / "gone.png")], "gone.png: no such file"),
+        "folder": ([str(folder), s], "is a folder"),
+        "empty": ([c, str(empty)], "empty"),
+        "not an image": ([str(text), s], "not an image"),
+        "truncated": ([c, str(truncated)], "truncated"),
+        "too small": ([str(tiny), s], "at least 16 px"),
+        "zero steps": ([c, s, "--steps", "0"], "--steps: must be a positive"),
+        "negative steps": ([c, s, "--steps", "-5"], "--steps: must be a positive"),
+        "zero size": ([c, s, "--size", "0"], "--size: must be a positive"),
+        "negative size": ([c, s, "--size", "-3"], "--size: must be a positive"),
+        "negative pixels": ([c, s, "--pixels", "-100"], "--pixels: must be a positive"),
+        "negative weight": ([c, s, "--style-weight", "-1"], "--style-weight: must not be negative"),
+        "negative content weight": ([c, s, "--content-weight", "-0.5"], "--content-weight: must not be negative"),
+        "negative blend": ([c, s, "--style-weights", "-1"], "--style-weights: must not be negative"),
+        "unknown layer": ([c, s, "--style-layers", "relu1_1,relu9_1"], "unknown layer 'relu9_1'"),
+        "misspelt layer": ([c, s, "--content-layers", "rleu4_2"], "did you mean 'relu4_2'"),
+        "unknown preset": ([c, s, "--preset", "gatis"], "did you mean 'gatys'"),
+        "bad number": ([c, s, "--steps", "many"], "--steps: invalid int value"),
+        "bad optimizer": ([c, s, "--optimizer", "sgd"], "--optimizer: invalid choice"),
+        "wrong weight count": ([c, s, "--style-weights", "1,2"], "--style-weights: gives 2 weights for 1 style"),
+        "bad init file": ([c, s, "--init", str(tmp_path / "init.png")], "init.png: no such file"),
+        "negative save-every": ([c, s, "--save-every", "-1"], "--save-every"),
+    }
+
+
+def test_every_bad_input_gives_one_line_exit_2_and_writes_nothing(images, tmp_path, capsys, recorded):
+    content, style = images
+    out = _existing_output(tmp_path)
+    for name, (args, message) in _bad_cases(tmp_path, content, style).items():
+        before = sorted(p.name for p in tmp_path.iterdir())
+        with pytest.raises(SystemExit) if name in ("bad number", "bad optimizer") else _no_raise() as raised:
+            code = cli.main(["stylize", *args, "-o", str(out)])
+        if raised is not None and hasattr(raised, "value"):
+            code = raised.value.code
+        err = capsys.readouterr().err
+        assert code == 2, name
+        assert message in err, (name, err)
+        assert err.count("\n") == 1 and "Traceback" not in err, (name, err)
+        assert out.read_bytes() == b"keep me", name
+        assert sorted(p.name for p in tmp_path.iterdir()) == before, name
+    assert recorded == []
+
+
+class _no_raise:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [("missing_dir/out.png", "does not exist"), ("out.bmp", "unsupported output format"), ("a_dir", "is a folder")],
+)
+def test_bad_output_path(images, tmp_path, capsys, recorded, output, message):
+    (tmp_path / "a_dir").mkdir()
+    content, style = images
+    code = cli.main(["stylize", str(content), str(style), "-o", str(tmp_path / output)])
+    assert code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "missing_dir").exists() and not (tmp_path / "out.bmp").exists()
+
+
+def _event(step, total=10, done=False):
+    return Progress(step, total, 0, 1, (8, 8), 1.0, {"content.relu4_2": 0.5, "style.relu1_1": 0.5}, 0.1,
+                    torch.full((1, 3, 8, 8), step / total), done)  # fmt: skip
+
+
+def test_ctrl_c_writes_the_current_image_and_exits_130(images, tmp_path, monkeypatch, capsys):
+    import impasto.engine
+
+    def interrupted(content, styles, config, on_progress=None, encoder=None):
+        on_progress(_event(1))
+        on_progress(_event(2))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(impasto.engine, "stylize", interrupted)
+    monkeypatch.setattr(impasto.engine, "build_encoder", lambda config, download=False: None)
+    content, style = images
+    out = tmp_path / "out.png"
+    assert cli.main(["stylize", str(content), str(style), "-o", str(out), "-q"]) == 130
+    assert "interrupted at step 2/10" in capsys.readouterr().err
+    with Image.open(out) as saved:
+        assert saved.getpixel((0, 0)) == (51, 51, 51)  # step 2 of 10: grey 0.2
+
+
+def test_save_every_writes_numbered_snapshots(images, tmp_path, monkeypatch):
+    import impasto.engine
+
+    def run(content, styles, config, on_progress=None, encoder=None):
+        for step in range(1, 5):
+            on_progress(_event(step, 4))
+        on_progress(_event(4, 4, done=True))
+        return torch.zeros(1, 3, 8, 8)
+
+    monkeypatch.setattr(impasto.engine, "stylize", run)
+    monkeypatch.setattr(impasto.engine, "build_encoder", lambda config, download=False: None)
+    content, style = images
+    out = tmp_path / "out.png"
+    assert cli.main(["stylize", str(content), str(style), "-o", str(out), "--save-every", "2", "-q"]) == 0
+    assert sorted(p.name for p in tmp_path.glob("out*")) == ["out.00002.png", "out.00004.png", "out.png"]
+
+
+def test_progress_bar_lines():
+    stream = io.StringIO()
+    bar = cli.ProgressBar(stream)
+    for step in range(1, 11):
+        bar(_event(step))
+    bar(_event(10, done=True))
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("[##") and "1/10" in lines[0] and "content 0.5 style 0.5" in lines[0]
+    assert "10/10" in lines[-1] and "<0:00" in lines[-1]
+
+
+def test_presets_command(capsys):
+    assert cli.main(["presets"]) == 0
+    text = capsys.readouterr().out
+    assert "gatys" in text and "pixels = 250000" in text
+
+
+def test_stylize_end_to_end_with_the_real_network(images, tmp_path, capsys):
+    content, style = images
+    out = tmp_path / "out.jpg"
+    assert cli.main(["stylize", str(content), str(style), "-o", str(out), "--size", "48", "--steps", "3"]) == 0
+    with Image.open(out) as saved:
+        assert saved.size == (48, 36)
+    assert f"wrote {out}" in capsys.readouterr().out
+
+
+def test_python_dash_m(images, tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "impasto", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("impasto ")

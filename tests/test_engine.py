@@ -1,0 +1,110 @@
+"""The engine on small images with the real VGG19."""
+
+import pytest
+import torch
+
+from impasto.config import GATYS, StyleConfig
+from impasto.engine import stylize
+from impasto.errors import ConfigError, ImageError
+
+SMALL = StyleConfig(size=64, steps=12, content_weight=0.05, tv_weight=1.0)
+
+
+def _images():
+    generator = torch.Generator().manual_seed(3)
+    ys, xs = torch.meshgrid(torch.linspace(0, 1, 48), torch.linspace(0, 1, 64), indexing="ij")
+    content = torch.stack([xs, ys, 1 - xs]).unsqueeze(0)
+    stripes = (torch.sin(torch.arange(80) * 0.8) > 0).float()
+    style = torch.stack([stripes.expand(80, 80), stripes.expand(80, 80).T, torch.full((80, 80), 0.2)]).unsqueeze(0)
+    return content, style + 0.1 * torch.rand(1, 3, 80, 80, generator=generator).clamp(0, 0.9)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return _images()
+
+
+def _run(config, images, vgg19, **kwargs):
+    events = []
+    out = stylize(images[0], [images[1]], config, on_progress=events.append, encoder=vgg19, **kwargs)
+    return out, events
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_loss_decreases_and_output_is_an_image(images, vgg19, optimizer):
+    config = SMALL.replace(optimizer=optimizer, steps=15 if optimizer == "lbfgs" else 40)
+    out, events = _run(config, images, vgg19)
+    assert out.shape == (1, 3, 48, 64)
+    assert out.min() >= 0 and out.max() <= 1 and out.dtype == torch.float32
+    assert events[-1].done and events[-1].loss < 0.5 * events[0].loss
+    assert [e.step for e in events[:-1]] == list(range(1, config.steps + 1))
+    assert set(events[0].terms) == {"content.relu4_2", "tv"} | {f"style.{n}" for n in config.style_layers}
+    assert events[0].loss == pytest.approx(sum(events[0].terms.values()), rel=1e-5)
+
+
+def test_same_seed_same_image_other_seed_other_image(images, vgg19):
+    config = SMALL.replace(init="noise", steps=5, seed=7)
+    first, _ = _run(config, images, vgg19)
+    again, _ = _run(config, images, vgg19)
+    other, _ = _run(config.replace(seed=8), images, vgg19)
+    assert torch.equal(first, again)
+    assert not torch.allclose(first, other)
+
+
+def test_coarse_to_fine_ends_at_the_size_asked(images, vgg19):
+    config = SMALL.replace(size=90, start_size=32, steps=3, first_steps=4)
+    _, events = _run(config, images, vgg19)
+    sizes = list(dict.fromkeys(e.size for e in events))
+    assert sizes[-1] == (68, 90) and max(sizes[0]) >= 32 and len(sizes) == 3
+    assert events[-1].step == events[-1].total_steps == 4 + 3 + 3
+
+
+def test_gatys_objective_without_clamping_scores_the_saved_image(images, vgg19):
+    config = GATYS.replace(pixels=None, size=64, steps=5)
+    out, events = _run(config, images, vgg19)
+    assert set(events[0].terms) == {"content.relu4_2"} | {f"style.{n}" for n in config.style_layers}
+    assert 0 <= out.min() and out.max() <= 1
+
+
+def test_progress_callback_can_stop_the_run(images, vgg19):
+    events = []
+
+    def stop_at_three(event):
+        events.append(event)
+        return event.step == 3
+
+    out = stylize(images[0], images[1], SMALL, on_progress=stop_at_three, encoder=vgg19)
+    assert len(events) == 3 and torch.equal(out, events[-1].image)
+
+
+def test_init_from_an_image_file(tmp_path, images, vgg19):
+    from impasto.imageio import save_image
+
+    path = save_image(torch.full((1, 3, 30, 40), 0.5), tmp_path / "grey.png")
+    _, events = _run(SMALL.replace(init=str(path), steps=1), images, vgg19)
+    assert events[0].image.shape[-2:] == (48, 64)
+
+
+def test_style_weights_must_match_the_styles(images, vgg19):
+    with pytest.raises(ConfigError, match="style_weights"):
+        stylize(images[0], [images[1]], SMALL.replace(style_weights=(0.5, 0.5)), encoder=vgg19)
+
+
+def test_size_too_small_for_the_network(vgg19):
+    wide = torch.rand(1, 3, 20, 200)
+    with pytest.raises(ImageError, match="16 px"):
+        stylize(wide, [wide], SMALL.replace(size=64), encoder=vgg19)
+
+
+def test_inputs_are_not_modified(images, vgg19):
+    content, style = images[0].clone(), images[1].clone()
+    stylize(content, style, SMALL.replace(steps=2), encoder=vgg19)
+    assert torch.equal(content, images[0]) and torch.equal(style, images[1])
+
+
+def test_real_photo_and_painting(shared_images, vgg19):
+    content = shared_images / "content" / "tubingen.jpg"
+    style = shared_images / "style" / "starry_night.jpg"
+    out, events = _run(SMALL.replace(size=96, steps=10), (content, style), vgg19)
+    assert out.shape == (1, 3, 72, 96)
+    assert events[-1].loss < events[0].loss

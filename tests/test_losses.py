@@ -1,0 +1,56 @@
+import pytest
+import torch
+
+from impasto.losses import content_loss, gram, gram_loss, tv_loss
+
+
+def test_gram_of_hand_built_tensor():
+    # Two channels over a 1x2 image: F = [[1, 2], [3, 4]]
+    features = torch.tensor([[[[1.0, 2.0]], [[3.0, 4.0]]]])
+    expected = torch.tensor([[1 + 4, 3 + 8], [3 + 8, 9 + 16]]) / (2 * 1 * 2)
+    assert torch.allclose(gram(features)[0], expected)
+
+
+def test_gram_is_symmetric_and_batched():
+    features = torch.randn(3, 5, 4, 6)
+    g = gram(features)
+    assert g.shape == (3, 5, 5)
+    assert torch.allclose(g, g.transpose(1, 2))
+    assert torch.allclose(g[1], gram(features[1:2])[0])
+
+
+def test_content_loss_zero_at_target_and_positive_elsewhere():
+    target = torch.randn(1, 8, 5, 5)
+    assert content_loss(target.clone(), target).item() == 0.0
+    assert content_loss(target + 0.1, target).item() == pytest.approx(0.01, rel=1e-5)
+
+
+def test_tv_of_constant_and_checkerboard():
+    assert tv_loss(torch.full((1, 3, 8, 8), 0.3)).item() == 0.0
+    ys, xs = torch.meshgrid(torch.arange(8), torch.arange(8), indexing="ij")
+    board = ((ys + xs) % 2).float().expand(1, 3, 8, 8)
+    assert tv_loss(board).item() == pytest.approx(2.0)
+
+
+def test_style_loss_invariant_to_spatial_permutation():
+    features = torch.randn(1, 6, 7, 9)
+    target = gram(torch.randn(1, 6, 7, 9))
+    permuted = features.flatten(2)[..., torch.randperm(63)].reshape(1, 6, 7, 9)
+    assert torch.allclose(gram_loss(features, target), gram_loss(permuted, target), rtol=1e-5)
+    assert not torch.allclose(features, permuted)
+
+
+def test_style_loss_zero_at_own_gram():
+    features = torch.randn(1, 4, 5, 5)
+    assert gram_loss(features, gram(features)).item() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_gram_loss_gradient_float64():
+    target = gram(torch.randn(1, 3, 4, 4, dtype=torch.float64))
+    features = torch.randn(1, 3, 4, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda f: gram_loss(f, target), (features,))
+
+
+def test_tv_gradient_float64():
+    image = torch.rand(1, 3, 5, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(tv_loss, (image,))

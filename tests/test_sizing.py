@@ -1,0 +1,56 @@
+import math
+
+import pytest
+import torch
+from PIL import Image
+
+from impasto.imageio import load_image, tensor_to_pil
+from impasto.sizing import fit_longest_side, fit_pixels, resize, scale_sizes
+
+
+def test_fit_longest_side():
+    assert fit_longest_side(300, 400, 256) == (192, 256)
+    assert fit_longest_side(400, 300, 256) == (256, 192)
+    assert fit_longest_side(100, 100, 64) == (64, 64)
+
+
+def test_fit_pixels_keeps_area_and_aspect():
+    h, w = fit_pixels(600, 800, 500 * 500)
+    assert abs(h * w - 250_000) < 1000 and abs(w / h - 4 / 3) < 0.01
+
+
+def test_resize_leaves_an_image_at_its_size_alone():
+    image = torch.rand(1, 3, 20, 30)
+    assert resize(image, (20, 30)) is image
+
+
+def _pillow_pair():
+    generator = torch.Generator().manual_seed(1)
+    image = torch.nn.functional.interpolate(torch.rand(1, 3, 12, 16, generator=generator), size=(60, 80))
+    return load_image(tensor_to_pil(image))  # 8-bit values, as Pillow sees them
+
+
+def test_bilinear_resize_follows_pillow():
+    image = _pillow_pair()
+    ours = resize(image, (27, 36), "bilinear")
+    theirs = load_image(tensor_to_pil(image).resize((36, 27), Image.BILINEAR))
+    assert (ours - theirs).abs().max().item() < 1.01 / 255  # Pillow rounds to 8 bits
+
+
+def test_bicubic_resize_is_close_to_pillow():
+    # torch's cubic kernel is a = -0.75, Pillow's a = -0.5: slightly sharper, same support.
+    image = _pillow_pair()
+    ours = resize(image, (27, 36), "bicubic")
+    theirs = load_image(tensor_to_pil(image).resize((36, 27), Image.BICUBIC))
+    assert (ours - theirs).abs().mean().item() < 2 / 255
+
+
+def test_scale_schedule():
+    sizes = scale_sizes((384, 512), 128)
+    assert sizes[-1] == (384, 512)
+    assert max(sizes[0]) >= 128 and max(sizes[0]) < 128 * math.sqrt(2)
+    for small, large in zip(sizes, sizes[1:], strict=False):
+        assert large[1] / small[1] == pytest.approx(math.sqrt(2), rel=0.02)
+    assert [max(s) for s in sizes] == [128, 181, 256, 362, 512]
+    assert scale_sizes((100, 120), 128) == [(100, 120)]
+    assert scale_sizes((384, 512), None) == [(384, 512)]
