@@ -44,9 +44,7 @@ def vgg19_weights() -> VGGWeights:
 
 @pytest.fixture(scope="session")
 def vgg19(vgg19_weights) -> Encoder:
-    return Encoder(
-        vgg19_weights, ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1"), "max"
-    )
+    return Encoder(vgg19_weights, ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1"), "max")
 
 
 @pytest.fixture

@@ -168,7 +168,7 @@ def test_bad_output_path(images, tmp_path, capsys, recorded, output, message):
 
 def _event(step, total=10, done=False):
     return Progress(step, total, 0, 1, (8, 8), 1.0, {"content.relu4_2": 0.5, "style.relu1_1": 0.5}, 0.1,
-                    torch.full((1, 3, 8, 8), step / total), done)  # fmt: skip
+                    torch.full((1, 3, 8, 8), step / total), done, step / total)  # fmt: skip
 
 
 def test_ctrl_c_writes_the_current_image_and_exits_130(images, tmp_path, monkeypatch, capsys):
@@ -238,3 +238,23 @@ def test_python_dash_m(images, tmp_path):
 
     result = subprocess.run([sys.executable, "-m", "impasto", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("impasto ")
+
+
+def test_demo_uses_built_in_inputs(tmp_path, recorded, capsys):
+    out = tmp_path / "demo.png"
+    assert cli.main(["demo", "-o", str(out), "--steps", "5", "--save-inputs", str(tmp_path), "-q"]) == 0
+    (call,) = recorded
+    assert call["config"].size == 256 and call["config"].steps == 5
+    assert call["content"].shape[-2:] == (600, 512)  # matplotlib's grace_hopper.jpg
+    assert call["styles"][0].shape[-2:] == (512, 512)
+    assert (tmp_path / "demo_content.png").exists() and (tmp_path / "demo_style.png").exists()
+    assert str(out.resolve()) in capsys.readouterr().out
+
+
+def test_painted_style_is_deterministic_and_colourful():
+    from impasto.demo import paint_style
+    from impasto.imageio import load_image
+
+    first, again, other = (load_image(paint_style(128, seed)) for seed in (0, 0, 1))
+    assert torch.equal(first, again) and not torch.equal(first, other)
+    assert first.std(dim=(2, 3)).min() > 0.05  # texture in every channel, not a flat fill

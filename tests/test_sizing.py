@@ -1,3 +1,4 @@
+import itertools
 import math
 
 import pytest
@@ -49,7 +50,7 @@ def test_scale_schedule():
     sizes = scale_sizes((384, 512), 128)
     assert sizes[-1] == (384, 512)
     assert max(sizes[0]) >= 128 and max(sizes[0]) < 128 * math.sqrt(2)
-    for small, large in zip(sizes, sizes[1:], strict=False):
+    for small, large in itertools.pairwise(sizes):
         assert large[1] / small[1] == pytest.approx(math.sqrt(2), rel=0.02)
     assert [max(s) for s in sizes] == [128, 181, 256, 362, 512]
     assert scale_sizes((100, 120), 128) == [(100, 120)]

@@ -106,7 +106,7 @@ def test_state_dict_with_wrong_number_of_convolutions(tmp_path):
 def test_state_dict_file_that_is_not_torch(tmp_path):
     path = tmp_path / "junk.pth"
     path.write_text("not a checkpoint")
-    with pytest.raises(WeightsError, match="junk.pth: cannot load"):
+    with pytest.raises(WeightsError, match=r"junk\.pth: cannot load"):
         load_state_dict_file(path)
 
 

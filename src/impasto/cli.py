@@ -69,12 +69,12 @@ HELP = {
     "first_steps": "steps at the first scale when --start-size is set",
     "start_size": "coarse-to-fine: longest side of the first scale (px)",
     "optimizer": "optimiser",
-    "lr": "step size (default: 1 for lbfgs, 0.02 for adam)",
+    "lr": "step size",
     "init": "start image: content, noise or an image file",
     "seed": "random seed (same seed, same image on the CPU)",
     "pooling": "pooling in the network",
     "weights": "network weights: original (Caffe VGG19), vgg19, vgg16 (torchvision) or a .pth file",
-    "device": "where to compute",
+    "device": "where to compute: auto, cpu, cuda, cuda:N or mps",
     "resample": "filter used to resize the inputs",
 }
 
@@ -90,10 +90,22 @@ def _option(field: str) -> str:
     return "--" + field.replace("_", "-")
 
 
-def _describe(value: object) -> str:
+#: What an unset (None) field means, for --help.
+NONE_MEANS = {
+    "lr": "1 for lbfgs, 0.02 for adam",
+    "style_weights": "equal",
+    "style_layer_weights": "all 1",
+    "pixels": "unset, --size applies",
+    "size": "unset, --pixels applies",
+    "first_steps": "as --steps",
+    "start_size": "one scale only",
+}
+
+
+def _describe(value: object, field: str = "") -> str:
     if isinstance(value, tuple):
         return ",".join(str(v) for v in value)
-    return "none" if value is None else str(value)
+    return NONE_MEANS.get(field, "none") if value is None else str(value)
 
 
 def _split_list(text: str, kind: type, option: str) -> tuple:
@@ -106,7 +118,9 @@ def _split_list(text: str, kind: type, option: str) -> tuple:
 
 def _add_config_options(parser: argparse.ArgumentParser, defaults: StyleConfig, preset_name: str) -> None:
     group = parser.add_argument_group("style options (default: the value of the preset, shown for --preset default)")
-    group.add_argument("--preset", default=preset_name, help=f"named settings: {', '.join(PRESETS)} (default: {preset_name})")
+    group.add_argument(
+        "--preset", default=preset_name, help=f"named settings: {', '.join(PRESETS)} (default: {preset_name})"
+    )
     for field, kind in SCALAR_OPTIONS.items():
         extra = {"choices": CHOICES[field]} if field in CHOICES and field != "device" else {}
         metavar = None if extra else ("N" if kind is int else "X" if kind is float else "VALUE")
@@ -115,12 +129,15 @@ def _add_config_options(parser: argparse.ArgumentParser, defaults: StyleConfig, 
             type=kind,
             default=None,
             metavar=metavar,
-            help=f"{HELP[field]} (default: {_describe(getattr(defaults, field))})",
+            help=f"{HELP[field]} (default: {_describe(getattr(defaults, field), field)})",
             **extra,
         )
     for field in LIST_OPTIONS:
         group.add_argument(
-            _option(field), default=None, metavar="LIST", help=f"{HELP[field]} (default: {_describe(getattr(defaults, field))})"
+            _option(field),
+            default=None,
+            metavar="LIST",
+            help=f"{HELP[field]} (default: {_describe(getattr(defaults, field), field)})",
         )
     group.add_argument(
         "--clamp",
@@ -168,14 +185,18 @@ def _parser() -> argparse.ArgumentParser:
     stylize.add_argument("content", metavar="CONTENT", help="the photo")
     stylize.add_argument("styles", metavar="STYLE", nargs="+", help="the painting(s)")
     stylize.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp, .tiff)")
-    stylize.add_argument("--save-every", type=int, default=0, metavar="N", help="also save every N steps beside the output")
+    stylize.add_argument(
+        "--save-every", type=int, default=0, metavar="N", help="also save every N steps beside the output"
+    )
     stylize.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_config_options(stylize, PRESETS["default"], "default")
 
     demo = commands.add_parser("demo", help="stylise a built-in photo with a built-in painting")
     demo.add_argument("-o", "--output", default="demo.png", help="output image (default: demo.png)")
     demo.add_argument("--size", type=int, default=256, metavar="N", help="longest side in px (default: 256)")
-    demo.add_argument("--steps", type=int, default=None, metavar="N", help="steps at the final scale (default: the demo's)")
+    demo.add_argument(
+        "--steps", type=int, default=None, metavar="N", help="steps at the final scale (default: the demo's)"
+    )
     demo.add_argument("--save-inputs", metavar="FOLDER", help="also write the demo's content and style images there")
     demo.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
@@ -198,7 +219,7 @@ class ProgressBar:
         if not event.done and not self.tty and event.step % max(1, event.total_steps // 10):
             return
         self.last_line = now
-        fraction = event.step / event.total_steps
+        fraction = event.fraction
         eta = event.elapsed / fraction * (1 - fraction) if fraction > 0 else 0.0
         groups: dict[str, float] = {}
         for key, value in event.terms.items():
@@ -224,15 +245,27 @@ class ProgressBar:
 
 def _clock(seconds: float) -> str:
     seconds = int(seconds)
-    return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    return (
+        f"{seconds // 60}:{seconds % 60:02d}"
+        if seconds < 3600
+        else f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    )
 
 
 def _numbered(output: Path, step: int) -> Path:
     return output.with_name(f"{output.stem}.{step:05d}{output.suffix}")
 
 
-def run_stylize(content, styles, config: StyleConfig, output: Path, *, save_every: int = 0, quiet: bool = False,
-                download: bool = False) -> int:
+def run_stylize(
+    content,
+    styles,
+    config: StyleConfig,
+    output: Path,
+    *,
+    save_every: int = 0,
+    quiet: bool = False,
+    download: bool = False,
+) -> int:
     """Run the engine, saving the result (and snapshots); Ctrl-C saves what there is."""
     from impasto.engine import build_encoder, stylize
 
@@ -271,7 +304,9 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
     styles = [load_image(path) for path in args.styles]
     if config.init not in ("content", "noise"):
         load_image(config.init)  # fail now, not after the set-up
-    code = run_stylize(content, styles, config, output, save_every=args.save_every, quiet=args.quiet, download=args.download)
+    code = run_stylize(
+        content, styles, config, output, save_every=args.save_every, quiet=args.quiet, download=args.download
+    )
     if code == 0:
         print(f"wrote {output}")
     return code
@@ -302,7 +337,7 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     for name, config in PRESETS.items():
         print(name)
         for f in dataclasses.fields(config):
-            print(f"  {f.name} = {_describe(getattr(config, f.name))}")
+            print(f"  {f.name} = {_describe(getattr(config, f.name), f.name)}")
     return 0
 
 

@@ -49,6 +49,8 @@ class Progress:
     image: Tensor = field(repr=False)
     """The current image, ``(1, 3, h, w)`` in [0, 1] on the CPU (a copy)."""
     done: bool = False
+    fraction: float = 0.0
+    """Share of the run's work done, steps weighted by their pixel count (for an ETA)."""
 
 
 ProgressCallback = Callable[[Progress], object]
@@ -80,7 +82,9 @@ def build_encoder(config: StyleConfig, *, download: bool = False) -> Encoder:
     return Encoder(weights, (*config.content_layers, *config.style_layers), config.pooling)
 
 
-def objective(encoder: Encoder, image: Tensor, targets: Targets, config: StyleConfig) -> tuple[Tensor, dict[str, Tensor]]:
+def objective(
+    encoder: Encoder, image: Tensor, targets: Targets, config: StyleConfig
+) -> tuple[Tensor, dict[str, Tensor]]:
     """The total loss of ``image`` ``(1, 3, H, W)`` and its weighted terms."""
     features = encoder(image)
     terms: dict[str, Tensor] = {}
@@ -165,47 +169,97 @@ def stylize(
         encoder = build_encoder(config)
     encoder = encoder.to(device)
     steps = [config.first_steps or config.steps] + [config.steps] * (len(sizes) - 1)
-    total_steps = sum(steps)
-    done = 0
+    clock = _Clock(started, steps, sizes, on_progress)
     image = _initial_image(config, content_image, sizes[0])
     for index, size in enumerate(sizes):
         if index:
             image = resize(image, size, "bicubic")
         targets = _scale_targets(encoder, content_image, style_images, size, config, device)
-        scale = PARAM_SCALE[config.optimizer]
-        param = (image.to(device) * scale).requires_grad_(True)
-        optimizer = _make_optimizer(config, param)
-        evaluated: dict[str, Tensor] = {}
-
-        def closure() -> Tensor:
-            optimizer.zero_grad(set_to_none=True)
-            loss, terms = objective(encoder, param / scale, targets, config)
-            loss.backward()
-            evaluated.clear()
-            evaluated.update({k: v.detach() for k, v in terms.items()}, loss=loss.detach())
-            return loss
-
-        for _ in range(steps[index]):
-            optimizer.step(closure)
-            if config.clamp:
-                with torch.no_grad():
-                    param.clamp_(0.0, scale)
-            done += 1
-            if not math.isfinite(evaluated["loss"].item()):
-                raise ConfigError("lr", "the loss became infinite or NaN; lower the step size or the weights")
-            if on_progress is not None:
-                event = _event(evaluated, done, total_steps, index, len(sizes), size, started, param.detach() / scale)
-                if on_progress(event) is True:
-                    return event.image
-        image = param.detach() / scale
-    result = image.detach().clamp(0.0, 1.0)
+        image, stopped = _optimize_scale(
+            encoder, image.to(device), targets, config, steps[index], clock.at(index, size)
+        )
+        if stopped:
+            return image.cpu()
+    result = image.clamp(0.0, 1.0)
     if on_progress is not None:
         with torch.no_grad():
             loss, terms = objective(encoder, result, targets, config)
-        on_progress(
-            _event({**terms, "loss": loss}, done, total_steps, len(sizes) - 1, len(sizes), sizes[-1], started, result, True)
-        )
+        on_progress(clock.event({**terms, "loss": loss}, result, done=True))
     return result.cpu()
+
+
+def _optimize_scale(
+    encoder: Encoder,
+    image: Tensor,
+    targets: Targets,
+    config: StyleConfig,
+    steps: int,
+    report: Callable[[dict[str, Tensor], Tensor], bool],
+) -> tuple[Tensor, bool]:
+    """Run ``steps`` optimiser steps from ``image``; returns the image and whether the
+    progress callback asked to stop."""
+    scale = PARAM_SCALE[config.optimizer]
+    param = (image.detach() * scale).requires_grad_(True)
+    optimizer = _make_optimizer(config, param)
+    evaluated: dict[str, Tensor] = {}
+
+    def closure() -> Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        loss, terms = objective(encoder, param / scale, targets, config)
+        loss.backward()
+        evaluated.clear()
+        evaluated.update({k: v.detach() for k, v in terms.items()}, loss=loss.detach())
+        return loss
+
+    for _ in range(steps):
+        optimizer.step(closure)
+        if config.clamp:
+            with torch.no_grad():
+                param.clamp_(0.0, scale)
+        if not math.isfinite(evaluated["loss"].item()):
+            raise ConfigError("lr", "the loss became infinite or NaN; lower the step size or the weights")
+        if report(evaluated, param.detach() / scale):
+            return param.detach() / scale, True
+    return param.detach() / scale, False
+
+
+class _Clock:
+    """Counts steps over all scales and turns evaluated terms into Progress events."""
+
+    def __init__(
+        self, started: float, steps: list[int], sizes: list[tuple[int, int]], callback: ProgressCallback | None
+    ) -> None:
+        self.started, self.total, self.scales, self.callback = started, sum(steps), len(sizes), callback
+        self.work = sum(n * h * w for n, (h, w) in zip(steps, sizes, strict=True))
+        self.step, self.scale, self.size, self.work_done = 0, 0, sizes[0], 0
+
+    def at(self, scale: int, size: tuple[int, int]) -> Callable[[dict[str, Tensor], Tensor], bool]:
+        """The report function for the steps of one scale; True means stop."""
+        self.scale, self.size = scale, size
+
+        def report(evaluated: dict[str, Tensor], image: Tensor) -> bool:
+            self.step += 1
+            self.work_done += size[0] * size[1]
+            if self.callback is None:
+                return False
+            return self.callback(self.event(evaluated, image)) is True
+
+        return report
+
+    def event(self, evaluated: dict[str, Tensor], image: Tensor, done: bool = False) -> Progress:
+        return Progress(
+            step=self.step,
+            total_steps=self.total,
+            scale=self.scale,
+            scales=self.scales,
+            size=self.size,
+            loss=float(evaluated["loss"]),
+            terms={k: float(v) for k, v in evaluated.items() if k != "loss"},
+            elapsed=time.perf_counter() - self.started,
+            image=image.detach().clamp(0.0, 1.0).cpu().clone(),
+            done=done,
+            fraction=self.work_done / self.work,
+        )
 
 
 def _scale_targets(
@@ -227,30 +281,4 @@ def _scale_targets(
         styles_scaled.append(resize(style, style_size, config.resample).to(device))
     return build_targets(
         encoder, content_scaled, styles_scaled, config.content_layers, config.style_layers, config.style_weights
-    )
-
-
-def _event(
-    evaluated: dict[str, Tensor],
-    step: int,
-    total: int,
-    scale: int,
-    scales: int,
-    size: tuple[int, int],
-    started: float,
-    image: Tensor,
-    done: bool = False,
-) -> Progress:
-    terms = {k: float(v) for k, v in evaluated.items() if k != "loss"}
-    return Progress(
-        step=step,
-        total_steps=total,
-        scale=scale,
-        scales=scales,
-        size=size,
-        loss=float(evaluated["loss"]),
-        terms=terms,
-        elapsed=time.perf_counter() - started,
-        image=image.detach().clamp(0.0, 1.0).cpu().clone(),
-        done=done,
     )

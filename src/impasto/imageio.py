@@ -9,12 +9,12 @@ file in the same folder, renamed over the target only once complete.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ from impasto.errors import ImageError
 MAX_PIXELS = 100_000_000
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
 
-ImageInput = Union[str, os.PathLike, Image.Image, Tensor]
+ImageInput = str | os.PathLike | Image.Image | Tensor
 
 
 def _srgb_profile() -> ImageCms.ImageCmsProfile:
@@ -148,7 +148,9 @@ def output_format(path: str | os.PathLike) -> str:
     suffix = Path(path).suffix.lower()
     fmt = OUTPUT_FORMATS.get(suffix)
     if fmt is None:
-        raise ImageError(f"{path}: unsupported output format {suffix or '(no extension)'!r}; use .png, .jpg, .webp or .tiff")
+        raise ImageError(
+            f"{path}: unsupported output format {suffix or '(no extension)'!r}; use .png, .jpg, .webp or .tiff"
+        )
     if fmt == "WEBP" and not features.check("webp"):
         raise ImageError(f"{path}: this Pillow was built without WebP support")
     return fmt
@@ -187,10 +189,8 @@ def save_image(image: Tensor | Image.Image, path: str | os.PathLike, *, quality:
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException as exc:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         if isinstance(exc, OSError):
             raise ImageError(f"{path}: cannot write ({exc.strerror or exc})") from None
         raise

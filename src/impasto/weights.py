@@ -31,9 +31,7 @@ from impasto.errors import WeightsError
 ORIGINAL_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 ORIGINAL_SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"
 #: Keras layer names of the 16 convolutions, in network order.
-KERAS_CONVS = tuple(
-    f"block{b}_conv{i}" for b, n in enumerate((2, 2, 4, 4, 4), start=1) for i in range(1, n + 1)
-)
+KERAS_CONVS = tuple(f"block{b}_conv{i}" for b, n in enumerate((2, 2, 4, 4, 4), start=1) for i in range(1, n + 1))
 TORCHVISION_URLS = {
     "vgg19": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
     "vgg16": "https://download.pytorch.org/models/vgg16-397923af.pth",
@@ -140,9 +138,7 @@ def convs_from_state_dict(state: dict[str, Tensor], source: str) -> tuple[tuple[
             raise WeightsError(f"{source}: features.{index} is not a convolution with weight and bias")
         convs.append((entry["weight"].float(), entry["bias"].float()))
     if len(convs) not in (13, 16):
-        raise WeightsError(
-            f"{source}: found {len(convs)} convolutions under 'features'; VGG16 has 13 and VGG19 has 16"
-        )
+        raise WeightsError(f"{source}: found {len(convs)} convolutions under 'features'; VGG16 has 13 and VGG19 has 16")
     return tuple(convs)
 
 
