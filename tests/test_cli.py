@@ -48,7 +48,8 @@ def test_options_reach_the_config(images, tmp_path, recorded):
         "--style-layers", "relu1_1,relu2_1", "--style-layer-weights", "2,1", "--steps", "7",
         "--first-steps", "9", "--start-size", "64", "--optimizer", "adam", "--lr", "0.05",
         "--init", "noise", "--seed", "11", "--device", "cpu", "--pooling", "avg",
-        "--resample", "bilinear", "--no-clamp", "--save-every", "3", "-q",
+        "--resample", "bilinear", "--no-clamp", "--save-every", "3", "-q", "--precision", "float32",
+        "--target-loss", "1e4", "--time-limit", "60",
     ])  # fmt: skip
     assert code == 0
     (call,) = recorded
@@ -57,6 +58,7 @@ def test_options_reach_the_config(images, tmp_path, recorded):
         tv_weight=0.1, content_layers=("relu3_2",), style_layers=("relu1_1", "relu2_1"),
         style_layer_weights=(2.0, 1.0), steps=7, first_steps=9, start_size=64, optimizer="adam", lr=0.05,
         init="noise", seed=11, device="cpu", pooling="avg", resample="bilinear", clamp=False,
+        precision="float32", target_loss=1e4, time_limit=60.0,
     )  # fmt: skip
     assert call["save_every"] == 3 and call["quiet"] is True
     assert len(call["styles"]) == 2 and call["content"].shape == (1, 3, 30, 40)
@@ -125,6 +127,8 @@ def _bad_cases(tmp_path, content, style):
         "wrong weight count": ([c, s, "--style-weights", "1,2"], "--style-weights: gives 2 weights for 1 style"),
         "bad init file": ([c, s, "--init", str(tmp_path / "init.png")], "init.png: no such file"),
         "negative save-every": ([c, s, "--save-every", "-1"], "--save-every"),
+        "zero time limit": ([c, s, "--time-limit", "0"], "--time-limit: must be positive"),
+        "bad precision": ([c, s, "--precision", "int8"], "--precision: invalid choice"),
     }
 
 
@@ -133,7 +137,11 @@ def test_every_bad_input_gives_one_line_exit_2_and_writes_nothing(images, tmp_pa
     out = _existing_output(tmp_path)
     for name, (args, message) in _bad_cases(tmp_path, content, style).items():
         before = sorted(p.name for p in tmp_path.iterdir())
-        with pytest.raises(SystemExit) if name in ("bad number", "bad optimizer") else _no_raise() as raised:
+        with (
+            pytest.raises(SystemExit)
+            if name in ("bad number", "bad optimizer", "bad precision")
+            else _no_raise() as raised
+        ):
             code = cli.main(["stylize", *args, "-o", str(out)])
         if raised is not None and hasattr(raised, "value"):
             code = raised.value.code

@@ -6,6 +6,7 @@ import torch
 from impasto.config import GATYS, StyleConfig
 from impasto.engine import stylize
 from impasto.errors import ConfigError, ImageError
+from impasto.sizing import resize
 
 SMALL = StyleConfig(size=64, steps=12, content_weight=0.05, tv_weight=1.0)
 
@@ -78,7 +79,47 @@ def test_progress_callback_can_stop_the_run(images, vgg19):
         return event.step == 3
 
     out = stylize(images[0], images[1], SMALL, on_progress=stop_at_three, encoder=vgg19)
-    assert len(events) == 3 and torch.equal(out, events[-1].image)
+    assert [e.step for e in events] == [1, 2, 3, 3] and events[-1].done
+    assert torch.equal(out, events[2].image) and torch.equal(out, events[-1].image)
+
+
+def test_target_loss_stops_at_the_final_scale(images, vgg19):
+    config = SMALL.replace(size=90, start_size=45, first_steps=5, steps=40)
+    _, free = _run(config, images, vgg19)
+    final = free[0].scales - 1
+    target = [e.loss for e in free if e.scale == final][10]
+    _, stopped = _run(config.replace(target_loss=target), images, vgg19)
+    assert stopped[-2].loss <= target and stopped[-2].scale == final
+    assert len(stopped) < len(free) and stopped[-1].done
+
+
+def test_time_limit_still_returns_the_final_size(images, vgg19):
+    config = SMALL.replace(size=90, start_size=45, first_steps=400, steps=400, time_limit=0.5)
+    out, events = _run(config, images, vgg19)
+    assert out.shape[-2:] == (68, 90)
+    assert events[-1].done and events[-1].step < 400 and events[-1].elapsed < 5
+
+
+def test_bfloat16_objective_and_gradient_follow_float32(images, vgg19):
+    # On textured images, as photos are (cosine 0.994 on tubingen at 384 px). On a smooth
+    # ramp most features are near zero and bfloat16 rounding dominates (cosine ~0.7).
+    from impasto.demo import paint_style
+    from impasto.engine import _scale_targets, objective
+    from impasto.imageio import load_image
+
+    config = SMALL
+    generator = torch.Generator().manual_seed(0)
+    content = resize(torch.rand(1, 3, 12, 16, generator=generator), (96, 128))
+    targets = _scale_targets(vgg19, content, [load_image(paint_style(160))], (96, 128), config, torch.device("cpu"))
+    image = content.mul(0.8).add(0.1).requires_grad_(True)
+    results = {}
+    for dtype in (None, torch.bfloat16):
+        loss, _ = objective(vgg19, image, targets, config, dtype)
+        (grad,) = torch.autograd.grad(loss, image)
+        results[dtype] = (loss.item(), grad.flatten())
+    (loss32, grad32), (loss16, grad16) = results[None], results[torch.bfloat16]
+    assert loss16 == pytest.approx(loss32, rel=0.02)
+    assert torch.nn.functional.cosine_similarity(grad32, grad16, dim=0) > 0.98
 
 
 def test_init_from_an_image_file(tmp_path, images, vgg19):

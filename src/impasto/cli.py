@@ -20,6 +20,7 @@ from impasto.config import (
     DEVICES,
     OPTIMIZERS,
     POOLINGS,
+    PRECISIONS,
     PRESETS,
     RESAMPLE_FILTERS,
     StyleConfig,
@@ -51,9 +52,18 @@ SCALAR_OPTIONS = {
     "weights": str,
     "device": str,
     "resample": str,
+    "precision": str,
+    "target_loss": float,
+    "time_limit": float,
 }
 LIST_OPTIONS = {"style_weights": float, "content_layers": str, "style_layers": str, "style_layer_weights": float}
-CHOICES = {"optimizer": OPTIMIZERS, "pooling": POOLINGS, "device": DEVICES, "resample": RESAMPLE_FILTERS}
+CHOICES = {
+    "optimizer": OPTIMIZERS,
+    "pooling": POOLINGS,
+    "device": DEVICES,
+    "resample": RESAMPLE_FILTERS,
+    "precision": PRECISIONS,
+}
 HELP = {
     "size": "longest side of the output in px",
     "pixels": "pixel count (area) of the output, instead of --size",
@@ -76,6 +86,9 @@ HELP = {
     "weights": "network weights: original (Caffe VGG19), vgg19, vgg16 (torchvision) or a .pth file",
     "device": "where to compute: auto, cpu, cuda, cuda:N or mps",
     "resample": "filter used to resize the inputs",
+    "precision": "network arithmetic; auto = bfloat16 where the CPU or GPU has it fast",
+    "target_loss": "stop once the loss at the final scale is at or below this",
+    "time_limit": "stop after this many seconds (the result keeps the final size)",
 }
 
 
@@ -99,6 +112,8 @@ NONE_MEANS = {
     "size": "unset, --pixels applies",
     "first_steps": "as --steps",
     "start_size": "one scale only",
+    "target_loss": "none",
+    "time_limit": "none",
 }
 
 

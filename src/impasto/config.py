@@ -33,6 +33,7 @@ OPTIMIZERS = ("lbfgs", "adam")
 POOLINGS = ("max", "avg")
 RESAMPLE_FILTERS = ("bilinear", "bicubic")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 INITS = ("content", "noise")
 #: The smallest side, in pixels, of any image the network is run on.
 MIN_SIDE = 16
@@ -83,6 +84,13 @@ class StyleConfig:
     """Filter used to resize the inputs (antialiased, as Pillow's)."""
     clamp: bool = True
     """Keep the pixels in [0, 1] after every step (what is saved is clamped anyway)."""
+    precision: str = "auto"
+    """Network arithmetic: ``float32``, ``bfloat16``, ``float16`` (autocast; losses stay in
+    float32) or ``auto``: bfloat16 on CPUs and CUDA GPUs with fast bfloat16, else float32."""
+    target_loss: float | None = None
+    """Stop once the loss at the final scale is at or below this."""
+    time_limit: float | None = None
+    """Stop after this many seconds (the result is still at the final size)."""
 
     def __post_init__(self) -> None:
         validate(self)
@@ -184,6 +192,13 @@ def validate(config: StyleConfig) -> None:
     _choice("pooling", config.pooling, POOLINGS)
     _choice("device", config.device.split(":")[0], DEVICES)
     _choice("resample", config.resample, RESAMPLE_FILTERS)
+    _choice("precision", config.precision, PRECISIONS)
+    for field in ("target_loss", "time_limit"):
+        value = getattr(config, field)
+        if value is not None:
+            _non_negative(field, value)
+            if value == 0:
+                raise ConfigError(field, "must be positive, got 0")
     if not config.weights:
         raise ConfigError("weights", "must name weights or a file")
 

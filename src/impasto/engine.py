@@ -82,11 +82,39 @@ def build_encoder(config: StyleConfig, *, download: bool = False) -> Encoder:
     return Encoder(weights, (*config.content_layers, *config.style_layers), config.pooling)
 
 
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for the network, or None for plain float32."""
+    if precision == "float32":
+        return None
+    if precision == "bfloat16":
+        return torch.bfloat16
+    if precision == "float16":
+        return torch.float16
+    # auto: bfloat16 where the hardware has it (AVX-512 BF16 or AMX on x86, CUDA from
+    # Ampere on). Measured on a 2-core AVX-512 BF16 CPU: 1.8x faster per step, and the
+    # classic objective of the result within 1% of float32 (benchmarks/speed.py).
+    if device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return torch.bfloat16
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
 def objective(
-    encoder: Encoder, image: Tensor, targets: Targets, config: StyleConfig
+    encoder: Encoder,
+    image: Tensor,
+    targets: Targets,
+    config: StyleConfig,
+    autocast: torch.dtype | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """The total loss of ``image`` ``(1, 3, H, W)`` and its weighted terms."""
-    features = encoder(image)
+    """The total loss of ``image`` ``(1, 3, H, W)`` and its weighted terms.
+
+    With ``autocast``, the network runs in that dtype; the losses are always computed
+    in float32 from its features (a bfloat16 Gram loses too much).
+    """
+    with torch.autocast(image.device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
+        raw = encoder(image)
+    features = {name: f.float() for name, f in raw.items()}
     terms: dict[str, Tensor] = {}
     for name in config.content_layers:
         terms[f"content.{name}"] = config.content_weight * content_loss(features[name], targets.content[name])
@@ -168,20 +196,24 @@ def stylize(
     if encoder is None:
         encoder = build_encoder(config)
     encoder = encoder.to(device)
+    autocast = resolve_precision(config.precision, device)
     steps = [config.first_steps or config.steps] + [config.steps] * (len(sizes) - 1)
-    clock = _Clock(started, steps, sizes, on_progress)
+    clock = _Clock(started, steps, sizes, config, on_progress)
     image = _initial_image(config, content_image, sizes[0])
     for index, size in enumerate(sizes):
         if index:
             image = resize(image, size, "bicubic")
         targets = _scale_targets(encoder, content_image, style_images, size, config, device)
-        image, stopped = _optimize_scale(
-            encoder, image.to(device), targets, config, steps[index], clock.at(index, size)
-        )
+        report = clock.at(index, size)
+        image, stopped = _optimize_scale(encoder, image.to(device), targets, config, steps[index], autocast, report)
         if stopped:
-            return image.cpu()
+            break
     result = image.clamp(0.0, 1.0)
+    if result.shape[-2:] != sizes[-1]:  # stopped early at a coarse scale
+        result = resize(result, sizes[-1], "bicubic")
+        targets = _scale_targets(encoder, content_image, style_images, sizes[-1], config, device)
     if on_progress is not None:
+        # The last event scores the result in float32, whatever the run's precision.
         with torch.no_grad():
             loss, terms = objective(encoder, result, targets, config)
         on_progress(clock.event({**terms, "loss": loss}, result, done=True))
@@ -194,10 +226,11 @@ def _optimize_scale(
     targets: Targets,
     config: StyleConfig,
     steps: int,
+    autocast: torch.dtype | None,
     report: Callable[[dict[str, Tensor], Tensor], bool],
 ) -> tuple[Tensor, bool]:
     """Run ``steps`` optimiser steps from ``image``; returns the image and whether the
-    progress callback asked to stop."""
+    run is to stop (a stop condition or the progress callback)."""
     scale = PARAM_SCALE[config.optimizer]
     param = (image.detach() * scale).requires_grad_(True)
     optimizer = _make_optimizer(config, param)
@@ -205,7 +238,7 @@ def _optimize_scale(
 
     def closure() -> Tensor:
         optimizer.zero_grad(set_to_none=True)
-        loss, terms = objective(encoder, param / scale, targets, config)
+        loss, terms = objective(encoder, param / scale, targets, config, autocast)
         loss.backward()
         evaluated.clear()
         evaluated.update({k: v.detach() for k, v in terms.items()}, loss=loss.detach())
@@ -227,9 +260,15 @@ class _Clock:
     """Counts steps over all scales and turns evaluated terms into Progress events."""
 
     def __init__(
-        self, started: float, steps: list[int], sizes: list[tuple[int, int]], callback: ProgressCallback | None
+        self,
+        started: float,
+        steps: list[int],
+        sizes: list[tuple[int, int]],
+        config: StyleConfig,
+        callback: ProgressCallback | None,
     ) -> None:
         self.started, self.total, self.scales, self.callback = started, sum(steps), len(sizes), callback
+        self.target_loss, self.time_limit = config.target_loss, config.time_limit
         self.work = sum(n * h * w for n, (h, w) in zip(steps, sizes, strict=True))
         self.step, self.scale, self.size, self.work_done = 0, 0, sizes[0], 0
 
@@ -240,9 +279,13 @@ class _Clock:
         def report(evaluated: dict[str, Tensor], image: Tensor) -> bool:
             self.step += 1
             self.work_done += size[0] * size[1]
-            if self.callback is None:
-                return False
-            return self.callback(self.event(evaluated, image)) is True
+            stop = self.callback is not None and self.callback(self.event(evaluated, image)) is True
+            if self.time_limit is not None and time.perf_counter() - self.started >= self.time_limit:
+                stop = True
+            final = self.scale == self.scales - 1
+            if final and self.target_loss is not None and float(evaluated["loss"]) <= self.target_loss:
+                stop = True
+            return stop
 
         return report
 
