@@ -51,6 +51,11 @@ def test_gram_loss_gradient_float64():
     assert torch.autograd.gradcheck(lambda f: gram_loss(f, target), (features,))
 
 
+def test_gram_gradient_float64():
+    features = torch.randn(2, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(gram, (features,))
+
+
 def test_tv_gradient_float64():
     image = torch.rand(1, 3, 5, 6, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(tv_loss, (image,))

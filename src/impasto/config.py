@@ -65,11 +65,13 @@ class StyleConfig:
     style_layer_weights: tuple[float, ...] | None = None
     """Per style layer, in the order of ``style_layers``; None = all 1."""
     steps: int = 500
-    """Optimiser steps at the final scale (and at every scale after the first)."""
+    """Optimiser steps at each scale (the only one, or those between first and final)."""
     start_size: int | None = None
     """Coarse-to-fine: longest side of the first scale; None = one scale only."""
     first_steps: int | None = None
     """Steps at the first of several scales; None = ``steps``."""
+    final_steps: int | None = None
+    """Steps at the last (full-size) of several scales; None = ``steps``."""
     optimizer: str = "lbfgs"
     lr: float | None = None
     """Step size; None = 1.0 for L-BFGS, 0.02 for Adam (pixels are in [0, 1])."""
@@ -174,8 +176,9 @@ def validate(config: StyleConfig) -> None:
         for w in config.style_layer_weights:
             _non_negative("style_layer_weights", w)
     _positive_int("steps", config.steps)
-    if config.first_steps is not None:
-        _positive_int("first_steps", config.first_steps)
+    for field in ("first_steps", "final_steps"):
+        if getattr(config, field) is not None:
+            _positive_int(field, getattr(config, field))
     if config.start_size is not None:
         _positive_int("start_size", config.start_size)
         if config.start_size < MIN_SIDE:

