@@ -59,3 +59,13 @@ def test_gram_gradient_float64():
 def test_tv_gradient_float64():
     image = torch.rand(1, 3, 5, 6, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(tv_loss, (image,))
+
+
+def test_gram_of_bfloat16_features_is_float32_and_close():
+    features = torch.rand(1, 16, 32, 32)
+    low = gram(features.bfloat16())
+    assert low.dtype == torch.float32
+    assert torch.allclose(low, gram(features), rtol=2e-2)
+    low_input = features.bfloat16().requires_grad_(True)
+    (grad,) = torch.autograd.grad(gram(low_input).square().sum(), low_input)
+    assert grad.dtype == torch.bfloat16 and grad.abs().sum() > 0

@@ -7,6 +7,7 @@ Data flows one way: inputs -> working sizes -> targets (no grad) -> optimiser lo
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -109,15 +110,17 @@ def objective(
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """The total loss of ``image`` ``(1, 3, H, W)`` and its weighted terms.
 
-    With ``autocast``, the network runs in that dtype; the losses are always computed
-    in float32 from its features (a bfloat16 Gram loses too much).
+    With ``autocast``, the network runs in that dtype, and so do the Gram products (with
+    float32 accumulation; their C x C results are rounded once, 2^-9 relative, and
+    halving the time of the products saves 7% of a step on a CPU). Everything else
+    of the losses is float32.
     """
     with torch.autocast(image.device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
-        raw = encoder(image)
-    features = {name: f.float() for name, f in raw.items()}
+        features = encoder(image)
     terms: dict[str, Tensor] = {}
     for name in config.content_layers:
-        terms[f"content.{name}"] = config.content_weight * content_loss(features[name], targets.content[name])
+        loss = content_loss(features[name].float(), targets.content[name])
+        terms[f"content.{name}"] = config.content_weight * loss
     layer_weights = config.style_layer_weights or (1.0,) * len(config.style_layers)
     for name, w in zip(config.style_layers, layer_weights, strict=True):
         loss = gram_loss(features[name], targets.style_gram[name]) + targets.style_offset[name]
@@ -206,6 +209,9 @@ def stylize(
         encoder = build_encoder(config)
     encoder = encoder.to(device)
     autocast = resolve_precision(config.precision, device)
+    # Targets and the final score use the float32 network; the steps use one whose weights
+    # are already in the autocast dtype, so they are not cast again at every step.
+    step_encoder = copy.deepcopy(encoder).to(autocast) if autocast is not None else encoder
     steps = scale_steps(config, len(sizes))
     clock = _Clock(started, steps, sizes, config, on_progress)
     image = _initial_image(config, content_image, sizes[0])
@@ -214,7 +220,9 @@ def stylize(
             image = resize(image, size, "bicubic")
         targets = _scale_targets(encoder, content_image, style_images, size, config, device)
         report = clock.at(index, size)
-        image, stopped = _optimize_scale(encoder, image.to(device), targets, config, steps[index], autocast, report)
+        image, stopped = _optimize_scale(
+            step_encoder, image.to(device), targets, config, steps[index], autocast, report
+        )
         if stopped:
             break
     result = image.clamp(0.0, 1.0)

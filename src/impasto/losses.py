@@ -24,19 +24,21 @@ class _FlatGram(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
         (flat,) = ctx.saved_tensors
-        return torch.bmm(grad + grad.transpose(1, 2), flat)
+        return torch.bmm((grad + grad.transpose(1, 2)).to(flat.dtype), flat)
 
 
 def gram(features: Tensor) -> Tensor:
     """Gram matrix ``F Fᵀ / (C·H·W)`` of ``(B, C, H, W)`` features, shape ``(B, C, C)``.
 
-    Dividing by ``C·H·W`` (not only ``H·W``) makes the mean squared error between two
+    The product runs in the features' dtype; the result is at least float32. Dividing by
+    ``C·H·W`` (not only ``H·W``) makes the mean squared error between two
     Grams equal ``1/C²`` times that of Grams divided by ``H·W``: the per-layer
     ``1/C²`` weighting of Gatys et al. and of the classic implementations.
     """
     b, c, h, w = features.shape
     flat = features.reshape(b, c, h * w)
-    return _FlatGram.apply(flat) / (c * h * w)
+    product = _FlatGram.apply(flat)
+    return product.to(torch.promote_types(product.dtype, torch.float32)) / (c * h * w)
 
 
 def content_loss(features: Tensor, target: Tensor) -> Tensor:
