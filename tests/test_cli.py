@@ -46,7 +46,8 @@ def test_options_reach_the_config(images, tmp_path, recorded):
         "--size", "320", "--style-scale", "0.5", "--style-weights", "3,1", "--content-weight", "0.2",
         "--style-weight", "5", "--tv-weight", "0.1", "--content-layers", "relu3_2",
         "--style-layers", "relu1_1,relu2_1", "--style-layer-weights", "2,1", "--steps", "7",
-        "--first-steps", "9", "--final-steps", "4", "--start-size", "64", "--optimizer", "adam", "--lr", "0.05",
+        "--first-steps", "9", "--final-steps", "4", "--start-size", "64", "--scales", "2",
+        "--optimizer", "adam", "--lr", "0.05",
         "--init", "noise", "--seed", "11", "--device", "cpu", "--pooling", "avg",
         "--resample", "bilinear", "--no-clamp", "--save-every", "3", "-q", "--precision", "float32",
         "--target-loss", "1e4", "--time-limit", "60",
@@ -56,7 +57,8 @@ def test_options_reach_the_config(images, tmp_path, recorded):
     assert call["config"] == DEFAULT.replace(
         size=320, style_scale=0.5, style_weights=(3.0, 1.0), content_weight=0.2, style_weight=5.0,
         tv_weight=0.1, content_layers=("relu3_2",), style_layers=("relu1_1", "relu2_1"),
-        style_layer_weights=(2.0, 1.0), steps=7, first_steps=9, final_steps=4, start_size=64, optimizer="adam", lr=0.05,
+        style_layer_weights=(2.0, 1.0), steps=7, first_steps=9, final_steps=4, start_size=64, scales=2,
+        optimizer="adam", lr=0.05,
         init="noise", seed=11, device="cpu", pooling="avg", resample="bilinear", clamp=False,
         precision="float32", target_loss=1e4, time_limit=60.0,
     )  # fmt: skip

@@ -55,3 +55,5 @@ def test_scale_schedule():
     assert [max(s) for s in sizes] == [128, 181, 256, 362, 512]
     assert scale_sizes((100, 120), 128) == [(100, 120)]
     assert scale_sizes((384, 512), None) == [(384, 512)]
+    assert scale_sizes((288, 384), None, 3) == [(144, 192), (204, 272), (288, 384)]
+    assert scale_sizes((288, 384), 128, 1) == [(288, 384)]

@@ -45,6 +45,7 @@ SCALAR_OPTIONS = {
     "first_steps": int,
     "final_steps": int,
     "start_size": int,
+    "scales": int,
     "optimizer": str,
     "lr": float,
     "init": str,
@@ -80,6 +81,7 @@ HELP = {
     "first_steps": "steps at the first scale, when there are several",
     "final_steps": "steps at the final (full-size) scale, when there are several",
     "start_size": "coarse-to-fine: longest side of the first scale (px)",
+    "scales": "coarse-to-fine: number of scales, √2 apart (overrides --start-size)",
     "optimizer": "optimiser",
     "lr": "step size",
     "init": "start image: content, noise or an image file",
@@ -115,6 +117,7 @@ NONE_MEANS = {
     "first_steps": "as --steps",
     "final_steps": "as --steps",
     "start_size": "one scale only",
+    "scales": "from --start-size",
     "target_loss": "none",
     "time_limit": "none",
 }

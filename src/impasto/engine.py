@@ -199,7 +199,7 @@ def stylize(
     content_image = load_image(content, name="content")
     style_images = [load_image(s, name=f"style {i + 1}") for i, s in enumerate(style_list)]
     device = resolve_device(config.device)
-    sizes = scale_sizes(working_size(content_image, config), config.start_size)
+    sizes = scale_sizes(working_size(content_image, config), config.start_size, config.scales)
     if min(sizes[0]) < MIN_SIDE:
         raise ImageError(
             f"content: a {content_image.shape[-1]}x{content_image.shape[-2]} image works at "
@@ -218,7 +218,7 @@ def stylize(
     for index, size in enumerate(sizes):
         if index:
             image = resize(image, size, "bicubic")
-        targets = _scale_targets(encoder, content_image, style_images, size, config, device)
+        targets = _scale_targets(step_encoder, content_image, style_images, size, config, device, autocast)
         report = clock.at(index, size)
         image, stopped = _optimize_scale(
             step_encoder, image.to(device), targets, config, steps[index], autocast, report
@@ -230,7 +230,8 @@ def stylize(
         result = resize(result, sizes[-1], "bicubic")
         targets = _scale_targets(encoder, content_image, style_images, sizes[-1], config, device)
     if on_progress is not None:
-        # The last event scores the result in float32, whatever the run's precision.
+        # The last event scores the result with the float32 network, whatever the run's
+        # precision (against the final scale's targets, computed in the run's precision).
         with torch.no_grad():
             loss, terms = objective(encoder, result, targets, config)
         on_progress(clock.event({**terms, "loss": loss}, result, done=True))
@@ -329,6 +330,7 @@ def _scale_targets(
     size: tuple[int, int],
     config: StyleConfig,
     device: torch.device,
+    autocast: torch.dtype | None = None,
 ) -> Targets:
     content_scaled = resize(content, size, config.resample).to(device)
     area = size[0] * size[1] * config.style_scale**2
@@ -339,6 +341,7 @@ def _scale_targets(
             raise ConfigError("style_scale", f"{config.style_scale} makes a style image smaller than {MIN_SIDE} px")
         # Bilinear/bicubic straight from the original, as Pillow resizes (no 8-bit rounding).
         styles_scaled.append(resize(style, style_size, config.resample).to(device))
-    return build_targets(
-        encoder, content_scaled, styles_scaled, config.content_layers, config.style_layers, config.style_weights
-    )
+    with torch.autocast(device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
+        return build_targets(
+            encoder, content_scaled, styles_scaled, config.content_layers, config.style_layers, config.style_weights
+        )

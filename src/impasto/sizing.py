@@ -40,15 +40,18 @@ def resize(image: Tensor, size: tuple[int, int], filter: str = "bicubic") -> Ten
     return out.clamp(0.0, 1.0)
 
 
-def scale_sizes(final: tuple[int, int], start: int | None) -> list[tuple[int, int]]:
-    """Sizes of a coarse-to-fine schedule, √2 apart, from the smallest whose longest side
-    is at least ``start`` px up to ``final``; just ``[final]`` when ``start`` is None or
-    not smaller."""
+def scale_sizes(final: tuple[int, int], start: int | None, scales: int | None = None) -> list[tuple[int, int]]:
+    """Sizes of a coarse-to-fine schedule, √2 apart, ending at ``final``: ``scales`` of
+    them when given, else from the smallest whose longest side is at least ``start`` px;
+    just ``[final]`` when neither asks for more."""
     h, w = final
     longest = max(h, w)
-    if start is None or start >= longest:
+    if scales is not None:
+        count = scales - 1
+    elif start is None or start >= longest:
         return [final]
-    count = math.floor(math.log(longest / start) / math.log(math.sqrt(2)) + 1e-9)
+    else:
+        count = math.floor(math.log(longest / start) / math.log(math.sqrt(2)) + 1e-9)
     sizes = []
     for k in range(count, 0, -1):
         factor = math.sqrt(2) ** -k

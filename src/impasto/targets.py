@@ -53,7 +53,7 @@ def build_targets(
     """Content features and blended style Grams for images already at their working size."""
     weights = normalized(style_weights, len(styles))
     content_features = encoder(content)
-    content_targets = {name: content_features[name].detach() for name in content_layers}
+    content_targets = {name: content_features[name].detach().to(content.dtype) for name in content_layers}
     sums: dict[str, Tensor] = {}
     square_means: dict[str, float] = dict.fromkeys(style_layers, 0.0)
     for style, weight in zip(styles, weights, strict=True):
