@@ -84,9 +84,9 @@ class ClassicScorer:
     def __init__(self, content: Path, style: Path, config: StyleConfig = GATYS, encoder: Encoder | None = None):
         self.config = config
         self.encoder = encoder or build_encoder(config)
-        self.content = load_image(content)
+        self.content, self.style = load_image(content), load_image(style)
         size = tuple(self.content.shape[-2:])
-        self.targets = _scale_targets(self.encoder, self.content, [load_image(style)], size, config, torch.device("cpu"))
+        self.targets = _scale_targets(self.encoder, self.content, [self.style], size, config, torch.device("cpu"))
 
     @torch.no_grad()
     def __call__(self, image_path: Path) -> float:
