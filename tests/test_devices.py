@@ -1,5 +1,7 @@
 """The same code on a GPU: run where CUDA or MPS is present, skipped elsewhere."""
 
+import math
+
 import pytest
 import torch
 
@@ -32,6 +34,16 @@ def test_asking_for_missing_cuda_is_a_config_error():
 
 @pytest.mark.gpu
 @needs_gpu
+@pytest.mark.parametrize("precision", ["float16", "bfloat16"])
+def test_gpu_low_precision_runs_stay_finite(vgg19, precision):
+    events = []
+    config = StyleConfig(size=128, steps=8, content_weight=0.05, device=_accelerator(), precision=precision)
+    stylize(torch.rand(1, 3, 96, 128), torch.rand(1, 3, 80, 80), config, on_progress=events.append, encoder=vgg19)
+    assert all(math.isfinite(e.loss) for e in events) and events[-1].loss < events[0].loss
+
+
+@pytest.mark.gpu
+@needs_gpu
 def test_gpu_features_match_cpu(vgg19):
     image = torch.rand(1, 3, 64, 64)
     cpu = vgg19(image)
@@ -51,6 +63,6 @@ def test_gpu_stylize_lowers_the_loss_and_returns_a_cpu_image(vgg19):
     content = torch.rand(1, 3, 72, 96)
     style = torch.rand(1, 3, 80, 80) ** 2
     out = stylize(content, style, config, on_progress=events.append, encoder=vgg19)
-    vgg19.to("cpu")
     assert out.device.type == "cpu" and out.shape == (1, 3, 72, 96)
+    assert next(vgg19.parameters()).device.type == "cpu"  # the caller's encoder is not moved
     assert events[-1].loss < events[0].loss

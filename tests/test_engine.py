@@ -144,8 +144,12 @@ def test_size_too_small_for_the_network(vgg19):
 
 def test_inputs_are_not_modified(images, vgg19):
     content, style = images[0].clone(), images[1].clone()
-    stylize(content, style, SMALL.replace(steps=2), encoder=vgg19)
+    before = {k: v.clone() for k, v in vgg19.state_dict().items()}
+    stylize(content, style, SMALL.replace(steps=2, precision="bfloat16"), encoder=vgg19)
     assert torch.equal(content, images[0]) and torch.equal(style, images[1])
+    after = vgg19.state_dict()
+    assert all(after[k].dtype == torch.float32 and torch.equal(after[k], v) for k, v in before.items())
+    assert next(vgg19.parameters()).device.type == "cpu"
 
 
 def test_real_photo_and_painting(shared_images, vgg19):

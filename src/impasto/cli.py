@@ -90,7 +90,7 @@ HELP = {
     "weights": "network weights: original (Caffe VGG19), vgg19, vgg16 (torchvision) or a .pth file",
     "device": "where to compute: auto, cpu, cuda, cuda:N or mps",
     "resample": "filter used to resize the inputs",
-    "precision": "network arithmetic; auto = bfloat16 where the CPU or GPU has it fast",
+    "precision": "network arithmetic; auto = bfloat16 on CPUs that have it fast, else float32",
     "target_loss": "stop once the loss at the final scale is at or below this",
     "time_limit": "stop after this many seconds (the result keeps the final size)",
 }

@@ -91,7 +91,7 @@ class StyleConfig:
     """Keep the pixels in [0, 1] after every step (what is saved is clamped anyway)."""
     precision: str = "auto"
     """Network arithmetic: ``float32``, ``bfloat16``, ``float16`` (autocast; losses stay in
-    float32) or ``auto``: bfloat16 on CPUs and CUDA GPUs with fast bfloat16, else float32."""
+    float32) or ``auto``: bfloat16 on CPUs with fast bfloat16, else float32."""
     target_loss: float | None = None
     """Stop once the loss at the final scale is at or below this."""
     time_limit: float | None = None

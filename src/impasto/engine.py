@@ -91,13 +91,13 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
         return torch.bfloat16
     if precision == "float16":
         return torch.float16
-    # auto: bfloat16 where the hardware has it (AVX-512 BF16 or AMX on x86, CUDA from
-    # Ampere on). Measured on a 2-core AVX-512 BF16 CPU: 1.8x faster per step, and the
-    # classic objective of the result within 1% of float32 (benchmarks/speed.py).
+    # auto: bfloat16 on CPUs that have it (AVX-512 BF16 or AMX on x86). Measured on a
+    # 2-core AVX-512 BF16 CPU: 1.8x faster per step, and the classic objective of the
+    # result within 1% of float32 (benchmarks/speed.py).
     if device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
         return torch.bfloat16
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
+    # Not on CUDA: there float32 convolutions already run as TF32, a bfloat16 step was
+    # only 10% faster on an H100 at 512 px, and its objective ended 8% higher.
     return None
 
 
@@ -123,7 +123,10 @@ def objective(
         terms[f"content.{name}"] = config.content_weight * loss
     layer_weights = config.style_layer_weights or (1.0,) * len(config.style_layers)
     for name, w in zip(config.style_layers, layer_weights, strict=True):
-        loss = gram_loss(features[name], targets.style_gram[name]) + targets.style_offset[name]
+        f = features[name]
+        if f.dtype == torch.float16:
+            f = f.float()  # a float16 Gram overflows (its sums pass 65504); bfloat16 has float32's range
+        loss = gram_loss(f, targets.style_gram[name]) + targets.style_offset[name]
         terms[f"style.{name}"] = config.style_weight * w * loss
     if config.tv_weight:
         terms["tv"] = config.tv_weight * tv_loss(image)
@@ -207,7 +210,8 @@ def stylize(
         )
     if encoder is None:
         encoder = build_encoder(config)
-    encoder = encoder.to(device)
+    if next(encoder.parameters()).device != device:
+        encoder = copy.deepcopy(encoder).to(device)  # the caller's module stays where it is
     autocast = resolve_precision(config.precision, device)
     # Targets and the final score use the float32 network; the steps use one whose weights
     # are already in the autocast dtype, so they are not cast again at every step.
