@@ -33,7 +33,9 @@ OPTIMIZERS = ("lbfgs", "adam")
 POOLINGS = ("max", "avg")
 RESAMPLE_FILTERS = ("bilinear", "bicubic")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+#: No float16: on the Caffe VGG19's 0-255 scale its backward overflows (NaN on an H100);
+#: bfloat16 has float32's range.
+PRECISIONS = ("auto", "float32", "bfloat16")
 INITS = ("content", "noise")
 #: The smallest side, in pixels, of any image the network is run on.
 MIN_SIDE = 16
@@ -90,8 +92,8 @@ class StyleConfig:
     clamp: bool = True
     """Keep the pixels in [0, 1] after every step (what is saved is clamped anyway)."""
     precision: str = "auto"
-    """Network arithmetic: ``float32``, ``bfloat16``, ``float16`` (autocast; losses stay in
-    float32) or ``auto``: bfloat16 on CPUs with fast bfloat16, else float32."""
+    """Network arithmetic: ``float32``, ``bfloat16`` (autocast; the losses stay in float32)
+    or ``auto``: bfloat16 on CPUs with fast bfloat16, else float32."""
     target_loss: float | None = None
     """Stop once the loss at the final scale is at or below this."""
     time_limit: float | None = None

@@ -89,15 +89,14 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
         return None
     if precision == "bfloat16":
         return torch.bfloat16
-    if precision == "float16":
-        return torch.float16
     # auto: bfloat16 on CPUs that have it (AVX-512 BF16 or AMX on x86). Measured on a
     # 2-core AVX-512 BF16 CPU: 1.8x faster per step, and the classic objective of the
     # result within 1% of float32 (benchmarks/speed.py).
     if device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
         return torch.bfloat16
-    # Not on CUDA: there float32 convolutions already run as TF32, a bfloat16 step was
-    # only 10% faster on an H100 at 512 px, and its objective ended 8% higher.
+    # Not on CUDA: there float32 convolutions already run as TF32. On an H100 (gatys,
+    # 1024 px) a bfloat16 step was only 15% faster and the objective ended 3.8% higher
+    # (benchmarks/results_gpu_h100.md); --precision bfloat16 is there to ask for it.
     return None
 
 
@@ -123,10 +122,7 @@ def objective(
         terms[f"content.{name}"] = config.content_weight * loss
     layer_weights = config.style_layer_weights or (1.0,) * len(config.style_layers)
     for name, w in zip(config.style_layers, layer_weights, strict=True):
-        f = features[name]
-        if f.dtype == torch.float16:
-            f = f.float()  # a float16 Gram overflows (its sums pass 65504); bfloat16 has float32's range
-        loss = gram_loss(f, targets.style_gram[name]) + targets.style_offset[name]
+        loss = gram_loss(features[name], targets.style_gram[name]) + targets.style_offset[name]
         terms[f"style.{name}"] = config.style_weight * w * loss
     if config.tv_weight:
         terms["tv"] = config.tv_weight * tv_loss(image)
