@@ -46,13 +46,16 @@ def presize(content: Path, style: Path, size: int, folder: Path) -> tuple[Path, 
     with Image.open(style) as im:
         im = im.convert("RGB")
         sh, sw = fit_pixels(im.height, im.width, h * w)
-        for _ in range(10):  # converge to a size that resizing to h*w pixels keeps
-            nxt = fit_pixels(sh, sw, h * w)
-            if nxt == (sh, sw):
-                break
-            sh, sw = nxt
-        else:
+        # A size that resizing to h*w pixels keeps, nearest the aspect ratio's own.
+        fixed = [
+            (sh + dh, sw + dw)
+            for dh in range(-3, 4)
+            for dw in range(-3, 4)
+            if fit_pixels(sh + dh, sw + dw, h * w) == (sh + dh, sw + dw)
+        ]
+        if not fixed:
             raise RuntimeError(f"no fixed style size for {style} at {h}x{w}")
+        sh, sw = min(fixed, key=lambda s: abs(s[0] - sh) + abs(s[1] - sw))
         s_out = folder / f"{style.stem}_{h}x{w}.png"
         im.resize((sw, sh), Image.BILINEAR).save(s_out)
     return c_out, s_out
@@ -105,6 +108,16 @@ def vgg_forward_flops(encoder: Encoder, height: int, width: int) -> float:
             flops += 2 * conv.in_channels * conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1] * h * w
         elif name.startswith("pool"):
             h, w = h // 2, w // 2
+    return flops
+
+
+def gram_flops(encoder: Encoder, layers: tuple[str, ...], height: int, width: int) -> float:
+    """FLOPs of the Gram products of ``layers`` and of their backward (one product each)."""
+    flops = 0.0
+    for name in layers:
+        scale = encoder.downsampling(name)
+        channels = encoder.channels(name)
+        flops += 2 * 2 * channels * channels * (height // scale) * (width // scale)
     return flops
 
 

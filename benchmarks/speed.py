@@ -6,7 +6,9 @@ pastiche's final objective (``--target-loss``). Every saved 8-bit image is score
 the same classic objective (impasto's code, float32), checked once against pastiche's
 own loss on the same file. Prints both times, both objectives, the ratio pastiche time
 / impasto time at equal or lower objective, peak memory, the per-iteration throughput
-of one impasto step next to the machine's measured conv peaks, and whether bfloat16
+of one impasto step next to the machine's measured conv peaks (FLOPs of an iteration:
+the convolutions forward and their input gradient, 2x the forward, plus the Gram
+products forward and backward), and whether bfloat16
 keeps the objective within 1% of a float32 run.
 
     python benchmarks/speed.py                      # 2 pairs x 256, 384, 512 (about 50 min)
@@ -31,6 +33,7 @@ from common import (
     ROOT,
     ClassicScorer,
     conv_peak,
+    gram_flops,
     machine,
     presize,
     run_timed,
@@ -153,14 +156,17 @@ def main() -> None:
             best = [(run.seconds, score) for run, score in ((default, d_score), (target, t_score)) if score <= p_score]
             ratio = f"{pastiche.seconds / min(best)[0]:.1f}x" if best else "not reached"
             h, w = scorer.content.shape[-2:]
-            flops = 2 * vgg_forward_flops(scorer.encoder, h, w) / 1e9
-            bf16 = flops / step_seconds(scorer, "bfloat16")
+            conv_flops = 2 * vgg_forward_flops(scorer.encoder, h, w) / 1e9  # forward + input gradient
+            flops = conv_flops + gram_flops(scorer.encoder, GATYS.style_layers, h, w) / 1e9
+            bf16_seconds = step_seconds(scorer, "bfloat16")
+            bf16, bf16_conv = flops / bf16_seconds, conv_flops / bf16_seconds
             fp32 = flops / step_seconds(scorer, "float32")
             row = (
                 f"| {content_name} + {style_name} | {w}x{h} | {pastiche.seconds:.1f} | {p_score:.4g} "
                 f"| {default.seconds:.1f} | {d_score:.4g} | {target.seconds:.1f} | {t_score:.4g} | {ratio} "
                 f"| {f_score:.4g} | {(d_score / f_score - 1) * 100:+.1f}% "
-                f"| {bf16:.0f} ({bf16 / peaks['bfloat16'] * 100:.0f}%) "
+                f"| {bf16:.0f} ({bf16 / peaks['bfloat16'] * 100:.0f}%; convolutions alone {bf16_conv:.0f}, "
+                f"{bf16_conv / peaks['bfloat16'] * 100:.0f}%) "
                 f"| {fp32:.0f} ({fp32 / peaks['float32'] * 100:.0f}%) "
                 f"| {pastiche_step_seconds(pastiche.output, args.pastiche_steps):.2f} "
                 f"| {pastiche.peak_rss_mb:.0f} / {max(default.peak_rss_mb, target.peak_rss_mb):.0f} |"

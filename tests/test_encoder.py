@@ -82,3 +82,10 @@ def test_preprocess_does_not_modify_its_input():
     copy = image.clone()
     preprocess(image, "caffe")
     assert torch.equal(image, copy)
+
+
+def test_conv_and_relu_outputs_both_requested(tiny_weights):
+    encoder = Encoder(tiny_weights, ["conv1_1", "relu1_1"])
+    features = encoder(torch.rand(1, 3, 16, 16))
+    assert (features["conv1_1"] < 0).any()  # not overwritten by the ReLU
+    assert torch.equal(features["relu1_1"], features["conv1_1"].clamp(min=0))

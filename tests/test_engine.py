@@ -158,3 +158,16 @@ def test_real_photo_and_painting(shared_images, vgg19):
     out, events = _run(SMALL.replace(size=96, steps=10), (content, style), vgg19)
     assert out.shape == (1, 3, 72, 96)
     assert events[-1].loss < events[0].loss
+
+
+def test_a_run_too_large_for_memory_fails_before_allocating(images, vgg19, monkeypatch):
+    import impasto.engine
+
+    monkeypatch.setattr(impasto.engine, "available_bytes", lambda device: 2**30)
+    calls = []
+    monkeypatch.setattr(impasto.engine, "_scale_targets", lambda *args, **kwargs: calls.append(args))
+    with pytest.raises(
+        ConfigError, match=r"^size: a 4000x3000 run needs about [\d.]+ GB of memory and 1\.0 GB is available"
+    ):
+        stylize(images[0], images[1], SMALL.replace(size=4000), encoder=vgg19)
+    assert calls == []  # nothing was computed

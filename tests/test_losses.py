@@ -69,3 +69,50 @@ def test_gram_of_bfloat16_features_is_float32_and_close():
     low_input = features.bfloat16().requires_grad_(True)
     (grad,) = torch.autograd.grad(gram(low_input).square().sum(), low_input)
     assert grad.dtype == torch.bfloat16 and grad.abs().sum() > 0
+
+
+# --- 2-Wasserstein style loss -------------------------------------------------------
+
+from impasto.losses import feature_moments, psd_sqrt, trace_sqrt, wasserstein_loss  # noqa: E402
+
+
+def _target(features):
+    mean, second = feature_moments(features)
+    cov = second - mean.unsqueeze(-1) * mean.unsqueeze(-2)
+    return mean, cov, psd_sqrt(cov)
+
+
+def test_psd_sqrt_is_accurate():
+    a = torch.randn(6, 6, dtype=torch.float64)
+    spd = a @ a.T + 0.1 * torch.eye(6, dtype=torch.float64)
+    root = psd_sqrt(spd)
+    assert torch.allclose(root @ root, spd, atol=1e-10) and torch.allclose(root, root.T)
+    singular = torch.diag(torch.tensor([4.0, 0.0, 0.0, 1.0], dtype=torch.float64))
+    assert torch.allclose(psd_sqrt(singular), torch.diag(torch.tensor([2.0, 0.0, 0.0, 1.0], dtype=torch.float64)))
+
+
+def test_trace_sqrt_value_and_gradient():
+    a = torch.randn(5, 5, dtype=torch.float64)
+    spd = (a @ a.T + torch.eye(5, dtype=torch.float64)).requires_grad_(True)
+    assert trace_sqrt(spd).item() == pytest.approx(torch.linalg.eigvalsh(spd).sqrt().sum().item())
+    assert torch.autograd.gradcheck(lambda m: trace_sqrt((m + m.T) / 2), (spd,))
+
+
+def test_wasserstein_is_zero_for_identical_statistics_and_positive_otherwise():
+    features = torch.rand(1, 8, 10, 10, dtype=torch.float64)
+    target = _target(features)
+    assert wasserstein_loss(features, *target).item() == pytest.approx(0.0, abs=1e-8)
+    shuffled = features.flatten(2)[..., torch.randperm(100)].reshape(features.shape)
+    assert wasserstein_loss(shuffled, *target).item() == pytest.approx(0.0, abs=1e-8)
+    assert wasserstein_loss(features * 1.5, *target).item() > 1e-3
+    assert wasserstein_loss(features + 0.2, *target).item() == pytest.approx(0.04, rel=1e-6)
+
+
+def test_wasserstein_gradient_is_finite_with_dead_channels():
+    features = torch.rand(1, 16, 12, 12)
+    features[:, 5:12] = 0.0  # dead ReLU channels: zero and repeated eigenvalues
+    target = _target(torch.rand(1, 16, 12, 12).clamp(min=0.5) - 0.5)
+    image_like = features.clone().requires_grad_(True)
+    loss = wasserstein_loss(image_like, *target)
+    (grad,) = torch.autograd.grad(loss, image_like)
+    assert torch.isfinite(loss) and torch.isfinite(grad).all() and grad.abs().sum() > 0

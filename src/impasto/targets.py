@@ -12,13 +12,13 @@ implementations print it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
 from impasto.encoder import Encoder
-from impasto.losses import gram
+from impasto.losses import feature_moments, gram, psd_sqrt
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,11 @@ class Targets:
     """Per style layer: the blended Gram ``(1, C, C)``."""
     style_offset: dict[str, float]
     """Per style layer: the constant that turns the blended loss into the weighted mean."""
+    style_mean: dict[str, Tensor] = field(default_factory=dict)
+    """Wasserstein only, per style layer: blended feature mean ``(1, C)``."""
+    style_cov: dict[str, Tensor] = field(default_factory=dict)
+    """Wasserstein only: covariance from the blended mean and second moment ``(1, C, C)``."""
+    style_cov_sqrt: dict[str, Tensor] = field(default_factory=dict)
 
 
 def normalized(weights: Sequence[float] | None, count: int) -> list[float]:
@@ -49,11 +54,16 @@ def build_targets(
     content_layers: Sequence[str],
     style_layers: Sequence[str],
     style_weights: Sequence[float] | None = None,
+    style_loss: str = "gram",
 ) -> Targets:
-    """Content features and blended style Grams for images already at their working size."""
+    """Content features and blended style statistics for images already at their working
+    size: Grams for ``gram``; for ``wasserstein``, the weighted means of the feature means
+    and raw second moments (one Gaussian per layer, whatever the number of styles)."""
     weights = normalized(style_weights, len(styles))
     content_features = encoder(content)
     content_targets = {name: content_features[name].detach().to(content.dtype) for name in content_layers}
+    if style_loss == "wasserstein":
+        return _wasserstein_targets(encoder, styles, weights, style_layers, content_targets)
     sums: dict[str, Tensor] = {}
     square_means: dict[str, float] = dict.fromkeys(style_layers, 0.0)
     for style, weight in zip(styles, weights, strict=True):
@@ -65,3 +75,30 @@ def build_targets(
     offsets = {name: max(square_means[name] - sums[name].square().mean().item(), 0.0) for name in style_layers}
     grams = {name: sums[name].to(content.dtype) for name in style_layers}
     return Targets(content_targets, grams, offsets)
+
+
+def _wasserstein_targets(
+    encoder: Encoder,
+    styles: Sequence[Tensor],
+    weights: list[float],
+    style_layers: Sequence[str],
+    content_targets: dict[str, Tensor],
+) -> Targets:
+    means: dict[str, Tensor] = {}
+    seconds: dict[str, Tensor] = {}
+    for style, weight in zip(styles, weights, strict=True):
+        features = encoder(style)
+        for name in style_layers:
+            mean, second = feature_moments(features[name])
+            mean, second = weight * mean.double(), weight * second.double()
+            means[name] = means[name] + mean if name in means else mean
+            seconds[name] = seconds[name] + second if name in seconds else second
+    covs = {n: seconds[n] - means[n].unsqueeze(-1) * means[n].unsqueeze(-2) for n in style_layers}
+    return Targets(
+        content_targets,
+        {},
+        dict.fromkeys(style_layers, 0.0),
+        {n: means[n].float() for n in style_layers},
+        {n: covs[n].float() for n in style_layers},
+        {n: psd_sqrt(covs[n]).float() for n in style_layers},
+    )

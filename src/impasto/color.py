@@ -1,0 +1,69 @@
+"""Colour control (Gatys et al. 2017, "Controlling Perceptual Factors in Neural Style
+Transfer"): luminance-only transfer and colour matching of the style image.
+
+Images are ``(B, 3, H, W)`` RGB in [0, 1].
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from impasto.losses import psd_sqrt
+
+#: RGB -> YIQ (NTSC); its inverse is computed, so the round trip is exact.
+_RGB_TO_YIQ = torch.tensor(
+    [[0.299, 0.587, 0.114], [0.5959, -0.2746, -0.3213], [0.2115, -0.5227, 0.3112]], dtype=torch.float64
+)
+
+
+def rgb_to_yiq(image: Tensor) -> Tensor:
+    """``(B, 3, H, W)`` RGB -> YIQ (Y: luminance in [0, 1]; I, Q: chroma)."""
+    return torch.einsum("ij,bjhw->bihw", _RGB_TO_YIQ.to(image), image)
+
+
+def yiq_to_rgb(image: Tensor) -> Tensor:
+    return torch.einsum("ij,bjhw->bihw", torch.linalg.inv(_RGB_TO_YIQ).to(image), image)
+
+
+def luminance(image: Tensor) -> Tensor:
+    """The Y channel repeated into a grey RGB image."""
+    return rgb_to_yiq(image)[:, :1].expand(-1, 3, -1, -1).clamp(0, 1).contiguous()
+
+
+def match_luminance(style: Tensor, content: Tensor) -> Tensor:
+    """A grey image of the style's luminance, shifted and scaled to the content's
+    luminance mean and standard deviation (so the histograms roughly agree)."""
+    y_style = rgb_to_yiq(style)[:, :1]
+    y_content = rgb_to_yiq(content)[:, :1]
+    matched = (y_style - y_style.mean()) / y_style.std().clamp(min=1e-6) * y_content.std() + y_content.mean()
+    return matched.expand(-1, 3, -1, -1).clamp(0, 1).contiguous()
+
+
+def with_content_chroma(result: Tensor, content: Tensor) -> Tensor:
+    """The luminance of ``result`` with the chroma (I, Q) of ``content`` (same size)."""
+    yiq = rgb_to_yiq(content)
+    yiq = torch.cat([rgb_to_yiq(result)[:, :1], yiq[:, 1:]], dim=1)
+    return yiq_to_rgb(yiq).clamp(0, 1)
+
+
+def match_colors(style: Tensor, content: Tensor) -> Tensor:
+    """The style image recoloured to the content's colour mean and covariance.
+
+    ``x' = Σc^½ Σs^-½ (x - μs) + μc`` per pixel, with symmetric square roots.
+    """
+
+    def stats(image: Tensor) -> tuple[Tensor, Tensor]:
+        pixels = image.reshape(3, -1).double()
+        mean = pixels.mean(dim=1, keepdim=True)
+        centred = pixels - mean
+        return mean, centred @ centred.T / pixels.shape[1] + 1e-6 * torch.eye(3, dtype=torch.float64)
+
+    mean_s, cov_s = stats(style)
+    mean_c, cov_c = stats(content)
+    values, vectors = torch.linalg.eigh(cov_s)
+    inverse_root = vectors @ torch.diag(values.clamp(min=1e-12).rsqrt()) @ vectors.T
+    transform = psd_sqrt(cov_c) @ inverse_root
+    pixels = style.reshape(3, -1).double()
+    recoloured = transform @ (pixels - mean_s) + mean_c
+    return recoloured.reshape(style.shape).to(style.dtype).clamp(0, 1)

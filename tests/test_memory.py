@@ -1,0 +1,23 @@
+import torch
+
+from impasto.memory import activation_elements_per_pixel, available_bytes, estimate_bytes
+
+
+def test_activation_count_of_vgg19_to_relu5_1(vgg19):
+    values, indices = activation_elements_per_pixel(vgg19)
+    # ReLU outputs: 2x64 + 2x128/4 + 4x256/16 + 4x512/64 + 512/256; pooling outputs 64/4 + 128/16 + 256/64 + 512/256
+    assert values == 128 + 64 + 64 + 32 + 2 + (16 + 8 + 4 + 2)
+    assert indices == 16 + 8 + 4 + 2
+
+
+def test_estimate_grows_with_size_and_shrinks_with_lower_precision(vgg19):
+    small = estimate_bytes(vgg19, (256, 256), False, "lbfgs")
+    large = estimate_bytes(vgg19, (1024, 1024), False, "lbfgs")
+    assert large > 10 * (small - estimate_bytes(vgg19, (1, 1), False, "lbfgs"))
+    assert estimate_bytes(vgg19, (1024, 1024), True, "lbfgs") < large
+    assert estimate_bytes(vgg19, (1024, 1024), False, "adam") < large
+
+
+def test_available_memory_on_this_machine():
+    free = available_bytes(torch.device("cpu"))
+    assert free is None or free > 100 * 2**20
