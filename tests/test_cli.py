@@ -50,7 +50,8 @@ def test_options_reach_the_config(images, tmp_path, recorded):
         "--optimizer", "adam", "--lr", "0.05",
         "--init", "noise", "--seed", "11", "--device", "cpu", "--pooling", "avg",
         "--resample", "bilinear", "--no-clamp", "--save-every", "3", "-q", "--precision", "float32",
-        "--target-loss", "1e4", "--time-limit", "60",
+        "--target-loss", "1e4", "--time-limit", "60", "--style-loss", "wasserstein", "--ema-decay", "0.9",
+        "--colors", "match",
     ])  # fmt: skip
     assert code == 0
     (call,) = recorded
@@ -60,7 +61,8 @@ def test_options_reach_the_config(images, tmp_path, recorded):
         style_layer_weights=(2.0, 1.0), steps=7, first_steps=9, final_steps=4, start_size=64, scales=2,
         optimizer="adam", lr=0.05,
         init="noise", seed=11, device="cpu", pooling="avg", resample="bilinear", clamp=False,
-        precision="float32", target_loss=1e4, time_limit=60.0,
+        precision="float32", target_loss=1e4, time_limit=60.0, style_loss="wasserstein", ema_decay=0.9,
+        colors="match",
     )  # fmt: skip
     assert call["save_every"] == 3 and call["quiet"] is True
     assert len(call["styles"]) == 2 and call["content"].shape == (1, 3, 30, 40)
@@ -131,6 +133,7 @@ def _bad_cases(tmp_path, content, style):
         "negative save-every": ([c, s, "--save-every", "-1"], "--save-every"),
         "zero time limit": ([c, s, "--time-limit", "0"], "--time-limit: must be positive"),
         "bad precision": ([c, s, "--precision", "int8"], "--precision: invalid choice"),
+        "ema decay of one": ([c, s, "--ema-decay", "1"], "--ema-decay: must be between 0 and 1"),
     }
 
 

@@ -1,5 +1,7 @@
 """The engine on small images with the real VGG19."""
 
+import math
+
 import pytest
 import torch
 
@@ -171,3 +173,43 @@ def test_a_run_too_large_for_memory_fails_before_allocating(images, vgg19, monke
     ):
         stylize(images[0], images[1], SMALL.replace(size=4000), encoder=vgg19)
     assert calls == []  # nothing was computed
+
+
+def test_iterate_average_bias_correction():
+    from impasto.engine import IterateAverage
+
+    average = IterateAverage(0.9)
+    first = torch.full((2,), 3.0)
+    assert torch.equal(average.update(first), first)  # bias-corrected: the first iterate itself
+    for _ in range(5):
+        assert torch.allclose(average.update(first), first)  # a constant sequence averages to itself
+    ramp = IterateAverage(0.5)
+    values = [ramp.update(torch.tensor([float(v)])).item() for v in (0, 2, 4)]
+    # a_t = 0.5 a_{t-1} + 0.5 x_t: 0, 1, 2.5; corrected by 1 - 0.5^t: 0, 4/3, 20/7
+    assert values == pytest.approx([0.0, 4 / 3, 20 / 7])
+
+
+def test_ema_output_is_the_average_not_the_last_iterate(images, vgg19):
+    plain, _ = _run(SMALL.replace(optimizer="adam", steps=30), images, vgg19)
+    averaged, events = _run(SMALL.replace(optimizer="adam", steps=30, ema_decay=0.9), images, vgg19)
+    assert averaged.shape == plain.shape and not torch.equal(averaged, plain)
+    assert torch.equal(events[-1].image, averaged)
+
+
+def test_colors_content_keeps_the_photo_chroma(images, vgg19):
+    from impasto.color import rgb_to_yiq
+    from impasto.sizing import resize as resize_image
+
+    content = images[0] * 0.5 + 0.25  # chroma well inside the gamut
+    out = stylize(content, images[1], SMALL.replace(colors="content", steps=8), encoder=vgg19)
+    expected = rgb_to_yiq(resize_image(content, tuple(out.shape[-2:])))[:, 1:]
+    inside = (out > 0.01).all(dim=1, keepdim=True) & (out < 0.99).all(dim=1, keepdim=True)
+    assert torch.allclose(rgb_to_yiq(out)[:, 1:] * inside, expected * inside, atol=2e-3)
+    assert rgb_to_yiq(out)[:, 0].std() > 0.01  # the luminance was painted, not flattened
+
+
+@pytest.mark.parametrize("style_loss", ["gram", "wasserstein"])
+def test_style_losses_and_colour_matching_lower_the_loss(images, vgg19, style_loss):
+    _, events = _run(SMALL.replace(style_loss=style_loss, colors="match", steps=10), images, vgg19)
+    assert events[-1].loss < events[0].loss and all(math.isfinite(e.loss) for e in events)
+    assert set(events[0].terms) >= {f"style.{n}" for n in SMALL.style_layers}

@@ -17,12 +17,14 @@ from typing import NoReturn
 
 from impasto import __version__
 from impasto.config import (
+    COLORS,
     DEVICES,
     OPTIMIZERS,
     POOLINGS,
     PRECISIONS,
     PRESETS,
     RESAMPLE_FILTERS,
+    STYLE_LOSSES,
     StyleConfig,
     check_style_count,
     preset,
@@ -55,6 +57,9 @@ SCALAR_OPTIONS = {
     "device": str,
     "resample": str,
     "precision": str,
+    "style_loss": str,
+    "ema_decay": float,
+    "colors": str,
     "target_loss": float,
     "time_limit": float,
 }
@@ -65,6 +70,8 @@ CHOICES = {
     "device": DEVICES,
     "resample": RESAMPLE_FILTERS,
     "precision": PRECISIONS,
+    "style_loss": STYLE_LOSSES,
+    "colors": COLORS,
 }
 HELP = {
     "size": "longest side of the output in px",
@@ -91,6 +98,9 @@ HELP = {
     "device": "where to compute: auto, cpu, cuda, cuda:N or mps",
     "resample": "filter used to resize the inputs",
     "precision": "network arithmetic; auto = bfloat16 on CPUs that have it fast, else float32",
+    "style_loss": "gram (Gatys) or wasserstein (2-Wasserstein distance of Gaussian fits of the features)",
+    "ema_decay": "iterate averaging: output the bias-corrected moving average of the iterates (e.g. 0.99)",
+    "colors": "style: the painting's colours; content: keep the photo's (luminance-only); match: recolour the style",
     "target_loss": "stop once the loss at the final scale is at or below this",
     "time_limit": "stop after this many seconds (the result keeps the final size)",
 }
@@ -119,6 +129,7 @@ NONE_MEANS = {
     "start_size": "one scale only",
     "scales": "from --start-size",
     "target_loss": "none",
+    "ema_decay": "off",
     "time_limit": "none",
 }
 

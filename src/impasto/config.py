@@ -38,6 +38,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "float32", "bfloat16")
 INITS = ("content", "noise")
 STYLE_LOSSES = ("gram", "wasserstein")
+COLORS = ("style", "content", "match")
 #: The smallest side, in pixels, of any image the network is run on.
 MIN_SIDE = 16
 
@@ -95,6 +96,12 @@ class StyleConfig:
     style_loss: str = "gram"
     """``gram`` (Gatys) or ``wasserstein``: the 2-Wasserstein distance between Gaussian
     fits (mean and covariance) of the features."""
+    ema_decay: float | None = None
+    """Iterate averaging: output the bias-corrected exponential moving average of the
+    iterates with this decay (e.g. 0.99), which also starts the next scale."""
+    colors: str = "style"
+    """``style`` (the painting's colours), ``content`` (luminance-only transfer: the
+    photo's colours) or ``match`` (the style recoloured to the photo's colour statistics)."""
     precision: str = "auto"
     """Network arithmetic: ``float32``, ``bfloat16`` (autocast; the losses stay in float32)
     or ``auto``: bfloat16 on CPUs with fast bfloat16, else float32."""
@@ -208,7 +215,11 @@ def validate(config: StyleConfig) -> None:
     _choice("resample", config.resample, RESAMPLE_FILTERS)
     _choice("precision", config.precision, PRECISIONS)
     _choice("style_loss", config.style_loss, STYLE_LOSSES)
-
+    _choice("colors", config.colors, COLORS)
+    if config.ema_decay is not None:
+        _non_negative("ema_decay", config.ema_decay)
+        if not 0 < config.ema_decay < 1:
+            raise ConfigError("ema_decay", f"must be between 0 and 1 (exclusive), got {config.ema_decay}")
     for field in ("target_loss", "time_limit"):
         value = getattr(config, field)
         if value is not None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from impasto.color import luminance, match_colors, match_luminance, with_content_chroma
 from impasto.config import DEFAULT, MIN_SIDE, StyleConfig, check_layers, check_style_count, vgg_layer_names
 from impasto.encoder import BLOCKS_BY_CONV_COUNT, Encoder
 from impasto.errors import ConfigError, ImageError
@@ -224,6 +225,8 @@ def stylize(
     step_encoder = copy.deepcopy(encoder).to(autocast) if autocast is not None else encoder
     steps = scale_steps(config, len(sizes))
     clock = _Clock(started, steps, sizes, config, on_progress)
+    original_content = content_image
+    content_image, style_images = _apply_colors(config.colors, content_image, style_images)
     image = _initial_image(config, content_image, sizes[0])
     for index, size in enumerate(sizes):
         if index:
@@ -239,13 +242,29 @@ def stylize(
     if result.shape[-2:] != sizes[-1]:  # stopped early at a coarse scale
         result = resize(result, sizes[-1], "bicubic")
         targets = _scale_targets(encoder, content_image, style_images, sizes[-1], config, device)
+    score = None
     if on_progress is not None:
         # The last event scores the result with the float32 network, whatever the run's
         # precision (against the final scale's targets, computed in the run's precision).
         with torch.no_grad():
             loss, terms = objective(encoder, result, targets, config)
-        on_progress(clock.event({**terms, "loss": loss}, result, done=True))
+        score = {**terms, "loss": loss}
+    if config.colors == "content":  # the run was on luminance: put the photo's chroma back
+        result = with_content_chroma(result, resize(original_content, sizes[-1], config.resample).to(device))
+    if score is not None and on_progress is not None:
+        on_progress(clock.event(score, result, done=True))
     return result.cpu()
+
+
+def _apply_colors(colors: str, content: Tensor, styles: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
+    """The images the optimisation sees, for ``config.colors``."""
+    if colors == "content":
+        # Luminance-only transfer (Gatys et al. 2017): grey content, grey styles whose
+        # luminance takes the content's mean and spread; chroma is restored at the end.
+        return luminance(content), [match_luminance(style, content) for style in styles]
+    if colors == "match":
+        return content, [match_colors(style, content) for style in styles]
+    return content, styles
 
 
 def _check_memory(encoder: Encoder, size: tuple[int, int], low: bool, optimizer: str, device: torch.device) -> None:
@@ -285,6 +304,7 @@ def _optimize_scale(
         evaluated.update({k: v.detach() for k, v in terms.items()}, loss=loss.detach())
         return loss
 
+    average = IterateAverage(config.ema_decay) if config.ema_decay is not None else None
     for _ in range(steps):
         optimizer.step(closure)
         if config.clamp:
@@ -292,9 +312,30 @@ def _optimize_scale(
                 param.clamp_(0.0, scale)
         if not math.isfinite(evaluated["loss"].item()):
             raise ConfigError("lr", "the loss became infinite or NaN; lower the step size or the weights")
-        if report(evaluated, param.detach() / scale):
-            return param.detach() / scale, True
-    return param.detach() / scale, False
+        current = param.detach() / scale
+        if average is not None:
+            current = average.update(current)
+        if report(evaluated, current):
+            return current, True
+    return current, False
+
+
+class IterateAverage:
+    """Bias-corrected exponential moving average of the iterates.
+
+    ``a_t = d·a_{t-1} + (1 - d)·x_t`` from ``a_0 = 0``, reported as ``a_t / (1 - d^t)``:
+    the first value is ``x_1`` itself, and a constant sequence averages to itself.
+    """
+
+    def __init__(self, decay: float) -> None:
+        self.decay, self.count, self.sum = decay, 0, None
+
+    def update(self, value: Tensor) -> Tensor:
+        self.count += 1
+        if self.sum is None:
+            self.sum = torch.zeros_like(value)
+        self.sum.mul_(self.decay).add_(value, alpha=1 - self.decay)
+        return self.sum / (1 - self.decay**self.count)
 
 
 class _Clock:
