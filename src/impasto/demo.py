@@ -3,7 +3,6 @@ impasto paints itself, so the demo needs no user files and no network."""
 
 from __future__ import annotations
 
-import importlib.metadata
 import math
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from impasto.config import DEFAULT
 from impasto.errors import ImpastoError
+from impasto.resources import distribution_file
 
 DEMO_PHOTO = "grace_hopper.jpg"
 #: The demo runs at 256 px with coarse-to-fine scales so that it finishes in about a
@@ -33,14 +33,12 @@ PALETTE = (
 
 def demo_content() -> Path:
     """Path of matplotlib's sample photo (Grace Hopper), found without importing matplotlib."""
-    try:
-        dist = importlib.metadata.distribution("matplotlib")
-    except importlib.metadata.PackageNotFoundError:
-        raise ImpastoError("the demo photo comes from matplotlib: pip install 'impasto[demo]'") from None
-    for entry in dist.files or ():
-        if entry.name == DEMO_PHOTO:
-            return Path(str(dist.locate_file(entry)))
-    raise ImpastoError(f"matplotlib {dist.version} does not ship {DEMO_PHOTO}")
+    path, version = distribution_file("matplotlib", DEMO_PHOTO)
+    if version is None:
+        raise ImpastoError("the demo photo comes from matplotlib: pip install 'impasto[demo]'")
+    if path is None:
+        raise ImpastoError(f"matplotlib {version} does not ship {DEMO_PHOTO}")
+    return path
 
 
 def paint_style(size: int = 512, seed: int = 0) -> Image.Image:

