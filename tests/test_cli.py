@@ -51,7 +51,7 @@ def test_options_reach_the_config(images, tmp_path, recorded):
         "--init", "noise", "--seed", "11", "--device", "cpu", "--pooling", "avg",
         "--resample", "bilinear", "--no-clamp", "--save-every", "3", "-q", "--precision", "float32",
         "--target-loss", "1e4", "--time-limit", "60", "--style-loss", "wasserstein", "--ema-decay", "0.9",
-        "--colors", "match",
+        "--colors", "match", "--upscale-style",
     ])  # fmt: skip
     assert code == 0
     (call,) = recorded
@@ -62,7 +62,7 @@ def test_options_reach_the_config(images, tmp_path, recorded):
         optimizer="adam", lr=0.05,
         init="noise", seed=11, device="cpu", pooling="avg", resample="bilinear", clamp=False,
         precision="float32", target_loss=1e4, time_limit=60.0, style_loss="wasserstein", ema_decay=0.9,
-        colors="match",
+        colors="match", upscale_style=True,
     )  # fmt: skip
     assert call["save_every"] == 3 and call["quiet"] is True
     assert len(call["styles"]) == 2 and call["content"].shape == (1, 3, 30, 40)

@@ -213,3 +213,38 @@ def test_style_losses_and_colour_matching_lower_the_loss(images, vgg19, style_lo
     _, events = _run(SMALL.replace(style_loss=style_loss, colors="match", steps=10), images, vgg19)
     assert events[-1].loss < events[0].loss and all(math.isfinite(e.loss) for e in events)
     assert set(events[0].terms) >= {f"style.{n}" for n in SMALL.style_layers}
+
+
+@pytest.mark.parametrize(("upscale", "expected"), [(False, (40, 40)), (True, (64, 64))])
+def test_a_small_style_is_not_upscaled_unless_asked(vgg19, monkeypatch, upscale, expected):
+    import impasto.engine
+
+    seen = []
+    real = impasto.engine.build_targets
+
+    def spy(encoder, content, styles, *args):
+        seen.extend(tuple(s.shape[-2:]) for s in styles)
+        return real(encoder, content, styles, *args)
+
+    monkeypatch.setattr(impasto.engine, "build_targets", spy)
+    config = SMALL.replace(size=64, steps=1, upscale_style=upscale)
+    stylize(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 40, 40), config, encoder=vgg19)
+    assert seen == [expected]
+
+
+def test_adam_state_is_resized_between_scales():
+    from impasto.engine import resize_adam_state
+
+    state = {"step": torch.tensor(7.0), "exp_avg": torch.randn(1, 3, 8, 10), "exp_avg_sq": torch.rand(1, 3, 8, 10)}
+    resized = resize_adam_state(state, (11, 14))
+    assert resized["exp_avg"].shape == resized["exp_avg_sq"].shape == (1, 3, 11, 14)
+    assert (resized["exp_avg_sq"] >= 0).all() and resized["step"].item() == 7.0
+    assert resized["exp_avg"].mean().item() == pytest.approx(state["exp_avg"].mean().item(), abs=0.1)
+
+
+def test_adam_runs_over_scales_with_its_moments(images, vgg19):
+    config = SMALL.replace(optimizer="adam", size=90, start_size=45, steps=15)
+    out, events = _run(config, images, vgg19)
+    final = [e for e in events[:-1] if e.scale == e.scales - 1]
+    assert out.shape[-2:] == (68, 90) and len(final) == 15
+    assert final[-1].loss < final[0].loss

@@ -177,6 +177,12 @@ def _add_config_options(parser: argparse.ArgumentParser, defaults: StyleConfig, 
         default=None,
         help=f"keep pixels in [0, 1] while optimising (default: {_describe(defaults.clamp)})",
     )
+    group.add_argument(
+        "--upscale-style",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"resize a smaller style image up to the output's area (default: {_describe(defaults.upscale_style)})",
+    )
     group.add_argument("--download", action="store_true", help="allow downloading torchvision weights into the cache")
 
 
@@ -192,8 +198,9 @@ def build_config(args: argparse.Namespace) -> StyleConfig:
         text = getattr(args, field)
         if text is not None:
             changes[field] = _split_list(text, kind, field)
-    if args.clamp is not None:
-        changes["clamp"] = args.clamp
+    for flag in ("clamp", "upscale_style"):
+        if getattr(args, flag) is not None:
+            changes[flag] = getattr(args, flag)
     if "size" in changes and "pixels" not in changes:
         changes["pixels"] = None  # --size overrides a preset that sizes by area
     if "pixels" in changes and "size" not in changes:

