@@ -197,7 +197,8 @@ def stylize(
         styles: one such image or a sequence; blended by ``config.style_weights``.
         config: the settings (see :mod:`impasto.config`).
         on_progress: called after every step with a :class:`Progress`; if it returns
-            True the run stops early and the current image is returned.
+            True the run stops early and the current image is returned (at the final
+            size). A last event (``done``) scores the result.
         encoder: a prebuilt :class:`Encoder` (tests, or many runs in one process).
 
     Returns:
