@@ -7,6 +7,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,17 +69,41 @@ class Timed:
     output: str
 
 
+def _peak_rss_mb(pid: int) -> float:
+    """VmHWM of a running process: the peak RSS of its own memory since exec. (The
+    rusage of a child is no good: Linux starts a child's maxrss at its parent's.)"""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0
+
+
 def run_timed(command: list[str], **kwargs) -> Timed:
     """Run a command; wall time and the peak resident memory of that process."""
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+    peak = 0.0
+    stop = threading.Event()
+
+    def watch() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, _peak_rss_mb(process.pid))
+            stop.wait(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     output = process.stdout.read() if process.stdout else ""
-    _, status, usage = os.wait4(process.pid, 0)
+    process.wait()
+    stop.set()
+    watcher.join()
     seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}):\n{output[-3000:]}")
-    return Timed(seconds, usage.ru_maxrss / 1024, output)
+    return Timed(seconds, peak, output)
 
 
 class ClassicScorer:
