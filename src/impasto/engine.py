@@ -93,8 +93,8 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     if precision == "bfloat16":
         return torch.bfloat16
     # auto: bfloat16 on CPUs that have it (AVX-512 BF16 or AMX on x86). Measured on a
-    # 2-core AVX-512 BF16 CPU: 1.8x faster per step, and the classic objective of the
-    # result within 1% of float32 (benchmarks/speed.py).
+    # 2-core AVX-512 BF16 CPU: about 1.7x faster per step; the classic objective of the
+    # result landed between -1.6% and +5.2% of a float32 run's (benchmarks/speed.py).
     if device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
         return torch.bfloat16
     # Not on CUDA: there float32 convolutions already run as TF32. On an H100 (gatys,
@@ -244,7 +244,7 @@ def stylize(
     result = image.clamp(0.0, 1.0)
     if result.shape[-2:] != sizes[-1]:  # stopped early at a coarse scale
         result = resize(result, sizes[-1], "bicubic")
-        targets = _scale_targets(encoder, content_image, style_images, sizes[-1], config, device)
+        targets = _scale_targets(step_encoder, content_image, style_images, sizes[-1], config, device, autocast)
     score = None
     if on_progress is not None:
         # The last event scores the result with the float32 network, whatever the run's
