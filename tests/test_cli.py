@@ -51,7 +51,8 @@ def test_options_reach_the_config(images, tmp_path, recorded):
         "--init", "noise", "--seed", "11", "--device", "cpu", "--pooling", "avg",
         "--resample", "bilinear", "--no-clamp", "--save-every", "3", "-q", "--precision", "float32",
         "--target-loss", "1e4", "--time-limit", "60", "--style-loss", "wasserstein", "--ema-decay", "0.9",
-        "--colors", "match", "--upscale-style",
+        "--colors", "match", "--upscale-style", "--mask", str(content), str(content), "--style-mask", "-",
+        str(style), "--mask-feather", "2",
     ])  # fmt: skip
     assert code == 0
     (call,) = recorded
@@ -62,7 +63,8 @@ def test_options_reach_the_config(images, tmp_path, recorded):
         optimizer="adam", lr=0.05,
         init="noise", seed=11, device="cpu", pooling="avg", resample="bilinear", clamp=False,
         precision="float32", target_loss=1e4, time_limit=60.0, style_loss="wasserstein", ema_decay=0.9,
-        colors="match", upscale_style=True,
+        colors="match", upscale_style=True, masks=(str(content), str(content)), style_masks=(None, str(style)),
+        mask_feather=2.0,
     )  # fmt: skip
     assert call["save_every"] == 3 and call["quiet"] is True
     assert len(call["styles"]) == 2 and call["content"].shape == (1, 3, 30, 40)
@@ -134,6 +136,11 @@ def _bad_cases(tmp_path, content, style):
         "zero time limit": ([c, s, "--time-limit", "0"], "--time-limit: must be positive"),
         "bad precision": ([c, s, "--precision", "int8"], "--precision: invalid choice"),
         "ema decay of one": ([c, s, "--ema-decay", "1"], "--ema-decay: must be between 0 and 1"),
+        "missing mask": ([c, s, "--mask", str(tmp_path / "mask.png")], "mask.png: no such file"),
+        "mask of another shape": ([c, s, "--mask", s], "style.png: a 32x32 mask does not have the shape"),
+        "mask count": ([c, s, s, s, "--mask", c, c], "--mask: gives 2 masks for 3 style images"),
+        "style mask alone": ([c, s, "--style-mask", s], "--style-mask: apply only with --mask"),
+        "negative feather": ([c, s, "--mask", c, "--mask-feather", "-2"], "--mask-feather: must not be negative"),
     }
 
 

@@ -60,9 +60,13 @@ SCALAR_OPTIONS = {
     "style_loss": str,
     "ema_decay": float,
     "colors": str,
+    "mask_feather": float,
     "target_loss": float,
     "time_limit": float,
 }
+#: Options that take one or more files (FILE ...); "-" in --style-mask means "all of that style image".
+FILE_OPTIONS = ("masks", "style_masks")
+FILE_FLAGS = {"masks": "--mask", "style_masks": "--style-mask"}
 LIST_OPTIONS = {"style_weights": float, "content_layers": str, "style_layers": str, "style_layer_weights": float}
 CHOICES = {
     "optimizer": OPTIMIZERS,
@@ -101,6 +105,10 @@ HELP = {
     "style_loss": "gram (Gatys) or wasserstein (2-Wasserstein distance of Gaussian fits of the features)",
     "ema_decay": "iterate averaging: output the bias-corrected moving average of the iterates (e.g. 0.99)",
     "colors": "style: the painting's colours; content: keep the photo's (luminance-only); match: recolour the style",
+    "mask_feather": "soften the masks' borders by a blur of this many output pixels",
+    "masks": "regional styles: one greyscale mask per style (white = that style), or one label image "
+    "with a colour per style, darkest colour = first style",
+    "style_masks": "with --mask: per style image, a greyscale mask of the part of it to use ('-' = all of it)",
     "target_loss": "stop once the loss at the final scale is at or below this",
     "time_limit": "stop after this many seconds (the result keeps the final size)",
 }
@@ -114,7 +122,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _option(field: str) -> str:
-    return "--" + field.replace("_", "-")
+    return FILE_FLAGS.get(field) or "--" + field.replace("_", "-")
 
 
 #: What an unset (None) field means, for --help.
@@ -171,6 +179,8 @@ def _add_config_options(parser: argparse.ArgumentParser, defaults: StyleConfig, 
             metavar="LIST",
             help=f"{HELP[field]} (default: {_describe(getattr(defaults, field), field)})",
         )
+    for field in FILE_OPTIONS:
+        group.add_argument(FILE_FLAGS[field], dest=field, nargs="+", default=None, metavar="FILE", help=HELP[field])
     group.add_argument(
         "--clamp",
         action=argparse.BooleanOptionalAction,
@@ -198,6 +208,10 @@ def build_config(args: argparse.Namespace) -> StyleConfig:
         text = getattr(args, field)
         if text is not None:
             changes[field] = _split_list(text, kind, field)
+    if args.masks is not None:
+        changes["masks"] = tuple(args.masks)
+    if args.style_masks is not None:
+        changes["style_masks"] = tuple(None if item == "-" else item for item in args.style_masks)
     for flag in ("clamp", "upscale_style"):
         if getattr(args, flag) is not None:
             changes[flag] = getattr(args, flag)
@@ -343,6 +357,9 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
     styles = [load_image(path) for path in args.styles]
     if config.init not in ("content", "noise"):
         load_image(config.init)  # fail now, not after the set-up
+    from impasto.engine import prepare_masks
+
+    prepare_masks(config, content, styles)
     code = run_stylize(
         content, styles, config, output, save_every=args.save_every, quiet=args.quiet, download=args.download
     )

@@ -11,8 +11,12 @@ import dataclasses
 import difflib
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from impasto.errors import ConfigError
+
+if TYPE_CHECKING:
+    from impasto.imageio import ImageInput
 
 #: Blocks of VGG19 (convolutions per block); VGG16 has (2, 2, 3, 3, 3).
 VGG19_BLOCKS = (2, 2, 4, 4, 4)
@@ -108,6 +112,15 @@ class StyleConfig:
     precision: str = "auto"
     """Network arithmetic: ``float32``, ``bfloat16`` (autocast; the losses stay in float32)
     or ``auto``: bfloat16 on CPUs with fast bfloat16, else float32."""
+    masks: tuple[ImageInput, ...] | None = None
+    """Regional styles: one greyscale mask per style image (white = that style; grey =
+    a partial weight), or one label image whose colours, darkest first, stand for the
+    style images in order. Where no mask is white, only the content term applies."""
+    style_masks: tuple[ImageInput | None, ...] | None = None
+    """With ``masks``: per style image, a greyscale mask of the part of that image whose
+    style is used (None = all of it)."""
+    mask_feather: float = 0.0
+    """Soften the masks' borders by a Gaussian blur of this many pixels (of the output)."""
     target_loss: float | None = None
     """Stop once the loss at the final scale is at or below this."""
     time_limit: float | None = None
@@ -223,6 +236,9 @@ def validate(config: StyleConfig) -> None:
         _non_negative("ema_decay", config.ema_decay)
         if not 0 < config.ema_decay < 1:
             raise ConfigError("ema_decay", f"must be between 0 and 1 (exclusive), got {config.ema_decay}")
+    _non_negative("mask_feather", config.mask_feather)
+    if config.masks is not None and not config.masks:
+        raise ConfigError("masks", "give at least one mask, or None")
     for field in ("target_loss", "time_limit"):
         value = getattr(config, field)
         if value is not None:

@@ -23,9 +23,10 @@ from impasto.encoder import BLOCKS_BY_CONV_COUNT, Encoder
 from impasto.errors import ConfigError, ImageError
 from impasto.imageio import ImageInput, load_image
 from impasto.losses import content_loss, gram_loss, tv_loss, wasserstein_loss
+from impasto.masks import load_masks, scale_masks
 from impasto.memory import LBFGS_HISTORY, available_bytes, estimate_bytes, gigabytes
 from impasto.sizing import fit_longest_side, fit_pixels, resize, scale_sizes
-from impasto.targets import Targets, build_targets
+from impasto.targets import Region, Targets, build_region_targets, build_targets
 from impasto.weights import load_weights
 
 
@@ -125,7 +126,13 @@ def objective(
         terms[f"content.{name}"] = config.content_weight * loss
     layer_weights = config.style_layer_weights or (1.0,) * len(config.style_layers)
     for name, w in zip(config.style_layers, layer_weights, strict=True):
-        if config.style_loss == "wasserstein":
+        if targets.regions is not None:
+            loss = sum(
+                (r.weight * r.share[name] * _region_loss(features[name], r, name, config.style_loss))
+                for r in targets.regions
+                if r.share[name] > 0
+            ) + features[name].new_zeros(())
+        elif config.style_loss == "wasserstein":
             loss = wasserstein_loss(
                 features[name], targets.style_mean[name], targets.style_cov[name], targets.style_cov_sqrt[name]
             )
@@ -136,6 +143,14 @@ def objective(
         terms["tv"] = config.tv_weight * tv_loss(image)
     total = torch.stack(list(terms.values())).sum()
     return total, terms
+
+
+def _region_loss(features: Tensor, region: Region, name: str, style_loss: str) -> Tensor:
+    """One regional style's loss at one layer, over the positions under its mask."""
+    mask = region.mask[name]
+    if style_loss == "wasserstein":
+        return wasserstein_loss(features, region.mean[name], region.cov[name], region.cov_sqrt[name], mask)
+    return gram_loss(features, region.gram[name], mask)
 
 
 def scale_steps(config: StyleConfig, scales: int) -> list[int]:
@@ -229,12 +244,13 @@ def stylize(
     clock = _Clock(started, steps, sizes, config, on_progress)
     original_content = content_image
     content_image, style_images = _apply_colors(config.colors, content_image, style_images)
+    masks = prepare_masks(config, content_image, style_images, sizes[-1])
     image = _initial_image(config, content_image, sizes[0])
     adam_state = None
     for index, size in enumerate(sizes):
         if index:
             image = resize(image, size, "bicubic")
-        targets = _scale_targets(step_encoder, content_image, style_images, size, config, device, autocast)
+        targets = _scale_targets(step_encoder, content_image, style_images, size, config, device, autocast, masks)
         report = clock.at(index, size)
         image, stopped, adam_state = _optimize_scale(
             step_encoder, image.to(device), targets, config, steps[index], autocast, report, adam_state
@@ -244,7 +260,7 @@ def stylize(
     result = image.clamp(0.0, 1.0)
     if result.shape[-2:] != sizes[-1]:  # stopped early at a coarse scale
         result = resize(result, sizes[-1], "bicubic")
-        targets = _scale_targets(step_encoder, content_image, style_images, sizes[-1], config, device, autocast)
+        targets = _scale_targets(step_encoder, content_image, style_images, sizes[-1], config, device, autocast, masks)
     score = None
     if on_progress is not None:
         # The last event scores the result with the float32 network, whatever the run's
@@ -413,6 +429,7 @@ def _scale_targets(
     config: StyleConfig,
     device: torch.device,
     autocast: torch.dtype | None = None,
+    masks: Masks | None = None,
 ) -> Targets:
     content_scaled = resize(content, size, config.resample).to(device)
     area = size[0] * size[1] * config.style_scale**2
@@ -426,6 +443,18 @@ def _scale_targets(
         # Bilinear/bicubic straight from the original, as Pillow resizes (no 8-bit rounding).
         styles_scaled.append(resize(style, style_size, config.resample).to(device))
     with torch.autocast(device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
+        if masks is not None:
+            return build_region_targets(
+                encoder,
+                content_scaled,
+                styles_scaled,
+                masks.at(size).to(device),
+                [masks.style_at(k, tuple(s.shape[-2:]), device) for k, s in enumerate(styles_scaled)],
+                config.content_layers,
+                config.style_layers,
+                config.style_weights,
+                config.style_loss,
+            )
         return build_targets(
             encoder,
             content_scaled,
@@ -435,3 +464,44 @@ def _scale_targets(
             config.style_weights,
             config.style_loss,
         )
+
+
+@dataclass(frozen=True)
+class Masks:
+    """A run's masks at their own resolution: ``output`` ``(K, 1, H, W)`` for the K
+    styles, and per style image an optional mask of the part of it to use."""
+
+    output: Tensor
+    styles: list[Tensor | None]
+    feather: float
+    final: int
+
+    def at(self, size: tuple[int, int]) -> Tensor:
+        return scale_masks(self.output, size, self.feather, self.final)
+
+    def style_at(self, k: int, size: tuple[int, int], device: torch.device) -> Tensor | None:
+        mask = self.styles[k]
+        return None if mask is None else scale_masks(mask, size).to(device)
+
+
+def prepare_masks(
+    config: StyleConfig, content: Tensor, styles: list[Tensor], final: tuple[int, int] | None = None
+) -> Masks | None:
+    """The masks ``config`` names, read and checked against the images (errors name the
+    file or option); None without masks. ``final`` is the output's size (for feathering)."""
+    if not config.masks:
+        if config.style_masks:
+            raise ConfigError("style_masks", "apply only with --mask (which part of the output takes which style)")
+        return None
+    aspect = content.shape[-1] / content.shape[-2]
+    output = load_masks(config.masks, len(styles), aspect)
+    style_masks: list[Tensor | None] = [None] * len(styles)
+    if config.style_masks:
+        if len(config.style_masks) != len(styles):
+            raise ConfigError(
+                "style_masks", f"gives {len(config.style_masks)} style masks for {len(styles)} style images"
+            )
+        for k, (source, style) in enumerate(zip(config.style_masks, styles, strict=True)):
+            if source is not None:
+                style_masks[k] = load_masks([source], 1, style.shape[-1] / style.shape[-2], kind="style mask")
+    return Masks(output, style_masks, config.mask_feather, max(final or content.shape[-2:]))

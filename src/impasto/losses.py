@@ -46,9 +46,15 @@ def content_loss(features: Tensor, target: Tensor) -> Tensor:
     return (features - target).square().mean()
 
 
-def gram_loss(features: Tensor, target_gram: Tensor) -> Tensor:
-    """Mean squared error between the Gram of ``features`` and a target Gram ``(B|1, C, C)``."""
-    return (gram(features) - target_gram).square().mean()
+def gram_loss(features: Tensor, target_gram: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Mean squared error between the Gram of ``features`` and a target Gram ``(B|1, C, C)``.
+
+    With ``mask`` ``(1, 1, H, W)``, the Gram of the positions under it, weighted by it
+    and normalised by its sum instead of ``H·W``."""
+    if mask is None:
+        return (gram(features) - target_gram).square().mean()
+    _, second = masked_moments(features, mask)
+    return (second / features.shape[1] - target_gram).square().mean()
 
 
 def tv_loss(image: Tensor) -> Tensor:
@@ -69,6 +75,20 @@ def feature_moments(features: Tensor) -> tuple[Tensor, Tensor]:
     second = _FlatGram.apply(flat)
     second = second.to(torch.promote_types(second.dtype, torch.float32)) / (h * w)
     return flat.mean(dim=2).to(second.dtype), second
+
+
+def masked_moments(features: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+    """:func:`feature_moments` over the positions weighted by ``mask`` ``(1, 1, H, W)``
+    in [0, 1] (None = every position): ``sum m f / sum m`` and ``sum m f fᵀ / sum m``."""
+    if mask is None:
+        return feature_moments(features)
+    b, c, h, w = features.shape
+    total = mask.sum().clamp(min=1e-8)
+    mean = (features * mask).sum(dim=(2, 3)) / total
+    weighted = (features * mask.sqrt()).reshape(b, c, h * w)
+    second = _FlatGram.apply(weighted)
+    second = second.to(torch.promote_types(second.dtype, torch.float32)) / total
+    return mean.to(second.dtype), second
 
 
 def psd_sqrt(matrix: Tensor) -> Tensor:
@@ -108,14 +128,16 @@ def trace_sqrt(matrix: Tensor) -> Tensor:
     return _TraceSqrt.apply(matrix)
 
 
-def wasserstein_loss(features: Tensor, target_mean: Tensor, target_cov: Tensor, target_cov_sqrt: Tensor) -> Tensor:
+def wasserstein_loss(
+    features: Tensor, target_mean: Tensor, target_cov: Tensor, target_cov_sqrt: Tensor, mask: Tensor | None = None
+) -> Tensor:
     """Squared 2-Wasserstein distance between Gaussian fits of features and a target.
 
     ``mean((μ - μₛ)²) + tr(Σ + Σₛ - 2 (Σₛ^½ Σ Σₛ^½)^½) / C`` for ``(1, C, H, W)``
-    features; the target is given by its mean ``(1, C)``, covariance and the
-    covariance's square root ``(1, C, C)``.
+    features (those under ``mask``, weighted by it, when given); the target is given by
+    its mean ``(1, C)``, covariance and the covariance's square root ``(1, C, C)``.
     """
-    mean, second = feature_moments(features)
+    mean, second = masked_moments(features, mask)
     cov = second - mean.unsqueeze(-1) * mean.unsqueeze(-2)
     c = features.shape[1]
     cross = trace_sqrt(target_cov_sqrt @ cov @ target_cov_sqrt)

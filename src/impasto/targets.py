@@ -18,7 +18,8 @@ import torch
 from torch import Tensor
 
 from impasto.encoder import Encoder
-from impasto.losses import feature_moments, gram, psd_sqrt
+from impasto.losses import feature_moments, gram, masked_moments, psd_sqrt
+from impasto.masks import layer_mask
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,26 @@ class Targets:
     style_cov: dict[str, Tensor] = field(default_factory=dict)
     """Wasserstein only: covariance from the blended mean and second moment ``(1, C, C)``."""
     style_cov_sqrt: dict[str, Tensor] = field(default_factory=dict)
+    regions: list[Region] | None = None
+    """Regional styles: one per style image, each with its mask; the blended
+    ``style_*`` fields are then empty."""
+
+
+@dataclass(frozen=True)
+class Region:
+    """One style image's statistics and the part of the output it applies to."""
+
+    weight: float
+    """The style's blend weight times the number of styles (equal weights give 1 each)."""
+    mask: dict[str, Tensor]
+    """Per style layer: the output's mask at that layer's resolution ``(1, 1, h, w)``."""
+    share: dict[str, float]
+    """Per style layer: the mask's mean; the region's loss is scaled by it, so each
+    position gets the gradient it would get from an unmasked run."""
+    gram: dict[str, Tensor] = field(default_factory=dict)
+    mean: dict[str, Tensor] = field(default_factory=dict)
+    cov: dict[str, Tensor] = field(default_factory=dict)
+    cov_sqrt: dict[str, Tensor] = field(default_factory=dict)
 
 
 def normalized(weights: Sequence[float] | None, count: int) -> list[float]:
@@ -102,3 +123,50 @@ def _wasserstein_targets(
         {n: covs[n].float() for n in style_layers},
         {n: psd_sqrt(covs[n]).float() for n in style_layers},
     )
+
+
+@torch.no_grad()
+def build_region_targets(
+    encoder: Encoder,
+    content: Tensor,
+    styles: Sequence[Tensor],
+    masks: Tensor,
+    style_masks: Sequence[Tensor | None],
+    content_layers: Sequence[str],
+    style_layers: Sequence[str],
+    style_weights: Sequence[float] | None = None,
+    style_loss: str = "gram",
+) -> Targets:
+    """Targets for regional styles: ``masks`` ``(K, 1, H, W)`` at the content's size give
+    each of the ``K`` styles its region; ``style_masks`` (each ``(1, 1, h, w)`` at its
+    style's size, or None) choose the part of each style image its statistics come from."""
+    weights = [w * len(styles) for w in normalized(style_weights, len(styles))]
+    content_features = encoder(content)
+    content_targets = {name: content_features[name].detach().to(content.dtype) for name in content_layers}
+    sizes = {name: tuple(content_features[name].shape[-2:]) for name in style_layers}
+    regions = []
+    for k, (style, weight) in enumerate(zip(styles, weights, strict=True)):
+        features = encoder(style)
+        out_masks = {n: layer_mask(masks[k : k + 1], encoder.downsampling(n), sizes[n]) for n in style_layers}
+        style_mask = style_masks[k]
+        stats = {}
+        for name in style_layers:
+            feature = features[name].float()
+            own = None if style_mask is None else layer_mask(style_mask, encoder.downsampling(name), feature.shape[-2:])
+            stats[name] = [t.double() for t in masked_moments(feature, own)]
+        share = {n: float(out_masks[n].mean()) for n in style_layers}
+        if style_loss == "wasserstein":
+            covs = {n: stats[n][1] - stats[n][0].unsqueeze(-1) * stats[n][0].unsqueeze(-2) for n in style_layers}
+            region = Region(
+                weight,
+                out_masks,
+                share,
+                mean={n: stats[n][0].float() for n in style_layers},
+                cov={n: covs[n].float() for n in style_layers},
+                cov_sqrt={n: psd_sqrt(covs[n]).float() for n in style_layers},
+            )
+        else:
+            grams = {n: (stats[n][1] / features[n].shape[1]).float() for n in style_layers}
+            region = Region(weight, out_masks, share, gram=grams)
+        regions.append(region)
+    return Targets(content_targets, {}, dict.fromkeys(style_layers, 0.0), regions=regions)
