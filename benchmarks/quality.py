@@ -1,9 +1,10 @@
 """Quality report: presets (and reference recipes) on four pairs, scored by figures that
 do not depend on any tool's own loss.
 
-- style distance: sliced Wasserstein distance between the VGG19 features of the output
-  and of the style image at relu1_1 ... relu4_1 (mean over layers), divided by the same
-  distance for the untouched photo (lower = more of the style);
+- style distance: per layer relu1_1 ... relu4_1, the sliced Wasserstein distance between
+  the VGG19 features of the output and of the style image divided by the same distance for
+  the untouched photo; the mean of the four (lower = more of the style). Each layer counts
+  alike: a ratio of sums would be relu4_1's alone, its distances being the largest;
 - content distance: ||F(output) - F(content)|| / ||F(content)|| at relu4_2 (lower = more
   of the photo kept).
 
@@ -99,10 +100,11 @@ def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, projections: int = 64, 
 def figures(encoder: Encoder, output: torch.Tensor, content: torch.Tensor, style: torch.Tensor) -> tuple[float, float]:
     """(style distance, content distance) of ``output``; see the module's docstring."""
     f_out, f_content, f_style = encoder(output), encoder(content), encoder(style)
-    style_out = sum(sliced_wasserstein(f_out[n], f_style[n]) for n in STYLE_LAYERS)
-    style_photo = sum(sliced_wasserstein(f_content[n], f_style[n]) for n in STYLE_LAYERS)
+    ratios = [
+        sliced_wasserstein(f_out[n], f_style[n]) / sliced_wasserstein(f_content[n], f_style[n]) for n in STYLE_LAYERS
+    ]
     content_distance = (f_out["relu4_2"] - f_content["relu4_2"]).norm() / f_content["relu4_2"].norm()
-    return style_out / style_photo, float(content_distance)
+    return sum(ratios) / len(ratios), float(content_distance)
 
 
 def label(image: torch.Tensor, text: str, height: int) -> Image.Image:

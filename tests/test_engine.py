@@ -248,3 +248,24 @@ def test_adam_runs_over_scales_with_its_moments(images, vgg19):
     final = [e for e in events[:-1] if e.scale == e.scales - 1]
     assert out.shape[-2:] == (68, 90) and len(final) == 15
     assert final[-1].loss < final[0].loss
+
+
+def test_a_step_that_leaves_nan_is_taken_back_and_the_optimiser_restarted(images, vgg19, monkeypatch):
+    original = torch.optim.LBFGS.step
+    calls = []
+
+    def flaky(self, closure, poison=(3,)):
+        result = original(self, closure)
+        calls.append(self)
+        if len(calls) in poison:
+            with torch.no_grad():
+                self.param_groups[0]["params"][0].fill_(float("nan"))
+        return result
+
+    monkeypatch.setattr(torch.optim.LBFGS, "step", flaky)
+    out, events = _run(SMALL.replace(steps=6), images, vgg19)
+    assert torch.isfinite(out).all() and all(math.isfinite(e.loss) for e in events)
+    assert calls[3] is not calls[2], "a fresh optimiser after the bad step"
+    monkeypatch.setattr(torch.optim.LBFGS, "step", lambda self, closure: flaky(self, closure, range(100)))
+    with pytest.raises(ConfigError, match="keeps producing NaN"):
+        _run(SMALL.replace(steps=8), images, vgg19)

@@ -114,12 +114,17 @@ def objective(
     """The total loss of ``image`` ``(1, 3, H, W)`` and its weighted terms.
 
     With ``autocast``, the network runs in that dtype; the losses, Gram products
-    included, are float32. (bfloat16 Gram products saved 7% of a step on a CPU, but the
-    runs landed farther from float32's objective and reached pastiche's more slowly:
-    hoovertowernight + the_scream at 384 px, 29.9 s against 24.3 s.)
+    included, are float32. (Gram products rounded to bfloat16 saved 7% of a step on a
+    CPU, but the runs landed farther from float32's objective and reached pastiche's
+    more slowly: hoovertowernight + the_scream at 384 px, 29.9 s against 24.3 s. Only
+    the Gram's backward product runs in bfloat16, as the network's backward does.)
     """
     with torch.autocast(image.device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
-        features = {name: f.float() for name, f in encoder(image).items()}
+        raw = encoder(image)
+    wide_style = config.style_loss == "wasserstein" or targets.regions is not None
+    # Gram losses take the network's own features (their products run in float32 and
+    # their gradients in the network's dtype, see losses.gram); the other terms float32.
+    features = {name: raw[name].float() for name in raw if name in config.content_layers or wide_style}
     terms: dict[str, Tensor] = {}
     for name in config.content_layers:
         loss = content_loss(features[name], targets.content[name])
@@ -137,7 +142,7 @@ def objective(
                 features[name], targets.style_mean[name], targets.style_cov[name], targets.style_cov_sqrt[name]
             )
         else:
-            loss = gram_loss(features[name], targets.style_gram[name]) + targets.style_offset[name]
+            loss = gram_loss(raw[name], targets.style_gram[name]) + targets.style_offset[name]
         terms[f"style.{name}"] = config.style_weight * w * loss
     if config.tv_weight:
         terms["tv"] = config.tv_weight * tv_loss(image)
@@ -176,6 +181,8 @@ def working_size(content: Tensor, config: StyleConfig) -> tuple[int, int]:
 #: curvature pair): the classic implementations optimise 0-255 pixels, and with [0, 1]
 #: pixels its second step overshoots 255² times. Adam's lr is kept in [0, 1] units.
 PARAM_SCALE = {"lbfgs": 255.0, "adam": 1.0}
+#: Steps taken back (image non-finite after the update) before a scale gives up.
+MAX_RESTARTS = 3
 
 
 def _make_optimizer(config: StyleConfig, param: Tensor) -> torch.optim.Optimizer:
@@ -328,13 +335,24 @@ def _optimize_scale(
         return loss
 
     average = IterateAverage(config.ema_decay) if config.ema_decay is not None else None
+    restarts = 0
     for _ in range(steps):
+        previous = param.detach().clone()
         optimizer.step(closure)
         if config.clamp:
             with torch.no_grad():
                 param.clamp_(0.0, scale)
         if not math.isfinite(evaluated["loss"].item()):
             raise ConfigError("lr", "the loss became infinite or NaN; lower the step size or the weights")
+        if not bool(torch.isfinite(param).all()):
+            # A step that left the image non-finite (an L-BFGS curvature pair gone bad on a
+            # stiff objective): take it back and restart the optimiser's memory.
+            restarts += 1
+            if restarts > MAX_RESTARTS:
+                raise ConfigError("lr", "the optimiser keeps producing NaN; lower the step size or the weights")
+            with torch.no_grad():
+                param.copy_(previous)
+            optimizer = _make_optimizer(config, param)
         current = param.detach() / scale
         if average is not None:
             current = average.update(current)
