@@ -18,7 +18,6 @@ keeps the objective within 1% of a float32 run.
 from __future__ import annotations
 
 import argparse
-import copy
 import statistics
 import sys
 import tempfile
@@ -44,7 +43,7 @@ from common import (
 )
 
 from impasto.config import GATYS
-from impasto.engine import _optimize_scale, _scale_targets, resolve_precision
+from impasto.engine import _optimize_scale, _scale_targets, resolve_precision, step_network
 
 PY = sys.executable
 
@@ -80,7 +79,7 @@ def step_seconds(scorer: ClassicScorer, precision: str, repeats: int = 8) -> flo
     through the engine's own per-scale loop."""
     device = torch.device("cpu")
     autocast = resolve_precision(precision, device)
-    encoder = scorer.encoder if autocast is None else copy.deepcopy(scorer.encoder).to(autocast)
+    encoder = step_network(scorer.encoder, autocast)
     size = tuple(scorer.content.shape[-2:])
     config = GATYS.replace(precision=precision)
     targets = _scale_targets(encoder, scorer.content, [scorer.style], size, config, device, autocast)

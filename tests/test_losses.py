@@ -116,3 +116,21 @@ def test_wasserstein_gradient_is_finite_with_dead_channels():
     loss = wasserstein_loss(image_like, *target)
     (grad,) = torch.autograd.grad(loss, image_like)
     assert torch.isfinite(loss) and torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
+def test_statistics_and_gradients_do_not_depend_on_the_memory_layout():
+    from impasto.losses import feature_moments, masked_moments
+
+    f = torch.randn(1, 6, 7, 9, dtype=torch.float64)
+    last = f.contiguous(memory_format=torch.channels_last)
+    assert not last.is_contiguous()
+    mask = torch.rand(1, 1, 7, 9, dtype=torch.float64)
+    for fn in (gram, lambda x: feature_moments(x)[1], lambda x: masked_moments(x, mask)[1]):
+        a, b = f.clone().requires_grad_(True), last.clone().requires_grad_(True)
+        assert torch.allclose(fn(a), fn(b))
+        fn(a).square().sum().backward()
+        fn(b).square().sum().backward()
+        assert torch.allclose(a.grad, b.grad)
+    b = last.clone().requires_grad_(True)
+    gram(b).sum().backward()
+    assert b.grad.is_contiguous(memory_format=torch.channels_last), "the gradient keeps the network's layout"

@@ -104,6 +104,19 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     return None
 
 
+def step_network(encoder: Encoder, autocast: torch.dtype | None) -> Encoder:
+    """The network the steps run: ``encoder`` itself on a GPU in float32; otherwise a
+    copy with its weights already in the autocast dtype (not cast again at every step)
+    and, on a CPU, in channels-last layout."""
+    cpu = next(encoder.parameters()).device.type == "cpu"
+    if autocast is None and not cpu:
+        return encoder
+    network = copy.deepcopy(encoder)
+    if autocast is not None:
+        network.to(autocast)
+    return network.to_channels_last() if cpu else network
+
+
 def objective(
     encoder: Encoder,
     image: Tensor,
@@ -244,9 +257,8 @@ def stylize(
         encoder = copy.deepcopy(encoder).to(device)  # the caller's module stays where it is
     autocast = resolve_precision(config.precision, device)
     _check_memory(encoder, sizes[-1], autocast is not None, config.optimizer, device)
-    # Targets and the final score use the float32 network; the steps use one whose weights
-    # are already in the autocast dtype, so they are not cast again at every step.
-    step_encoder = copy.deepcopy(encoder).to(autocast) if autocast is not None else encoder
+    # Targets and steps run on the step network; the final score on the float32 one.
+    step_encoder = step_network(encoder, autocast)
     steps = scale_steps(config, len(sizes))
     clock = _Clock(started, steps, sizes, config, on_progress)
     original_content = content_image

@@ -33,6 +33,32 @@ class _FlatGram(torch.autograd.Function):
         return torch.bmm((grad + grad.transpose(1, 2)).to(flat.dtype), flat)
 
 
+class _PositionGram(torch.autograd.Function):
+    """``Xᵀ X`` for positions-major ``(B, N, C)`` features (channels-last maps, viewed
+    without a copy), the product in at least float32, the backward ``X (dG + dGᵀ)`` in
+    the features' dtype and layout; see :class:`_FlatGram`."""
+
+    @staticmethod
+    def forward(ctx, rows: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(rows)
+        wide = rows.to(torch.promote_types(rows.dtype, torch.float32))
+        return torch.bmm(wide.transpose(1, 2), wide)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        (rows,) = ctx.saved_tensors
+        return torch.bmm(rows, (grad + grad.transpose(1, 2)).to(rows.dtype))
+
+
+def second_moment_sum(features: Tensor) -> Tensor:
+    """``Σ_p f_p f_pᵀ`` over the positions of ``(B, C, H, W)`` features, ``(B, C, C)``
+    in at least float32, without copying the features whatever their memory layout."""
+    b, c, h, w = features.shape
+    if not features.is_contiguous() and features.is_contiguous(memory_format=torch.channels_last):
+        return _PositionGram.apply(features.permute(0, 2, 3, 1).reshape(b, h * w, c))
+    return _FlatGram.apply(features.reshape(b, c, h * w))
+
+
 def gram(features: Tensor) -> Tensor:
     """Gram matrix ``F Fᵀ / (C·H·W)`` of ``(B, C, H, W)`` features, shape ``(B, C, C)``.
 
@@ -41,10 +67,8 @@ def gram(features: Tensor) -> Tensor:
     Grams equal ``1/C²`` times that of Grams divided by ``H·W``: the per-layer
     ``1/C²`` weighting of Gatys et al. and of the classic implementations.
     """
-    b, c, h, w = features.shape
-    flat = features.reshape(b, c, h * w)
-    product = _FlatGram.apply(flat)
-    return product.to(torch.promote_types(product.dtype, torch.float32)) / (c * h * w)
+    _, c, h, w = features.shape
+    return second_moment_sum(features) / (c * h * w)
 
 
 def content_loss(features: Tensor, target: Tensor) -> Tensor:
@@ -76,11 +100,9 @@ def tv_loss(image: Tensor) -> Tensor:
 
 def feature_moments(features: Tensor) -> tuple[Tensor, Tensor]:
     """Mean ``(B, C)`` and raw second moment ``E[f fᵀ]`` ``(B, C, C)`` over positions."""
-    b, c, h, w = features.shape
-    flat = features.reshape(b, c, h * w)
-    second = _FlatGram.apply(flat)
-    second = second.to(torch.promote_types(second.dtype, torch.float32)) / (h * w)
-    return flat.mean(dim=2).to(second.dtype), second
+    h, w = features.shape[-2:]
+    second = second_moment_sum(features) / (h * w)
+    return features.mean(dim=(2, 3), dtype=second.dtype), second
 
 
 def masked_moments(features: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -88,13 +110,10 @@ def masked_moments(features: Tensor, mask: Tensor | None) -> tuple[Tensor, Tenso
     in [0, 1] (None = every position): ``sum m f / sum m`` and ``sum m f fᵀ / sum m``."""
     if mask is None:
         return feature_moments(features)
-    b, c, h, w = features.shape
     total = mask.sum().clamp(min=1e-8)
-    mean = (features * mask).sum(dim=(2, 3)) / total
-    weighted = (features * mask.sqrt()).reshape(b, c, h * w)
-    second = _FlatGram.apply(weighted)
-    second = second.to(torch.promote_types(second.dtype, torch.float32)) / total
-    return mean.to(second.dtype), second
+    second = second_moment_sum(features * mask.sqrt()) / total
+    mean = (features * mask).sum(dim=(2, 3), dtype=second.dtype) / total
+    return mean, second
 
 
 def psd_sqrt(matrix: Tensor) -> Tensor:
