@@ -1,0 +1,65 @@
+"""Does a preset give the same look at every size? Runs presets on a pair at several
+output sizes and prints quality.py's two figures for each (style distance, content
+distance; each measured at the output's own size), with the ratio of each figure to
+the one at the first size.
+
+    python benchmarks/sizes.py --sizes 256 512 --presets default fast
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import ROOT, machine, shared_pair
+from quality import STYLE_LAYERS, figures
+
+from impasto.config import StyleConfig, preset
+from impasto.engine import build_encoder, stylize
+from impasto.imageio import load_image, save_image
+from impasto.sizing import fit_longest_side, fit_pixels, resize
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pair", default="tubingen:starry_night")
+    parser.add_argument("--sizes", nargs="+", type=int, default=[256, 512])
+    parser.add_argument("--presets", nargs="+", default=["default"])
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "sizes")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    encoder = build_encoder(StyleConfig(style_layers=(*STYLE_LAYERS, "relu5_1")))
+    content_name, style_name = args.pair.split(":")
+    content_path, style_path = shared_pair(content_name, style_name)
+    content, style = load_image(content_path), load_image(style_path)
+    rows = [f"machine: {machine()}", "", "| preset | size | seconds | style distance | content distance "
+            "| style vs first size | content vs first size |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    print("\n".join(rows), flush=True)
+    for name in args.presets:
+        first = None
+        for size in args.sizes:
+            config = preset(name).replace(size=size, pixels=None)
+            started = time.perf_counter()
+            output = stylize(content, [style], config)
+            seconds = time.perf_counter() - started
+            save_image(output, args.out / f"{content_name}_{style_name}_{name}_{size}.png")
+            h, w = fit_longest_side(content.shape[-2], content.shape[-1], size)
+            content_small = resize(content, (h, w), "bicubic")
+            style_small = resize(style, fit_pixels(style.shape[-2], style.shape[-1], h * w), "bicubic")
+            style_d, content_d = figures(encoder, output, content_small, style_small)
+            first = first or (style_d, content_d)
+            row = (
+                f"| {name} | {size} | {seconds:.0f} | {style_d:.3f} | {content_d:.3f} "
+                f"| {(style_d / first[0] - 1) * 100:+.0f}% | {(content_d / first[1] - 1) * 100:+.0f}% |"
+            )
+            print(row, flush=True)
+            rows.append(row)
+    (args.out / "sizes.md").write_text("\n".join(rows) + "\n")
+
+
+if __name__ == "__main__":
+    main()
