@@ -96,6 +96,14 @@ def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, projections: int = 64, 
     return float((quantiles(pa) - quantiles(pb)).square().mean().sqrt())
 
 
+def references(content: torch.Tensor, style: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The photo at longest side ``size`` and the painting at its pixel count: what every
+    output of that size is scored against."""
+    h, w = fit_longest_side(content.shape[-2], content.shape[-1], size)
+    style_size = fit_pixels(style.shape[-2], style.shape[-1], h * w)
+    return resize(content, (h, w), "bicubic"), resize(style, style_size, "bicubic")
+
+
 @torch.no_grad()
 def figures(encoder: Encoder, output: torch.Tensor, content: torch.Tensor, style: torch.Tensor) -> tuple[float, float]:
     """(style distance, content distance) of ``output``; see the module's docstring."""
@@ -152,9 +160,8 @@ def main() -> None:
         content_name, style_name = pair.split(":")
         content_path, style_path = shared_pair(content_name, style_name)
         content, style = load_image(content_path), load_image(style_path)
-        h, w = fit_longest_side(content.shape[-2], content.shape[-1], args.size)
-        content_small = resize(content, (h, w), "bicubic")
-        style_small = resize(style, fit_pixels(style.shape[-2], style.shape[-1], h * w), "bicubic")
+        content_small, style_small = references(content, style, args.size)
+        h = content_small.shape[-2]
         tiles = [label(content_small, "content", h), label(style_small, "style", h)]
         for name in args.recipes:
             out = args.out / f"{content_name}_{style_name}_{args.size}_{name}.png"

@@ -16,12 +16,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import ROOT, machine, shared_pair
-from quality import STYLE_LAYERS, figures
+from quality import STYLE_LAYERS, figures, references
 
 from impasto.config import StyleConfig, preset
 from impasto.engine import build_encoder, stylize
 from impasto.imageio import load_image, save_image
-from impasto.sizing import fit_longest_side, fit_pixels, resize
 
 
 def main() -> None:
@@ -47,10 +46,7 @@ def main() -> None:
             output = stylize(content, [style], config)
             seconds = time.perf_counter() - started
             save_image(output, args.out / f"{content_name}_{style_name}_{name}_{size}.png")
-            h, w = fit_longest_side(content.shape[-2], content.shape[-1], size)
-            content_small = resize(content, (h, w), "bicubic")
-            style_small = resize(style, fit_pixels(style.shape[-2], style.shape[-1], h * w), "bicubic")
-            style_d, content_d = figures(encoder, output, content_small, style_small)
+            style_d, content_d = figures(encoder, output, *references(content, style, size))
             first = first or (style_d, content_d)
             row = (
                 f"| {name} | {size} | {seconds:.0f} | {style_d:.3f} | {content_d:.3f} "
