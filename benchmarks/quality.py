@@ -63,6 +63,7 @@ CROWSONKB = StyleConfig(
     style_layer_weights=tuple(w / 341 for w in (256, 64, 16, 4, 1)),
     style_weight=1.0,
     content_weight=0.015,
+    content_size_exponent=0.0,  # the recipe's weights, at every size
     tv_weight=2.0 * FEATURE_SCALE_SQUARED,
     start_size=128,
     first_steps=300,
@@ -97,10 +98,11 @@ def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, projections: int = 64, 
 
 
 def references(content: torch.Tensor, style: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The photo at longest side ``size`` and the painting at its pixel count: what every
-    output of that size is scored against."""
+    """The photo at longest side ``size`` and the painting at its pixel count, or at its
+    own size when smaller (as the presets use it: an upscaled painting is only blur): what
+    every output of that size is scored against."""
     h, w = fit_longest_side(content.shape[-2], content.shape[-1], size)
-    style_size = fit_pixels(style.shape[-2], style.shape[-1], h * w)
+    style_size = fit_pixels(style.shape[-2], style.shape[-1], min(h * w, style.shape[-2] * style.shape[-1]))
     return resize(content, (h, w), "bicubic"), resize(style, style_size, "bicubic")
 
 

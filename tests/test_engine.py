@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from impasto.config import GATYS, StyleConfig
+from impasto.config import GATYS, StyleConfig, content_weight_at, preset
 from impasto.engine import stylize
 from impasto.errors import ConfigError, ImageError
 from impasto.sizing import resize
@@ -269,3 +269,29 @@ def test_a_step_that_leaves_nan_is_taken_back_and_the_optimiser_restarted(images
     monkeypatch.setattr(torch.optim.LBFGS, "step", lambda self, closure: flaky(self, closure, range(100)))
     with pytest.raises(ConfigError, match="keeps producing NaN"):
         _run(SMALL.replace(steps=8), images, vgg19)
+
+
+def test_content_weight_follows_the_output_size(images, vgg19):
+    """A run at longest side 64 with the size exponent is the same run as one with the
+    content weight (64/384)^x times as large and no exponent; at 384 px nothing changes."""
+    config = SMALL.replace(steps=4, content_size_exponent=0.5, init="noise")
+    assert content_weight_at(config, (288, 384)) == config.content_weight
+    assert content_weight_at(config, (768, 100)) == pytest.approx(config.content_weight * 2**0.5)
+    scaled, events = _run(config, images, vgg19)
+    same, _ = _run(
+        config.replace(content_weight=SMALL.content_weight * (64 / 384) ** 0.5, content_size_exponent=0.0),
+        images,
+        vgg19,
+    )
+    plain, plain_events = _run(config.replace(content_size_exponent=0.0), images, vgg19)
+    assert torch.equal(scaled, same)
+    assert not torch.allclose(scaled, plain)
+    # The first step's content term is weighted by the factor (same noise image).
+    ratio = events[0].terms["content.relu4_2"] / plain_events[0].terms["content.relu4_2"]
+    assert ratio == pytest.approx((64 / 384) ** 0.5, rel=1e-4)
+
+
+def test_presets_keep_their_look_across_sizes_except_gatys():
+    for name in ("default", "fast", "quality"):
+        assert preset(name).content_size_exponent == pytest.approx(1 / 3)
+    assert GATYS.content_size_exponent == 0.0  # the classic objective, kept exactly

@@ -41,6 +41,7 @@ SCALAR_OPTIONS = {
     "pixels": int,
     "style_scale": float,
     "content_weight": float,
+    "content_size_exponent": float,
     "style_weight": float,
     "tv_weight": float,
     "steps": int,
@@ -82,7 +83,9 @@ HELP = {
     "pixels": "pixel count (area) of the output, instead of --size",
     "style_scale": "style images are resized to the output's area times this squared",
     "style_weights": "blend weights of the style images, comma-separated (e.g. 0.7,0.3)",
-    "content_weight": "weight of the content loss",
+    "content_weight": "weight of the content loss (for a 384 px output; see --content-size-exponent)",
+    "content_size_exponent": "at longest side L the content weight is multiplied by (L/384)^X, "
+    "keeping the same look at every size (0 = the same weight at every size)",
     "style_weight": "weight of the style loss",
     "tv_weight": "weight of the total-variation (smoothness) loss",
     "content_layers": "comma-separated VGG layers for content",

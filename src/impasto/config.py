@@ -69,6 +69,13 @@ class StyleConfig:
     style_weights: tuple[float, ...] | None = None
     """Blend weights of the style images (normalised to sum 1); None = equal."""
     content_weight: float = 0.01
+    """Weight of the content loss for a ``TUNED_SIDE`` (384) px output; see
+    ``content_size_exponent``."""
+    content_size_exponent: float = 0.0
+    """At an output whose longest side is ``L`` px the content weight is
+    ``content_weight * (L / 384) ** content_size_exponent``. With the same weights a
+    larger output carries more of the painting; the presets' 1/3 keeps the balance of
+    photo and painting from 256 to 1024 px. 0 = the same weight at every size."""
     style_weight: float = 10.0
     tv_weight: float = 0.0
     content_layers: tuple[str, ...] = ("relu4_2",)
@@ -190,7 +197,7 @@ def validate(config: StyleConfig) -> None:
     _non_negative("style_scale", config.style_scale)
     if config.style_scale == 0:
         raise ConfigError("style_scale", "must be positive, got 0")
-    for field in ("content_weight", "style_weight", "tv_weight"):
+    for field in ("content_weight", "style_weight", "tv_weight", "content_size_exponent"):
         _non_negative(field, getattr(config, field))
     if config.style_weights is not None:
         for w in config.style_weights:
@@ -281,16 +288,34 @@ CROWSONKB_LAYER_WEIGHTS = tuple(w / 341 for w in (256, 64, 16, 4, 1))
 #: 2 x (255 x 0.226)² (benchmarks/quality.py reproduces that recipe the same way).
 CROWSONKB_TV_WEIGHT = 2.0 * (255.0 * 0.226) ** 2
 
+#: The output size (longest side, px) the presets' weights were chosen at: the size of
+#: benchmarks/quality.py's report.
+TUNED_SIDE = 384
+#: With fixed weights the style distance of benchmarks/quality.py fell by 18-22% from 256
+#: to 512 px (content distance within 13%) on three pairs, and by 27% to 1024 px on one:
+#: at a larger size the network's receptive fields cover less of the picture, and the
+#: painting wins more of it. Measured on those pairs, a content weight 1.2-1.3x as large
+#: per doubling of the size evens the two figures out; 2^(1/3) = 1.26.
+SIZE_EXPONENT = 1 / 3
+
+
+def content_weight_at(config: StyleConfig, size: tuple[int, int]) -> float:
+    """The content weight of a run whose output is ``size`` = ``(h, w)``."""
+    return config.content_weight * (max(size) / TUNED_SIDE) ** config.content_size_exponent
+
+
 #: ``default``: crowsonkb's objective (2-Wasserstein style loss, layers weighted
 #: 256:64:16:4:1, TV) with a slightly stronger content weight (0.016 against 0.015),
 #: optimised by L-BFGS over scales √2 apart from 128 px, 220 steps at the first and 120
-#: at each later one. Chosen by measurement against crowsonkb's own recipe (Adam, 300 +
-#: 150 per scale) on the four pairs of benchmarks/quality.py at 384 px.
+#: at each later one; the content weight follows the output's size (SIZE_EXPONENT).
+#: Chosen by measurement against crowsonkb's own recipe (Adam, 300 + 150 per scale) on
+#: the four pairs of benchmarks/quality.py at 384 px.
 DEFAULT = StyleConfig(
     style_loss="wasserstein",
     style_layer_weights=CROWSONKB_LAYER_WEIGHTS,
     style_weight=1.0,
     content_weight=0.016,
+    content_size_exponent=SIZE_EXPONENT,
     tv_weight=CROWSONKB_TV_WEIGHT,
     start_size=128,
     first_steps=220,

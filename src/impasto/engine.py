@@ -18,7 +18,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from impasto.color import luminance, match_colors, match_luminance, with_content_chroma
-from impasto.config import DEFAULT, MIN_SIDE, StyleConfig, check_layers, check_style_count, vgg_layer_names
+from impasto.config import (
+    DEFAULT,
+    MIN_SIDE,
+    StyleConfig,
+    check_layers,
+    check_style_count,
+    content_weight_at,
+    vgg_layer_names,
+)
 from impasto.encoder import BLOCKS_BY_CONV_COUNT, Encoder
 from impasto.errors import ConfigError, ImageError
 from impasto.imageio import ImageInput, load_image
@@ -251,6 +259,8 @@ def stylize(
             f"content: a {content_image.shape[-1]}x{content_image.shape[-2]} image works at "
             f"{sizes[0][1]}x{sizes[0][0]} px, under the network's {MIN_SIDE} px; use a larger size"
         )
+    # The weights of the size asked, at every scale: the look is that of the final size.
+    config = config.replace(content_weight=content_weight_at(config, sizes[-1]), content_size_exponent=0.0)
     if encoder is None:
         encoder = build_encoder(config)
     if next(encoder.parameters()).device != device:
