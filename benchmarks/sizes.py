@@ -3,7 +3,7 @@ output sizes and prints quality.py's two figures for each (style distance, conte
 distance; each measured at the output's own size), with the ratio of each figure to
 the one at the first size.
 
-    python benchmarks/sizes.py --sizes 256 512 --presets default fast
+    python benchmarks/sizes.py --pairs hoovertowernight:the_scream --sizes 256 512 --presets default fast
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import ROOT, machine, shared_pair
-from quality import STYLE_LAYERS, figures, references
+from quality import PAIRS, STYLE_LAYERS, figures, references
 
 from impasto.config import StyleConfig, preset
 from impasto.engine import build_encoder, stylize
@@ -25,35 +25,37 @@ from impasto.imageio import load_image, save_image
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pair", default="tubingen:starry_night")
+    parser.add_argument("--pairs", nargs="+", default=list(PAIRS))
     parser.add_argument("--sizes", nargs="+", type=int, default=[256, 512])
     parser.add_argument("--presets", nargs="+", default=["default"])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "sizes")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     encoder = build_encoder(StyleConfig(style_layers=(*STYLE_LAYERS, "relu5_1")))
-    content_name, style_name = args.pair.split(":")
-    content_path, style_path = shared_pair(content_name, style_name)
-    content, style = load_image(content_path), load_image(style_path)
-    rows = [f"machine: {machine()}", "", "| preset | size | seconds | style distance | content distance "
-            "| style vs first size | content vs first size |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    rows = [f"machine: {machine()}", "", "| pair | preset | size | seconds | style distance | content distance "
+            "| style vs first size | content vs first size |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     print("\n".join(rows), flush=True)
-    for name in args.presets:
-        first = None
-        for size in args.sizes:
-            config = preset(name).replace(size=size, pixels=None)
-            started = time.perf_counter()
-            output = stylize(content, [style], config)
-            seconds = time.perf_counter() - started
-            save_image(output, args.out / f"{content_name}_{style_name}_{name}_{size}.png")
-            style_d, content_d = figures(encoder, output, *references(content, style, size))
-            first = first or (style_d, content_d)
-            row = (
-                f"| {name} | {size} | {seconds:.0f} | {style_d:.3f} | {content_d:.3f} "
-                f"| {(style_d / first[0] - 1) * 100:+.0f}% | {(content_d / first[1] - 1) * 100:+.0f}% |"
-            )
-            print(row, flush=True)
-            rows.append(row)
+    for pair in args.pairs:
+        content_name, style_name = pair.split(":")
+        content_path, style_path = shared_pair(content_name, style_name)
+        content, style = load_image(content_path), load_image(style_path)
+        for name in args.presets:
+            first = None
+            for size in args.sizes:
+                config = preset(name).replace(size=size, pixels=None)
+                started = time.perf_counter()
+                output = stylize(content, [style], config)
+                seconds = time.perf_counter() - started
+                save_image(output, args.out / f"{content_name}_{style_name}_{name}_{size}.png")
+                style_d, content_d = figures(encoder, output, *references(content, style, size))
+                first = first or (style_d, content_d)
+                change = [(now / then - 1) * 100 for now, then in zip((style_d, content_d), first, strict=True)]
+                row = (
+                    f"| {content_name} + {style_name} | {name} | {size} | {seconds:.0f} | {style_d:.3f} "
+                    f"| {content_d:.3f} | {change[0]:+.0f}% | {change[1]:+.0f}% |"
+                )
+                print(row, flush=True)
+                rows.append(row)
     (args.out / "sizes.md").write_text("\n".join(rows) + "\n")
 
 
