@@ -87,6 +87,7 @@ def test_help_shows_every_default(capsys):
     for option in list(cli.SCALAR_OPTIONS) + list(cli.LIST_OPTIONS):
         assert cli._option(option) in text
     assert "(default: 512)" in text and "(default: relu4_2)" in text and "(default: lbfgs)" in text
+    assert "(default: 0.3333)" in text  # --content-size-exponent, short
 
 
 def _existing_output(tmp_path):

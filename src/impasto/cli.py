@@ -147,8 +147,13 @@ NONE_MEANS = {
 
 def _describe(value: object, field: str = "") -> str:
     if isinstance(value, tuple):
-        return ",".join(str(v) for v in value)
-    return NONE_MEANS.get(field, "none") if value is None else str(value)
+        return ",".join(_number(v) for v in value)
+    return NONE_MEANS.get(field, "none") if value is None else _number(value)
+
+
+def _number(value: object) -> str:
+    """Floats to 4 significant digits for --help (1/3 is 0.3333, not 0.3333333333333333)."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _split_list(text: str, kind: type, option: str) -> tuple:
