@@ -35,7 +35,7 @@ from impasto.config import StyleConfig, preset
 from impasto.encoder import Encoder
 from impasto.engine import build_encoder, stylize
 from impasto.imageio import load_image, save_image, tensor_to_pil
-from impasto.sizing import fit_longest_side, fit_pixels, resize
+from impasto.sizing import fit_longest_side, resize, style_size
 from impasto.weights import TORCHVISION_STD
 
 PAIRS = ("tubingen:starry_night", "hoovertowernight:the_scream", "brad_pitt:picasso_selfport1907", "tubingen:shipwreck")
@@ -102,8 +102,7 @@ def references(content: torch.Tensor, style: torch.Tensor, size: int) -> tuple[t
     own size when smaller (as the presets use it: an upscaled painting is only blur): what
     every output of that size is scored against."""
     h, w = fit_longest_side(content.shape[-2], content.shape[-1], size)
-    style_size = fit_pixels(style.shape[-2], style.shape[-1], min(h * w, style.shape[-2] * style.shape[-1]))
-    return resize(content, (h, w), "bicubic"), resize(style, style_size, "bicubic")
+    return resize(content, (h, w), "bicubic"), resize(style, style_size(*style.shape[-2:], h * w), "bicubic")
 
 
 @torch.no_grad()

@@ -25,6 +25,7 @@ from impasto.config import (
     PRESETS,
     RESAMPLE_FILTERS,
     STYLE_LOSSES,
+    TUNED_SIDE,
     StyleConfig,
     check_style_count,
     preset,
@@ -83,9 +84,9 @@ HELP = {
     "pixels": "pixel count (area) of the output, instead of --size",
     "style_scale": "style images are resized to the output's area times this squared",
     "style_weights": "blend weights of the style images, comma-separated (e.g. 0.7,0.3)",
-    "content_weight": "weight of the content loss (for a 384 px output; see --content-size-exponent)",
-    "content_size_exponent": "at longest side L the content weight is multiplied by (L/384)^X, "
-    "keeping the same look at every size (0 = the same weight at every size)",
+    "content_weight": f"weight of the content loss (for a {TUNED_SIDE} px output; see --content-size-exponent)",
+    "content_size_exponent": f"at longest side L the content weight is multiplied by (L/{TUNED_SIDE})^X, "
+    "so that a larger output does not carry more of the painting (0 = the same weight at every size)",
     "style_weight": "weight of the style loss",
     "tv_weight": "weight of the total-variation (smoothness) loss",
     "content_layers": "comma-separated VGG layers for content",

@@ -33,7 +33,7 @@ from impasto.imageio import ImageInput, load_image
 from impasto.losses import content_loss, gram_loss, tv_loss, wasserstein_loss
 from impasto.masks import load_masks, scale_masks
 from impasto.memory import LBFGS_HISTORY, available_bytes, estimate_bytes, gigabytes
-from impasto.sizing import fit_longest_side, fit_pixels, resize, scale_sizes
+from impasto.sizing import fit_longest_side, fit_pixels, resize, scale_sizes, style_size
 from impasto.targets import Region, Targets, build_region_targets, build_targets
 from impasto.weights import load_weights
 
@@ -475,13 +475,11 @@ def _scale_targets(
     area = size[0] * size[1] * config.style_scale**2
     styles_scaled = []
     for style in styles:
-        own_area = style.shape[-2] * style.shape[-1]
-        # A painting upscaled past its own pixels has no finer strokes to give, only blur.
-        style_size = fit_pixels(style.shape[-2], style.shape[-1], area if config.upscale_style else min(area, own_area))
-        if min(style_size) < MIN_SIDE:
+        scaled_size = style_size(style.shape[-2], style.shape[-1], area, config.upscale_style)
+        if min(scaled_size) < MIN_SIDE:
             raise ConfigError("style_scale", f"{config.style_scale} makes a style image smaller than {MIN_SIDE} px")
         # Bilinear/bicubic straight from the original, as Pillow resizes (no 8-bit rounding).
-        styles_scaled.append(resize(style, style_size, config.resample).to(device))
+        styles_scaled.append(resize(style, scaled_size, config.resample).to(device))
     with torch.autocast(device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
         if masks is not None:
             return build_region_targets(

@@ -26,6 +26,13 @@ def fit_pixels(height: int, width: int, pixels: float) -> tuple[int, int]:
     return h, w
 
 
+def style_size(height: int, width: int, pixels: float, upscale: bool = False) -> tuple[int, int]:
+    """``(h, w)`` of a style image of ``height x width`` for ``pixels`` pixels: that many,
+    or its own pixel count when smaller, unless ``upscale`` (a painting upscaled past its
+    own pixels has no finer strokes to give, only blur)."""
+    return fit_pixels(height, width, pixels if upscale else min(pixels, height * width))
+
+
 def resize(image: Tensor, size: tuple[int, int], filter: str = "bicubic") -> Tensor:
     """Resize ``(B, C, H, W)`` to ``size = (h, w)`` with an antialiased filter.
 
