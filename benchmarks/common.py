@@ -16,10 +16,12 @@ import torch
 from PIL import Image
 
 from impasto.config import GATYS, StyleConfig
-from impasto.encoder import Encoder
-from impasto.engine import _scale_targets, build_encoder, objective
+from impasto.engine import evaluate
 from impasto.imageio import load_image
-from impasto.sizing import fit_longest_side, fit_pixels
+from impasto.model import Encoder, build_encoder
+from impasto.objective.targets import build_targets
+from impasto.objective.terms import recipe_objective
+from impasto.schedule import fit_longest_side, fit_pixels
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("IMPASTO_SHARED_IMAGES", ROOT.parent / "shared" / "images"))
@@ -111,16 +113,20 @@ class ClassicScorer:
 
     def __init__(self, content: Path, style: Path, config: StyleConfig = GATYS, encoder: Encoder | None = None):
         self.config = config
-        self.encoder = encoder or build_encoder(config)
+        self.encoder = encoder or build_encoder()
+        # Pre-sized files (see presize): the engine would resize neither.
         self.content, self.style = load_image(content), load_image(style)
-        size = tuple(self.content.shape[-2:])
-        self.targets = _scale_targets(self.encoder, self.content, [self.style], size, config, torch.device("cpu"))
+        self.targets = build_targets(
+            self.encoder, self.content, [self.style], config.content_layers, config.style_layers,
+            config.style_weights, config.style_loss,
+        )  # fmt: skip
+        self.objective = recipe_objective(config, self.targets)
 
     @torch.no_grad()
     def __call__(self, image_path: Path) -> float:
         image = load_image(image_path)
         assert image.shape == self.content.shape, (image.shape, self.content.shape)
-        loss, _ = objective(self.encoder, image, self.targets, self.config)
+        loss, _ = evaluate(self.encoder, self.objective, image)
         return loss.item()
 
 

@@ -13,11 +13,12 @@ import time
 
 import torch
 
+from impasto import Inputs, Runtime, Stylizer
 from impasto.config import PRESETS
 from impasto.demo import demo_content, paint_style
-from impasto.engine import build_encoder, stylize
 from impasto.errors import ImpastoError
 from impasto.imageio import load_image
+from impasto.model import build_encoder
 
 
 def main() -> None:
@@ -29,20 +30,23 @@ def main() -> None:
     if args.device.startswith("cuda"):
         print(f"device: {torch.cuda.get_device_name(args.device)}, torch {torch.__version__}")
     content, style = load_image(demo_content()), load_image(paint_style(512))
-    encoder = build_encoder(PRESETS["gatys"])
+    encoder = build_encoder()
+    stylizers = {
+        p: Stylizer(Runtime(device=args.device, precision=p), encoder=encoder) for p in ("float32", "bfloat16")
+    }
     print("| preset | size | precision | s/step (final scale) | total s | objective (fp32) | peak GPU MB |")
     print("|---|---|---|---|---|---|---|")
     for name in args.presets:
         for size in args.sizes:
             results = {}
             for precision in ("float32", "bfloat16"):
-                config = PRESETS[name].replace(size=size, pixels=None, device=args.device, precision=precision)
+                config = PRESETS[name].replace(size=size, pixels=None)
                 events = []
                 torch.cuda.reset_peak_memory_stats()
                 torch.cuda.synchronize()
                 started = time.perf_counter()
                 try:
-                    stylize(content, style, config, on_progress=events.append, encoder=encoder)
+                    stylizers[precision].run(Inputs.of(content, [style]), config, on_progress=events.append)
                 except ImpastoError as error:
                     print(f"| {name} | {size} | {precision} | failed: {error} | | | |", flush=True)
                     results[precision] = float("nan")

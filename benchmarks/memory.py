@@ -18,9 +18,10 @@ from common import run_timed
 
 from impasto.config import PRESETS
 from impasto.demo import demo_content, paint_style
-from impasto.engine import build_encoder, resolve_precision, working_size
 from impasto.imageio import load_image
-from impasto.memory import estimate_bytes
+from impasto.model import build_encoder
+from impasto.runtime import estimate_bytes, resolve_precision
+from impasto.schedule import working_size
 
 
 def main() -> None:
@@ -37,15 +38,16 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for name in args.presets:
         config = PRESETS[name]
-        encoder = build_encoder(config)
+        encoder = build_encoder()
+        layers = (*config.content_layers, *config.style_layers)
         for size in args.sizes:
             # A few steps at the final scale only: the peak is there.
             extra = ["--scales", "1", "--steps", "3"]
             command = [sys.executable, "-m", "impasto", "stylize", str(content), str(style), "-o",
                        str(folder / "out.png"), "--preset", name, "--size", str(size), "-q", *extra]  # fmt: skip
             run = run_timed(command)
-            final = working_size(load_image(content), config.replace(size=size, pixels=None))
-            estimate = estimate_bytes(encoder, final, low, config.optimizer) / 2**20
+            final = working_size(*load_image(content).shape[-2:], config.replace(size=size, pixels=None))
+            estimate = estimate_bytes(encoder, final, low, config.optimizer, layers) / 2**20
             row = f"| {name} | {final[1]}x{final[0]} | 3 | {run.peak_rss_mb:.0f} | {estimate:.0f} | {run.seconds:.1f} |"
             print(row, flush=True)
 

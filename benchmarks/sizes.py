@@ -16,11 +16,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import ROOT, machine, shared_pair
-from quality import PAIRS, STYLE_LAYERS, figures, references
+from quality import PAIRS
 
-from impasto.config import StyleConfig, preset
-from impasto.engine import build_encoder, stylize
+from impasto import Inputs, Stylizer
+from impasto.config import preset
 from impasto.imageio import load_image, save_image
+from impasto.metrics import figures, references
+from impasto.model import build_encoder
 
 
 def main() -> None:
@@ -31,7 +33,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "sizes")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    encoder = build_encoder(StyleConfig(style_layers=(*STYLE_LAYERS, "relu5_1")))
+    encoder = build_encoder()
+    stylizer = Stylizer(encoder=encoder)
     rows = [f"machine: {machine()}", "", "| pair | preset | size | seconds | style distance | content distance "
             "| style vs first size | content vs first size |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     print("\n".join(rows), flush=True)
@@ -44,7 +47,7 @@ def main() -> None:
             for size in args.sizes:
                 config = preset(name).replace(size=size, pixels=None)
                 started = time.perf_counter()
-                output = stylize(content, [style], config)
+                output = stylizer.run(Inputs.of(content, [style]), config)
                 seconds = time.perf_counter() - started
                 save_image(output, args.out / f"{content_name}_{style_name}_{name}_{size}.png")
                 style_d, content_d = figures(encoder, output, *references(content, style, size))

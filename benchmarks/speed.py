@@ -44,7 +44,10 @@ from common import (
 )
 
 from impasto.config import GATYS
-from impasto.engine import _optimize_scale, _scale_targets, resolve_precision, step_network
+from impasto.engine import optimize_scale
+from impasto.objective.targets import build_targets
+from impasto.objective.terms import recipe_objective
+from impasto.runtime import resolve_precision, step_network
 
 PY = sys.executable
 
@@ -81,16 +84,16 @@ def step_seconds(scorer: ClassicScorer, precision: str, repeats: int = 8) -> flo
     device = torch.device("cpu")
     autocast = resolve_precision(precision, device)
     encoder = step_network(scorer.encoder, autocast)
-    size = tuple(scorer.content.shape[-2:])
-    config = GATYS.replace(precision=precision)
-    targets = _scale_targets(encoder, scorer.content, [scorer.style], size, config, device, autocast)
+    config = GATYS
+    with torch.autocast(device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
+        targets = build_targets(encoder, scorer.content, [scorer.style], config.content_layers, config.style_layers)
     stamps = [time.perf_counter()]
 
-    def report(evaluated, image) -> bool:
+    def report(values, image) -> bool:
         stamps.append(time.perf_counter())
         return False
 
-    _optimize_scale(encoder, scorer.content, targets, config, repeats + 2, autocast, report)
+    optimize_scale(encoder, recipe_objective(config, targets), scorer.content, repeats + 2, report, autocast=autocast)
     times = [b - a for a, b in itertools.pairwise(stamps)]
     return statistics.median(times[2:])
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from impasto.config import vgg_layer_names
-from impasto.encoder import Encoder
-from impasto.weights import VGGWeights, load_original
+from impasto.model.encoder import Encoder
+from impasto.model.layers import layer_names
+from impasto.model.weights import VGGWeights, load_original
 
 SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
 
@@ -34,7 +34,7 @@ def tiny_weights() -> VGGWeights:
 
 @pytest.fixture(scope="session")
 def tiny_encoder(tiny_weights) -> Encoder:
-    return Encoder(tiny_weights, vgg_layer_names())
+    return Encoder(tiny_weights, layer_names())
 
 
 @pytest.fixture(scope="session")

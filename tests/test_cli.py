@@ -9,8 +9,12 @@ import torch
 from PIL import Image
 
 from impasto import cli
-from impasto.config import DEFAULT, GATYS
-from impasto.engine import Progress
+from impasto.cli import options
+from impasto.cli import stylize as stylize_command
+from impasto.cli.progress import ProgressBar
+from impasto.config import DEFAULT, GATYS, fields_help
+from impasto.engine import Interrupted, Progress, Stylizer
+from impasto.runtime import Runtime
 
 
 @pytest.fixture
@@ -27,14 +31,15 @@ def recorded(monkeypatch):
     """Replace the engine run with one that records its arguments and writes a grey image."""
     calls = []
 
-    def fake_run(content, styles, config, output, **kwargs):
-        calls.append({"content": content, "styles": styles, "config": config, "output": output, **kwargs})
+    def fake_run(inputs, recipe, runtime, output, **kwargs):
+        calls.append({"inputs": inputs, "config": recipe, "runtime": runtime, "output": output, **kwargs})
         from impasto.imageio import save_image
 
         save_image(torch.full((1, 3, 8, 8), 0.5), output)
         return 0
 
-    monkeypatch.setattr(cli, "run_stylize", fake_run)
+    monkeypatch.setattr(stylize_command, "run_stylize", fake_run)
+    monkeypatch.setattr("impasto.cli.demo.run_stylize", fake_run)
     return calls
 
 
@@ -61,13 +66,37 @@ def test_options_reach_the_config(images, tmp_path, recorded):
         tv_weight=0.1, content_layers=("relu3_2",), style_layers=("relu1_1", "relu2_1"),
         style_layer_weights=(2.0, 1.0), steps=7, first_steps=9, final_steps=4, start_size=64, scales=2,
         optimizer="adam", lr=0.05,
-        init="noise", seed=11, device="cpu", pooling="avg", resample="bilinear", clamp=False,
-        precision="float32", target_loss=1e4, time_limit=60.0, style_loss="wasserstein", ema_decay=0.9,
-        colors="match", upscale_style=True, masks=(str(content), str(content)), style_masks=(None, str(style)),
-        mask_feather=2.0,
+        init="noise", seed=11, pooling="avg", resample="bilinear", clamp=False,
+        target_loss=1e4, time_limit=60.0, style_loss="wasserstein", ema_decay=0.9,
+        colors="match", upscale_style=True, mask_feather=2.0,
     )  # fmt: skip
+    assert call["runtime"] == Runtime(device="cpu", precision="float32")
+    inputs = call["inputs"]
+    assert inputs.masks == (str(content), str(content)) and inputs.style_masks == (None, str(style))
     assert call["save_every"] == 3 and call["quiet"] is True
-    assert len(call["styles"]) == 2 and call["content"].shape == (1, 3, 30, 40)
+    assert len(inputs.styles) == 2 and inputs.content.shape == (1, 3, 30, 40) and inputs.init is None
+
+
+def test_init_file_is_an_input_and_runtime_options(images, tmp_path, recorded):
+    content, style = images
+    out = tmp_path / "out.png"
+    args = [
+        "stylize",
+        str(content),
+        str(style),
+        "-o",
+        str(out),
+        "--init",
+        str(style),
+        "--weights",
+        "vgg16",
+        "--download",
+    ]
+    assert cli.main(args) == 0
+    (call,) = recorded
+    assert call["config"] == DEFAULT.replace(init="image")
+    assert call["inputs"].init.shape == (1, 3, 32, 32)
+    assert call["runtime"] == Runtime(weights="vgg16", download=True)
 
 
 def test_preset_and_size_overrides(images, tmp_path, recorded):
@@ -84,8 +113,13 @@ def test_help_shows_every_default(capsys):
         cli.main(["stylize", "--help"])
     assert exit_info.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
-    for option in list(cli.SCALAR_OPTIONS) + list(cli.LIST_OPTIONS):
-        assert cli._option(option) in text
+    for name, meta in fields_help().items():
+        assert options.flag(name) in text
+        if name != "init":
+            assert " ".join(options.flag_text(meta["help"]).split()) in text, name
+    for name in ("device", "precision", "weights", "download", "masks", "style_masks"):
+        assert options.flag(name) in text
+    assert "`" not in text  # setting names became flags
     assert "(default: 512)" in text and "(default: relu4_2)" in text and "(default: lbfgs)" in text
     assert "(default: 0.3333)" in text  # --content-size-exponent, short
 
@@ -142,37 +176,39 @@ def _bad_cases(tmp_path, content, style):
         "mask count": ([c, s, s, s, "--mask", c, c], "--mask: gives 2 masks for 3 style images"),
         "style mask alone": ([c, s, "--style-mask", s], "--style-mask: apply only with --mask"),
         "negative feather": ([c, s, "--mask", c, "--mask-feather", "-2"], "--mask-feather: must not be negative"),
+        "bad device": ([c, s, "--device", "cpu:x"], "--device: unknown device 'cpu:x'"),
     }
 
 
-def test_every_bad_input_gives_one_line_exit_2_and_writes_nothing(images, tmp_path, capsys, recorded):
+BAD_CASES = (
+    "missing content", "missing style", "folder", "empty", "not an image", "truncated", "too small", "zero steps",
+    "negative steps", "zero size", "negative size", "negative pixels", "negative weight", "negative content weight",
+    "negative blend", "unknown layer", "misspelt layer", "unknown preset", "bad number", "bad optimizer",
+    "wrong weight count", "bad init file", "negative save-every", "zero time limit", "bad precision",
+    "ema decay of one", "missing mask", "mask of another shape", "mask count", "style mask alone",
+    "negative feather", "bad device",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", BAD_CASES)
+def test_bad_input_gives_one_line_exit_2_and_writes_nothing(images, tmp_path, capsys, recorded, name):
     content, style = images
     out = _existing_output(tmp_path)
-    for name, (args, message) in _bad_cases(tmp_path, content, style).items():
-        before = sorted(p.name for p in tmp_path.iterdir())
-        with (
-            pytest.raises(SystemExit)
-            if name in ("bad number", "bad optimizer", "bad precision")
-            else _no_raise() as raised
-        ):
-            code = cli.main(["stylize", *args, "-o", str(out)])
-        if raised is not None and hasattr(raised, "value"):
-            code = raised.value.code
-        err = capsys.readouterr().err
-        assert code == 2, name
-        assert message in err, (name, err)
-        assert err.count("\n") == 1 and "Traceback" not in err, (name, err)
-        assert out.read_bytes() == b"keep me", name
-        assert sorted(p.name for p in tmp_path.iterdir()) == before, name
+    cases = _bad_cases(tmp_path, content, style)
+    assert set(cases) == set(BAD_CASES)
+    args, message = cases[name]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    try:
+        code = cli.main(["stylize", *args, "-o", str(out)])
+    except SystemExit as exit_info:  # argparse's own errors
+        code = exit_info.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert out.read_bytes() == b"keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
     assert recorded == []
-
-
-class _no_raise:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 @pytest.mark.parametrize(
@@ -187,49 +223,64 @@ def test_bad_output_path(images, tmp_path, capsys, recorded, output, message):
     assert not (tmp_path / "missing_dir").exists() and not (tmp_path / "out.bmp").exists()
 
 
-def _event(step, total=10, done=False):
+def _event(step, total=10, done=False, image=True):
+    picture = torch.full((1, 3, 8, 8), step / total) if image else None
     return Progress(step, total, 0, 1, (8, 8), 1.0, {"content.relu4_2": 0.5, "style.relu1_1": 0.5}, 0.1,
-                    torch.full((1, 3, 8, 8), step / total), done, step / total)  # fmt: skip
+                    picture, done, step / total)  # fmt: skip
 
 
 def test_ctrl_c_writes_the_current_image_and_exits_130(images, tmp_path, monkeypatch, capsys):
-    import impasto.engine
+    def interrupted(self, inputs, recipe, on_progress=None, previews=None):
+        on_progress(_event(1, image=False))
+        on_progress(_event(2, image=False))
+        raise Interrupted(torch.full((1, 3, 30, 40), 0.2), _event(2, image=False))
 
-    def interrupted(content, styles, config, on_progress=None, encoder=None):
-        on_progress(_event(1))
-        on_progress(_event(2))
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(impasto.engine, "stylize", interrupted)
-    monkeypatch.setattr(impasto.engine, "build_encoder", lambda config, download=False: None)
+    monkeypatch.setattr(Stylizer, "__init__", lambda self, runtime=None, **kwargs: None)
+    monkeypatch.setattr(Stylizer, "run", interrupted)
     content, style = images
     out = tmp_path / "out.png"
     assert cli.main(["stylize", str(content), str(style), "-o", str(out), "-q"]) == 130
     assert "interrupted at step 2/10" in capsys.readouterr().err
     with Image.open(out) as saved:
-        assert saved.getpixel((0, 0)) == (51, 51, 51)  # step 2 of 10: grey 0.2
+        assert saved.size == (40, 30) and saved.getpixel((0, 0)) == (51, 51, 51)  # Interrupted's image
 
 
-def test_save_every_writes_numbered_snapshots(images, tmp_path, monkeypatch):
-    import impasto.engine
+def test_ctrl_c_before_the_first_step_writes_nothing(images, tmp_path, monkeypatch, capsys):
+    def interrupted(self, inputs, recipe, on_progress=None, previews=None):
+        raise KeyboardInterrupt
 
-    def run(content, styles, config, on_progress=None, encoder=None):
+    monkeypatch.setattr(Stylizer, "__init__", lambda self, runtime=None, **kwargs: None)
+    monkeypatch.setattr(Stylizer, "run", interrupted)
+    content, style = images
+    out = tmp_path / "out.png"
+    assert cli.main(["stylize", str(content), str(style), "-o", str(out), "-q"]) == 130
+    assert "nothing written" in capsys.readouterr().err and not out.exists()
+
+
+def test_save_every_asks_for_images_and_writes_numbered_snapshots(images, tmp_path, monkeypatch):
+    asked = []
+
+    def run(self, inputs, recipe, on_progress=None, previews=None):
+        asked.append(previews)
         for step in range(1, 5):
-            on_progress(_event(step, 4))
+            on_progress(_event(step, 4, image=previews.due(step, 0.0, None)))
         on_progress(_event(4, 4, done=True))
         return torch.zeros(1, 3, 8, 8)
 
-    monkeypatch.setattr(impasto.engine, "stylize", run)
-    monkeypatch.setattr(impasto.engine, "build_encoder", lambda config, download=False: None)
+    monkeypatch.setattr(Stylizer, "__init__", lambda self, runtime=None, **kwargs: None)
+    monkeypatch.setattr(Stylizer, "run", run)
     content, style = images
     out = tmp_path / "out.png"
     assert cli.main(["stylize", str(content), str(style), "-o", str(out), "--save-every", "2", "-q"]) == 0
     assert sorted(p.name for p in tmp_path.glob("out*")) == ["out.00002.png", "out.00004.png", "out.png"]
+    assert asked[0].every_steps == 2
+    assert cli.main(["stylize", str(content), str(style), "-o", str(out), "-q"]) == 0
+    assert asked[1].every_steps is None and asked[1].every_seconds is None  # no snapshots: no image copies
 
 
 def test_progress_bar_lines():
     stream = io.StringIO()
-    bar = cli.ProgressBar(stream)
+    bar = ProgressBar(stream)
     for step in range(1, 11):
         bar(_event(step))
     bar(_event(10, done=True))
@@ -241,7 +292,27 @@ def test_progress_bar_lines():
 def test_presets_command(capsys):
     assert cli.main(["presets"]) == 0
     text = capsys.readouterr().out
-    assert "gatys" in text and "pixels = 250000" in text
+    assert "gatys" in text and "pixels = 250000" in text and "size = unset, --pixels applies" in text
+
+
+def test_presets_as_json_are_the_recipes(capsys):
+    import json
+
+    from impasto.config import PRESETS, StyleConfig
+
+    assert cli.main(["presets", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {name: StyleConfig.from_dict(recipe) for name, recipe in data.items()} == PRESETS
+
+
+def test_readme_option_table_is_the_generated_one():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start, end = "<!-- options:start -->\n", "\n<!-- options:end -->"
+    assert start in readme and end in readme, "the README marks its option table"
+    table = readme.split(start, 1)[1].split(end, 1)[0]
+    assert table == options.options_table(), "regenerate it: impasto presets --markdown"
 
 
 def test_stylize_end_to_end_with_the_real_network(images, tmp_path, capsys):
@@ -266,8 +337,8 @@ def test_demo_uses_built_in_inputs(tmp_path, recorded, capsys):
     assert cli.main(["demo", "-o", str(out), "--steps", "5", "--save-inputs", str(tmp_path), "-q"]) == 0
     (call,) = recorded
     assert call["config"].size == 256 and call["config"].steps == 5
-    assert call["content"].shape[-2:] == (600, 512)  # matplotlib's grace_hopper.jpg
-    assert call["styles"][0].shape[-2:] == (512, 512)
+    assert call["inputs"].content.shape[-2:] == (600, 512)  # matplotlib's grace_hopper.jpg
+    assert call["inputs"].styles[0].shape[-2:] == (512, 512)
     assert (tmp_path / "demo_content.png").exists() and (tmp_path / "demo_style.png").exists()
     assert str(out.resolve()) in capsys.readouterr().out
 

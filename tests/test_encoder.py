@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from impasto.encoder import Encoder, preprocess
-from impasto.weights import CAFFE_MEAN_BGR, TORCHVISION_MEAN, TORCHVISION_STD, VGGWeights
+from impasto.model.encoder import Encoder, preprocess
+from impasto.model.weights import CAFFE_MEAN_BGR, TORCHVISION_MEAN, TORCHVISION_STD, VGGWeights
 
 from .conftest import tiny_convs
 

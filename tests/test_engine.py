@@ -5,12 +5,15 @@ import math
 import pytest
 import torch
 
-from impasto.config import GATYS, StyleConfig, content_weight_at, preset
+from impasto.config import GATYS, PRESETS, StyleConfig
 from impasto.engine import stylize
 from impasto.errors import ConfigError, ImageError
-from impasto.sizing import resize
+from impasto.imageio import resize
+from impasto.runtime import Runtime
+from impasto.schedule import content_weight_at, plan
 
-SMALL = StyleConfig(size=64, steps=12, content_weight=0.05, tv_weight=1.0, device="cpu")  # CPU: exact repeatability
+SMALL = StyleConfig(size=64, steps=12, content_weight=0.05, tv_weight=1.0)
+CPU = Runtime(device="cpu")  # CPU: exact repeatability
 
 
 def _images():
@@ -29,6 +32,7 @@ def images():
 
 def _run(config, images, vgg19, **kwargs):
     events = []
+    kwargs.setdefault("runtime", CPU)
     out = stylize(images[0], [images[1]], config, on_progress=events.append, encoder=vgg19, **kwargs)
     return out, events
 
@@ -67,11 +71,18 @@ def test_coarse_to_fine_ends_at_the_size_asked(images, vgg19):
     assert fractions[3] < 0.35
 
 
-def test_gatys_objective_without_clamping_scores_the_saved_image(images, vgg19):
-    config = GATYS.replace(pixels=None, size=64, steps=5)
-    out, events = _run(config, images, vgg19)
+def test_the_last_event_scores_the_returned_image(images, vgg19):
+    """Unclamped steps leave pixels outside [0, 1]; what is returned is clamped, and the
+    last event's loss is that of the returned image: a run started from it scores it the
+    same at its first step."""
+    config = GATYS.replace(pixels=None, size=64, scales=1, steps=6, clamp=False)
+    fp32 = Runtime(device="cpu", precision="float32")
+    out, events = _run(config, images, vgg19, runtime=fp32)
     assert set(events[0].terms) == {"content.relu4_2"} | {f"style.{n}" for n in config.style_layers}
-    assert out.min() >= 0 and out.max() <= 1
+    assert out.min() >= 0 and out.max() <= 1 and events[-1].done
+    _, again = _run(config.replace(init="image", steps=1), images, vgg19, runtime=fp32, init=out)
+    assert again[0].loss == pytest.approx(events[-1].loss, rel=1e-4)
+    assert again[0].loss != pytest.approx(events[-2].loss, rel=1e-4)  # not the last iterate's
 
 
 def test_progress_callback_can_stop_the_run(images, vgg19):
@@ -81,7 +92,7 @@ def test_progress_callback_can_stop_the_run(images, vgg19):
         events.append(event)
         return event.step == 3
 
-    out = stylize(images[0], images[1], SMALL, on_progress=stop_at_three, encoder=vgg19)
+    out = stylize(images[0], images[1], SMALL, on_progress=stop_at_three, encoder=vgg19, runtime=CPU)
     assert [e.step for e in events] == [1, 2, 3, 3] and events[-1].done
     assert torch.equal(out, events[2].image) and torch.equal(out, events[-1].image)
 
@@ -107,17 +118,21 @@ def test_bfloat16_objective_and_gradient_follow_float32(images, vgg19):
     # On textured images, as photos are (cosine 0.994 on tubingen at 384 px). On a smooth
     # ramp most features are near zero and bfloat16 rounding dominates (cosine ~0.7).
     from impasto.demo import paint_style
-    from impasto.engine import _scale_targets, objective
+    from impasto.engine import evaluate
     from impasto.imageio import load_image
+    from impasto.objective.targets import build_targets
+    from impasto.objective.terms import recipe_objective
 
     config = SMALL
     generator = torch.Generator().manual_seed(0)
     content = resize(torch.rand(1, 3, 12, 16, generator=generator), (96, 128))
-    targets = _scale_targets(vgg19, content, [load_image(paint_style(160))], (96, 128), config, torch.device("cpu"))
+    style = load_image(paint_style(160))
+    targets = build_targets(vgg19, content, [style], config.content_layers, config.style_layers)
+    objective = recipe_objective(config, targets)
     image = content.mul(0.8).add(0.1).requires_grad_(True)
     results = {}
     for dtype in (None, torch.bfloat16):
-        loss, _ = objective(vgg19, image, targets, config, dtype)
+        loss, _ = evaluate(vgg19, objective, image, dtype)
         (grad,) = torch.autograd.grad(loss, image)
         results[dtype] = (loss.item(), grad.flatten())
     (loss32, grad32), (loss16, grad16) = results[None], results[torch.bfloat16]
@@ -129,25 +144,25 @@ def test_init_from_an_image_file(tmp_path, images, vgg19):
     from impasto.imageio import save_image
 
     path = save_image(torch.full((1, 3, 30, 40), 0.5), tmp_path / "grey.png")
-    _, events = _run(SMALL.replace(init=str(path), steps=1), images, vgg19)
+    _, events = _run(SMALL.replace(init="image", steps=1), images, vgg19, init=path)
     assert events[0].image.shape[-2:] == (48, 64)
 
 
 def test_style_weights_must_match_the_styles(images, vgg19):
     with pytest.raises(ConfigError, match="style_weights"):
-        stylize(images[0], [images[1]], SMALL.replace(style_weights=(0.5, 0.5)), encoder=vgg19)
+        stylize(images[0], [images[1]], SMALL.replace(style_weights=(0.5, 0.5)), encoder=vgg19, runtime=CPU)
 
 
 def test_size_too_small_for_the_network(vgg19):
     wide = torch.rand(1, 3, 20, 200)
     with pytest.raises(ImageError, match="16 px"):
-        stylize(wide, [wide], SMALL.replace(size=64), encoder=vgg19)
+        stylize(wide, [wide], SMALL.replace(size=64), encoder=vgg19, runtime=CPU)
 
 
 def test_inputs_are_not_modified(images, vgg19):
     content, style = images[0].clone(), images[1].clone()
     before = {k: v.clone() for k, v in vgg19.state_dict().items()}
-    stylize(content, style, SMALL.replace(steps=2, precision="bfloat16"), encoder=vgg19)
+    stylize(content, style, SMALL.replace(steps=2), encoder=vgg19, runtime=Runtime(device="cpu", precision="bfloat16"))
     assert torch.equal(content, images[0]) and torch.equal(style, images[1])
     after = vgg19.state_dict()
     assert all(after[k].dtype == torch.float32 and torch.equal(after[k], v) for k, v in before.items())
@@ -163,15 +178,16 @@ def test_real_photo_and_painting(shared_images, vgg19):
 
 
 def test_a_run_too_large_for_memory_fails_before_allocating(images, vgg19, monkeypatch):
-    import impasto.engine
+    import impasto.runtime
+    from impasto.engine.stylizer import _Run
 
-    monkeypatch.setattr(impasto.engine, "available_bytes", lambda device: 2**30)
+    monkeypatch.setattr(impasto.runtime, "available_bytes", lambda device: 2**30)
     calls = []
-    monkeypatch.setattr(impasto.engine, "_scale_targets", lambda *args, **kwargs: calls.append(args))
+    monkeypatch.setattr(_Run, "targets", lambda *args, **kwargs: calls.append(args))
     with pytest.raises(
-        ConfigError, match=r"^size: a 4000x3000 run needs about [\d.]+ GB of memory and 1\.0 GB is available"
+        ConfigError, match=r"^`size`: a 4000x3000 run needs about [\d.]+ GB of memory and 1\.0 GB is available"
     ):
-        stylize(images[0], images[1], SMALL.replace(size=4000), encoder=vgg19)
+        stylize(images[0], images[1], SMALL.replace(size=4000), encoder=vgg19, runtime=CPU)
     assert calls == []  # nothing was computed
 
 
@@ -198,10 +214,10 @@ def test_ema_output_is_the_average_not_the_last_iterate(images, vgg19):
 
 def test_colors_content_keeps_the_photo_chroma(images, vgg19):
     from impasto.color import rgb_to_yiq
-    from impasto.sizing import resize as resize_image
+    from impasto.imageio import resize as resize_image
 
     content = images[0] * 0.5 + 0.25  # chroma well inside the gamut
-    out = stylize(content, images[1], SMALL.replace(colors="content", steps=8), encoder=vgg19)
+    out = stylize(content, images[1], SMALL.replace(colors="content", steps=8), encoder=vgg19, runtime=CPU)
     expected = rgb_to_yiq(resize_image(content, tuple(out.shape[-2:])))[:, 1:]
     inside = (out > 0.01).all(dim=1, keepdim=True) & (out < 0.99).all(dim=1, keepdim=True)
     assert torch.allclose(rgb_to_yiq(out)[:, 1:] * inside, expected * inside, atol=2e-3)
@@ -217,18 +233,18 @@ def test_style_losses_and_colour_matching_lower_the_loss(images, vgg19, style_lo
 
 @pytest.mark.parametrize(("upscale", "expected"), [(False, (40, 40)), (True, (64, 64))])
 def test_a_small_style_is_not_upscaled_unless_asked(vgg19, monkeypatch, upscale, expected):
-    import impasto.engine
+    from impasto.engine import Stylizer
 
     seen = []
-    real = impasto.engine.build_targets
+    real = Stylizer.style_statistics
 
-    def spy(encoder, content, styles, *args):
-        seen.extend(tuple(s.shape[-2:]) for s in styles)
-        return real(encoder, content, styles, *args)
+    def spy(self, style, *args, **kwargs):
+        seen.append(tuple(style.shape[-2:]))
+        return real(self, style, *args, **kwargs)
 
-    monkeypatch.setattr(impasto.engine, "build_targets", spy)
+    monkeypatch.setattr(Stylizer, "style_statistics", spy)
     config = SMALL.replace(size=64, steps=1, upscale_style=upscale)
-    stylize(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 40, 40), config, encoder=vgg19)
+    stylize(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 40, 40), config, encoder=vgg19, runtime=CPU)
     assert seen == [expected]
 
 
@@ -291,7 +307,14 @@ def test_content_weight_follows_the_output_size(images, vgg19):
     assert ratio == pytest.approx((64 / 384) ** 0.5, rel=1e-4)
 
 
-def test_presets_keep_their_look_across_sizes_except_gatys():
-    for name in ("default", "fast", "quality"):
-        assert preset(name).content_size_exponent == pytest.approx(1 / 3)
-    assert GATYS.content_size_exponent == 0.0  # the classic objective, kept exactly
+@pytest.mark.parametrize(
+    ("name", "exponent"), [("default", 1 / 3), ("fast", 1 / 3), ("quality", 1 / 3), ("gatys", 0.0)]
+)
+def test_presets_scale_the_content_weight_with_the_size_except_gatys(name, exponent):
+    """Doubling the output's side multiplies the content weight every scale uses by
+    2^(1/3) for the W2 presets, and leaves gatys' classic objective as it is."""
+    recipe = PRESETS[name]
+    small = plan(recipe.replace(size=256, pixels=None), 300, 400)
+    large = plan(recipe.replace(size=512, pixels=None), 300, 400)
+    assert large.content_weight / small.content_weight == pytest.approx(2**exponent)
+    assert plan(recipe.replace(size=384, pixels=None), 300, 400).content_weight == recipe.content_weight

@@ -214,3 +214,56 @@ def test_failed_save_leaves_existing_file_untouched(tmp_path, monkeypatch):
         save_image(torch.zeros(1, 3, 16, 16), target)
     assert target.read_bytes() == b"precious"
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+def test_the_same_image_gives_the_same_bytes(tmp_path):
+    import time
+
+    image = torch.rand(1, 3, 20, 30, generator=torch.Generator().manual_seed(0))
+    for ext in (".png", ".jpg", ".tiff"):
+        first = save_image(image, tmp_path / f"a{ext}").read_bytes()
+        time.sleep(1.1)  # the profile's date would differ by a second
+        assert save_image(image, tmp_path / f"b{ext}").read_bytes() == first, ext
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # Pillow's own, at 89 Mpx
+def test_loading_from_many_threads_at_once_changes_no_global_state(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import impasto.imageio
+
+    paths = []
+    for k in range(8):
+        path = tmp_path / f"i{k}.png"
+        Image.new("RGB", (20 + k, 30), (10 * k, 100, 200)).save(path)
+        paths.append(path)
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_bomb_png(12_000, 10_000))  # 120 Mpx: over impasto's limit, under twice Pillow's
+    limit = Image.MAX_IMAGE_PIXELS
+
+    def load(path):
+        try:
+            return tuple(load_image(path).shape), None
+        except ImageError as exc:
+            return None, str(exc)
+
+    jobs = [*paths, bomb] * 6
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(load, jobs))
+    for path, (shape, error) in zip(jobs, results, strict=True):
+        if path == bomb:
+            assert shape is None and "over the limit" in error
+        else:
+            assert shape == (1, 3, 30, 20 + int(path.stem[1:])) and error is None
+    assert limit == Image.MAX_IMAGE_PIXELS
+    assert "warnings" not in vars(impasto.imageio)  # no process-wide filter is touched
+
+
+def test_bad_tensors_and_pillow_images_given_to_the_api_are_image_errors():
+    nan = torch.full((1, 3, 20, 20), float("nan"))
+    with pytest.raises(ImageError, match="content: the tensor has NaN"):
+        load_image(nan, name="content")
+    closed = Image.new("RGB", (20, 20))
+    closed.close()
+    with pytest.raises(ImageError, match="style: cannot read this Pillow image"):
+        load_image(closed, name="style")

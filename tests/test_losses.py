@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from impasto.losses import content_loss, gram, gram_loss, tv_loss
+from impasto.objective.losses import content_loss, gram, gram_loss, tv_loss
 
 
 def test_gram_of_hand_built_tensor():
@@ -73,7 +73,8 @@ def test_gram_of_bfloat16_features_is_float32_and_close():
 
 # --- 2-Wasserstein style loss -------------------------------------------------------
 
-from impasto.losses import feature_moments, psd_sqrt, trace_sqrt, wasserstein_loss  # noqa: E402
+from impasto.objective.linalg import psd_sqrt, trace_sqrt  # noqa: E402
+from impasto.objective.losses import feature_moments, wasserstein_loss  # noqa: E402
 
 
 def _target(features):
@@ -119,7 +120,7 @@ def test_wasserstein_gradient_is_finite_with_dead_channels():
 
 
 def test_statistics_and_gradients_do_not_depend_on_the_memory_layout():
-    from impasto.losses import feature_moments, masked_moments
+    from impasto.objective.losses import feature_moments, masked_moments
 
     f = torch.randn(1, 6, 7, 9, dtype=torch.float64)
     last = f.contiguous(memory_format=torch.channels_last)

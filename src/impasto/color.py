@@ -1,15 +1,20 @@
 """Colour control (Gatys et al. 2017, "Controlling Perceptual Factors in Neural Style
 Transfer"): luminance-only transfer and colour matching of the style image.
 
-Images are ``(B, 3, H, W)`` RGB in [0, 1].
+Images are ``(B, 3, H, W)`` RGB in [0, 1]. Each colour mode is a pair: ``prepare`` turns
+the photo and the paintings into what the optimisation sees, ``restore`` turns what it
+made into what a person gets (every image handed out: previews, snapshots, the result).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
-from impasto.losses import psd_sqrt
+from impasto.objective.linalg import psd_sqrt
 
 #: RGB -> YIQ (NTSC); its inverse is computed, so the round trip is exact.
 _RGB_TO_YIQ = torch.tensor(
@@ -67,3 +72,54 @@ def match_colors(style: Tensor, content: Tensor) -> Tensor:
     pixels = style.reshape(3, -1).double()
     recoloured = transform @ (pixels - mean_s) + mean_c
     return recoloured.reshape(style.shape).to(style.dtype).clamp(0, 1)
+
+
+@dataclass(frozen=True)
+class ColorMode:
+    """``style``: the painting's colours; nothing is changed."""
+
+    name: str = "style"
+
+    def prepare(self, content: Tensor, styles: Sequence[Tensor]) -> tuple[Tensor, list[Tensor]]:
+        """The content and style images the optimisation sees."""
+        return content, list(styles)
+
+    def restore(self, image: Tensor, content: Tensor) -> Tensor:
+        """The picture a person gets from the optimised ``image``; ``content`` is the
+        original photo at the image's size."""
+        return image
+
+    def view(self, image: Tensor) -> Tensor:
+        """A restored picture as the objective sees it (to score what is handed out)."""
+        return image
+
+
+@dataclass(frozen=True)
+class ContentColors(ColorMode):
+    """``content``: luminance-only transfer (Gatys et al. 2017): grey content, grey styles
+    whose luminance takes the content's mean and spread; the result's luminance gets the
+    photo's chroma back."""
+
+    name: str = "content"
+
+    def prepare(self, content: Tensor, styles: Sequence[Tensor]) -> tuple[Tensor, list[Tensor]]:
+        return luminance(content), [match_luminance(style, content) for style in styles]
+
+    def restore(self, image: Tensor, content: Tensor) -> Tensor:
+        return with_content_chroma(image, content)
+
+    def view(self, image: Tensor) -> Tensor:
+        return luminance(image)
+
+
+@dataclass(frozen=True)
+class MatchedColors(ColorMode):
+    """``match``: the paintings recoloured to the photo's colour mean and covariance."""
+
+    name: str = "match"
+
+    def prepare(self, content: Tensor, styles: Sequence[Tensor]) -> tuple[Tensor, list[Tensor]]:
+        return content, [match_colors(style, content) for style in styles]
+
+
+COLOR_MODES: dict[str, ColorMode] = {m.name: m for m in (ColorMode(), ContentColors(), MatchedColors())}

@@ -1,144 +1,208 @@
-"""Run settings: one frozen :class:`StyleConfig`, named presets, validation.
+"""The recipe: one frozen :class:`StyleConfig` of plain data, named presets, validation.
 
-Every default lives here. The command line and the library start from a preset and
-override fields with :func:`dataclasses.replace`; invalid values raise
-:class:`~impasto.errors.ConfigError` naming the field.
+A recipe says *what* to paint: weights, layers, schedule, optimiser, colours. It holds
+no paths, tensors or devices (those are :class:`impasto.inputs.Inputs` and
+:class:`impasto.runtime.Runtime`), so it is hashable, comparable and round-trips through
+JSON exactly: the web form, batch manifests and remote tasks carry it as it is.
+
+Every default lives here, and so does every field's description (its ``metadata``): the
+command line's options, ``impasto presets``, the README's option table and the web form
+are made from them. Invalid values raise :class:`~impasto.errors.ConfigError` naming the
+field.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 from impasto.errors import ConfigError
+from impasto.model.layers import LAYER_NAMES, MIN_SIDE, check_layers
 
-if TYPE_CHECKING:
-    from impasto.imageio import ImageInput
-
-#: Blocks of VGG19 (convolutions per block); VGG16 has (2, 2, 3, 3, 3).
-VGG19_BLOCKS = (2, 2, 4, 4, 4)
-
-
-def vgg_layer_names(blocks: tuple[int, ...] = VGG19_BLOCKS) -> tuple[str, ...]:
-    """Names of a VGG's feature layers in order: ``conv1_1, relu1_1, ..., pool5``."""
-    names: list[str] = []
-    for block, convs in enumerate(blocks, start=1):
-        for i in range(1, convs + 1):
-            names += [f"conv{block}_{i}", f"relu{block}_{i}"]
-        names.append(f"pool{block}")
-    return tuple(names)
-
-
-LAYER_NAMES = vgg_layer_names()
 OPTIMIZERS = ("lbfgs", "adam")
 POOLINGS = ("max", "avg")
 RESAMPLE_FILTERS = ("bilinear", "bicubic")
-DEVICES = ("auto", "cpu", "cuda", "mps")
-#: No float16: on the Caffe VGG19's 0-255 scale its backward overflows (NaN on an H100);
-#: bfloat16 has float32's range.
-PRECISIONS = ("auto", "float32", "bfloat16")
-INITS = ("content", "noise")
+INITS = ("content", "noise", "image")
 STYLE_LOSSES = ("gram", "wasserstein")
 COLORS = ("style", "content", "match")
-#: The smallest side, in pixels, of any image the network is run on.
-MIN_SIDE = 16
+#: The output size (longest side, px) the presets' weights were chosen at: the size of
+#: benchmarks/quality.py's report.
+TUNED_SIDE = 384
+
+#: Fields of 0.1's StyleConfig that are not part of the recipe any more, and where they went.
+MOVED = {
+    "device": "impasto.Runtime(device=...)",
+    "precision": "impasto.Runtime(precision=...)",
+    "weights": "impasto.Runtime(weights=...)",
+    "masks": "stylize(..., masks=...) (impasto.Inputs)",
+    "style_masks": "stylize(..., style_masks=...) (impasto.Inputs)",
+}
+
+
+def setting(default: Any, help: str, kind: str, *, none: str | None = None, choices: tuple[str, ...] = ()) -> Any:
+    """A recipe field with its description: ``kind`` is ``int``, ``float``, ``str``,
+    ``bool``, ``floats`` or ``layers`` (comma-separated lists); ``none`` says what an unset
+    value means."""
+    return dataclasses.field(default=default, metadata={"help": help, "kind": kind, "none": none, "choices": choices})
 
 
 @dataclass(frozen=True)
 class StyleConfig:
-    """Everything one stylisation needs besides its images.
+    """Everything one stylisation needs besides its images, device and network.
 
     The objective is ``content_weight * sum(MSE(F_l, F_l^content))``
-    ``+ style_weight * sum(w_l * MSE(G_l, G_l^style))`` ``+ tv_weight * TV``, where
-    ``G_l`` is the Gram matrix of layer ``l`` divided by ``C*H*W`` (see
-    :func:`impasto.losses.gram`) and ``w_l`` are ``style_layer_weights``.
+    ``+ style_weight * sum(w_l * style_loss_l)`` ``+ tv_weight * TV``, where the style loss
+    of layer ``l`` is the MSE of its Gram matrix divided by ``C*H*W`` (see
+    :func:`impasto.objective.losses.gram`) or the 2-Wasserstein distance of Gaussian fits,
+    and ``w_l`` are ``style_layer_weights``. ``fields_help()`` describes each field.
     """
 
-    size: int | None = 512
-    """Longest side of the output in pixels (ignored when ``pixels`` is set)."""
-    pixels: int | None = None
-    """Pixel count (area) of the output, instead of ``size``."""
-    style_scale: float = 1.0
-    """Style images are resized to the output's area times ``style_scale**2``."""
-    upscale_style: bool = False
-    """Resize a style image up to that area when it is smaller (else it is used at its
-    own size: an upscaled painting brings blur, not strokes)."""
-    style_weights: tuple[float, ...] | None = None
-    """Blend weights of the style images (normalised to sum 1); None = equal."""
-    content_weight: float = 0.01
-    """Weight of the content loss for a ``TUNED_SIDE`` (384) px output; see
-    ``content_size_exponent``."""
-    content_size_exponent: float = 0.0
-    """At an output whose longest side is ``L`` px the content weight is
-    ``content_weight * (L / 384) ** content_size_exponent``. With the same weights a
-    larger output carries more of the painting; the presets' 1/3 keeps both quality figures
-    within 15% from 256 to 512 px (measured; not yet at 1024). 0 = the same weight at
-    every size."""
-    style_weight: float = 10.0
-    tv_weight: float = 0.0
-    content_layers: tuple[str, ...] = ("relu4_2",)
-    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-    style_layer_weights: tuple[float, ...] | None = None
-    """Per style layer, in the order of ``style_layers``; None = all 1."""
-    steps: int = 500
-    """Optimiser steps at each scale (the only one, or those between first and final)."""
-    start_size: int | None = None
-    """Coarse-to-fine: longest side of the first scale; None = one scale only."""
-    scales: int | None = None
-    """Coarse-to-fine by count: this many scales √2 apart, whatever the size (overrides
-    ``start_size``)."""
-    first_steps: int | None = None
-    """Steps at the first of several scales; None = ``steps``."""
-    final_steps: int | None = None
-    """Steps at the last (full-size) of several scales; None = ``steps``."""
-    optimizer: str = "lbfgs"
-    lr: float | None = None
-    """Step size; None = 1.0 for L-BFGS, 0.02 for Adam (pixels are in [0, 1])."""
-    init: str = "content"
-    """``content``, ``noise`` or the path of an image to start from."""
-    seed: int = 0
-    pooling: str = "max"
-    weights: str = "original"
-    """``original`` (Caffe VGG19), ``vgg19``/``vgg16`` (torchvision) or a ``.pth`` path."""
-    device: str = "auto"
-    resample: str = "bicubic"
-    """Filter used to resize the inputs (antialiased, as Pillow's)."""
-    clamp: bool = True
-    """Keep the pixels in [0, 1] after every step (what is saved is clamped anyway)."""
-    style_loss: str = "gram"
-    """``gram`` (Gatys) or ``wasserstein``: the 2-Wasserstein distance between Gaussian
-    fits (mean and covariance) of the features."""
-    ema_decay: float | None = None
-    """Iterate averaging: output the bias-corrected exponential moving average of the
-    iterates with this decay (e.g. 0.99), which also starts the next scale."""
-    colors: str = "style"
-    """``style`` (the painting's colours), ``content`` (luminance-only transfer: the
-    photo's colours) or ``match`` (the style recoloured to the photo's colour statistics)."""
-    precision: str = "auto"
-    """Network arithmetic: ``float32``, ``bfloat16`` (autocast; the losses stay in float32)
-    or ``auto``: bfloat16 on CPUs with fast bfloat16, else float32."""
-    masks: tuple[ImageInput, ...] | None = None
-    """Regional styles: one greyscale mask per style image (white = that style; grey =
-    a partial weight), or one label image whose colours, darkest first, stand for the
-    style images in order. Where no mask is white, only the content term applies."""
-    style_masks: tuple[ImageInput | None, ...] | None = None
-    """With ``masks``: per style image, a greyscale mask of the part of that image whose
-    style is used (None = all of it)."""
-    mask_feather: float = 0.0
-    """Soften the masks' borders by a Gaussian blur of this many pixels (of the output)."""
-    target_loss: float | None = None
-    """Stop once the loss at the final scale is at or below this."""
-    time_limit: float | None = None
-    """Stop after this many seconds (the result is still at the final size)."""
+    size: int | None = setting(512, "longest side of the output in px", "int", none="unset, `pixels` applies")
+    pixels: int | None = setting(
+        None, "pixel count (area) of the output, instead of `size`", "int", none="unset, `size` applies"
+    )
+    style_scale: float = setting(1.0, "style images are resized to the output's area times this squared", "float")
+    upscale_style: bool = setting(
+        False,
+        "resize a style image smaller than the output's area up to it (else it is used at its own size: "
+        "an upscaled painting brings blur, not strokes)",
+        "bool",
+    )
+    style_weights: tuple[float, ...] | None = setting(
+        None, "blend weights of the style images, comma-separated (e.g. 0.7,0.3)", "floats", none="equal"
+    )
+    content_weight: float = setting(
+        0.01, f"weight of the content loss, for a {TUNED_SIDE} px output (see `content_size_exponent`)", "float"
+    )
+    content_size_exponent: float = setting(
+        0.0,
+        f"at longest side L the content weight is multiplied by (L/{TUNED_SIDE})^X, so that a larger output "
+        "does not carry more of the painting (measured from 256 to 512 px; 0 = the same weight at every size)",
+        "float",
+    )
+    style_weight: float = setting(10.0, "weight of the style loss", "float")
+    tv_weight: float = setting(0.0, "weight of the total-variation (smoothness) loss", "float")
+    content_layers: tuple[str, ...] = setting(("relu4_2",), "comma-separated VGG layers for content", "layers")
+    style_layers: tuple[str, ...] = setting(
+        ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "comma-separated VGG layers for style", "layers"
+    )
+    style_layer_weights: tuple[float, ...] | None = setting(
+        None, "comma-separated weights, one per style layer", "floats", none="all 1"
+    )
+    steps: int = setting(500, "optimiser steps at each scale (the only one, or those between first and final)", "int")
+    start_size: int | None = setting(
+        None, "coarse-to-fine: longest side of the first scale (px)", "int", none="one scale only"
+    )
+    scales: int | None = setting(
+        None, "coarse-to-fine: number of scales, √2 apart (overrides `start_size`)", "int", none="from `start_size`"
+    )
+    first_steps: int | None = setting(
+        None, "steps at the first scale, when there are several", "int", none="as `steps`"
+    )
+    final_steps: int | None = setting(
+        None, "steps at the final (full-size) scale, when there are several", "int", none="as `steps`"
+    )
+    optimizer: str = setting("lbfgs", "optimiser", "str", choices=OPTIMIZERS)
+    lr: float | None = setting(None, "step size", "float", none="1 for lbfgs, 0.02 for adam")
+    init: str = setting(
+        "content", "start image: content, noise, or image (an image given with the inputs)", "str", choices=INITS
+    )
+    seed: int = setting(0, "random seed (same seed, same image on the CPU)", "int")
+    pooling: str = setting("max", "pooling in the network", "str", choices=POOLINGS)
+    resample: str = setting(
+        "bicubic", "filter used to resize the inputs (antialiased)", "str", choices=RESAMPLE_FILTERS
+    )
+    clamp: bool = setting(True, "keep pixels in [0, 1] while optimising (what is saved is clamped anyway)", "bool")
+    style_loss: str = setting(
+        "gram",
+        "gram (Gatys) or wasserstein (2-Wasserstein distance of Gaussian fits of the features)",
+        "str",
+        choices=STYLE_LOSSES,
+    )
+    ema_decay: float | None = setting(
+        None, "iterate averaging: output the bias-corrected moving average of the iterates (e.g. 0.99)", "float",
+        none="off",
+    )  # fmt: skip
+    colors: str = setting(
+        "style",
+        "style: the painting's colours; content: keep the photo's (luminance-only); match: recolour the style",
+        "str",
+        choices=COLORS,
+    )
+    mask_feather: float = setting(0.0, "soften the masks' borders by a blur of this many output pixels", "float")
+    target_loss: float | None = setting(
+        None, "stop once the loss at the final scale is at or below this", "float", none="none"
+    )
+    time_limit: float | None = setting(
+        None, "stop after this many seconds (the result keeps the final size)", "float", none="none"
+    )
 
     def __post_init__(self) -> None:
         validate(self)
 
     def replace(self, **changes: object) -> StyleConfig:
+        """A copy with ``changes``; ConfigError for a field that is not in the recipe."""
+        _check_names(changes)
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data: numbers, strings, booleans, None and lists."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], base: StyleConfig | None = None) -> StyleConfig:
+        """A recipe from plain data: ``base`` (default: the class defaults) with ``data``
+        applied; lists become tuples; unknown names are a ConfigError."""
+        if not isinstance(data, dict):
+            raise ConfigError("recipe", f"expected an object of settings, got {type(data).__name__}")
+        _check_names(data)
+        kinds = {f.name: f.metadata["kind"] for f in dataclasses.fields(cls)}
+        changes = {name: _typed(name, value, kinds[name]) for name, value in data.items()}
+        return (base if base is not None else cls()).replace(**changes)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, base: StyleConfig | None = None) -> StyleConfig:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError("recipe", f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+        return cls.from_dict(data, base)
+
+
+def fields_help() -> dict[str, dict[str, Any]]:
+    """Per recipe field: its ``help``, ``kind``, ``none`` and ``choices``."""
+    return {f.name: dict(f.metadata) for f in dataclasses.fields(StyleConfig)}
+
+
+def _check_names(names: Any) -> None:
+    known = [f.name for f in dataclasses.fields(StyleConfig)]
+    for name in names:
+        if name in MOVED:
+            raise ConfigError(name, f"is not part of the recipe since impasto 0.2; use {MOVED[name]}")
+        if name not in known:
+            close = difflib.get_close_matches(str(name), known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(str(name), f"is not a recipe setting{hint}")
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _typed(name: str, value: Any, kind: str) -> Any:
+    """A JSON value as the field holds it: lists as tuples, whole floats for int fields refused."""
+    if isinstance(value, list):
+        return tuple(value)
+    if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 def _positive_int(field: str, value: object) -> None:
@@ -153,22 +217,14 @@ def _non_negative(field: str, value: object) -> None:
         raise ConfigError(field, f"must not be negative, got {value!r}")
 
 
-def _choice(field: str, value: str, choices: tuple[str, ...]) -> None:
+def _choice(field: str, value: object, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(field, f"unknown value {value!r} (choose from {', '.join(choices)})")
 
 
-def check_layers(field: str, layers: tuple[str, ...], known: tuple[str, ...] = LAYER_NAMES) -> None:
-    """Raise ConfigError for an empty list or an unknown name, with a "did you mean"."""
-    if not layers:
-        raise ConfigError(field, "needs at least one layer")
-    for name in layers:
-        if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f" (layers are named like {known[1]!r})"
-            raise ConfigError(field, f"unknown layer {name!r}{hint}")
-    if len(set(layers)) != len(layers):
-        raise ConfigError(field, f"lists a layer twice: {', '.join(layers)}")
+def _tuple_of(field: str, value: object, kind: type | tuple[type, ...]) -> None:
+    if not isinstance(value, tuple) or not all(isinstance(v, kind) and not isinstance(v, bool) for v in value):
+        raise ConfigError(field, f"must be a list, got {value!r}")
 
 
 def check_style_count(config: StyleConfig, count: int) -> None:
@@ -201,13 +257,16 @@ def validate(config: StyleConfig) -> None:
     for field in ("content_weight", "style_weight", "tv_weight", "content_size_exponent"):
         _non_negative(field, getattr(config, field))
     if config.style_weights is not None:
+        _tuple_of("style_weights", config.style_weights, (int, float))
         for w in config.style_weights:
             _non_negative("style_weights", w)
         if not config.style_weights or sum(config.style_weights) <= 0:
             raise ConfigError("style_weights", "need at least one positive weight")
-    check_layers("content_layers", config.content_layers)
-    check_layers("style_layers", config.style_layers)
+    for field in ("content_layers", "style_layers"):
+        _tuple_of(field, getattr(config, field), str)
+        check_layers(field, getattr(config, field), LAYER_NAMES)
     if config.style_layer_weights is not None:
+        _tuple_of("style_layer_weights", config.style_layer_weights, (int, float))
         if len(config.style_layer_weights) != len(config.style_layers):
             raise ConfigError(
                 "style_layer_weights",
@@ -230,31 +289,27 @@ def validate(config: StyleConfig) -> None:
         _non_negative("lr", config.lr)
         if config.lr == 0:
             raise ConfigError("lr", "must be positive, got 0")
-    if not isinstance(config.init, str) or not config.init:
-        raise ConfigError("init", f"must be 'content', 'noise' or an image path, got {config.init!r}")
-    if isinstance(config.seed, bool) or not isinstance(config.seed, int) or config.seed < 0:
-        raise ConfigError("seed", f"must be a whole number >= 0, got {config.seed!r}")
+    _choice("init", config.init, INITS)
+    if isinstance(config.seed, bool) or not isinstance(config.seed, int) or not 0 <= config.seed < 2**64:
+        raise ConfigError("seed", f"must be a whole number from 0 to 2^64 - 1, got {config.seed!r}")
     _choice("pooling", config.pooling, POOLINGS)
-    _choice("device", config.device.split(":")[0], DEVICES)
     _choice("resample", config.resample, RESAMPLE_FILTERS)
-    _choice("precision", config.precision, PRECISIONS)
     _choice("style_loss", config.style_loss, STYLE_LOSSES)
     _choice("colors", config.colors, COLORS)
+    for field in ("upscale_style", "clamp"):
+        if not isinstance(getattr(config, field), bool):
+            raise ConfigError(field, f"must be true or false, got {getattr(config, field)!r}")
     if config.ema_decay is not None:
         _non_negative("ema_decay", config.ema_decay)
         if not 0 < config.ema_decay < 1:
             raise ConfigError("ema_decay", f"must be between 0 and 1 (exclusive), got {config.ema_decay}")
     _non_negative("mask_feather", config.mask_feather)
-    if config.masks is not None and not config.masks:
-        raise ConfigError("masks", "give at least one mask, or None")
     for field in ("target_loss", "time_limit"):
         value = getattr(config, field)
         if value is not None:
             _non_negative(field, value)
             if value == 0:
                 raise ConfigError(field, "must be positive, got 0")
-    if not config.weights:
-        raise ConfigError("weights", "must name weights or a file")
 
 
 #: ``gatys``: the classic objective exactly as pastiche 1.6.0 defines it (content relu4_2
@@ -284,26 +339,20 @@ GATYS = StyleConfig(
 
 #: crowsonkb/style-transfer-pytorch's style layer weights, 256:64:16:4:1 normalised.
 CROWSONKB_LAYER_WEIGHTS = tuple(w / 341 for w in (256, 64, 16, 4, 1))
-#: crowsonkb's TV weight of 2 is relative to torchvision-scale features, which are about
-#: 1/(255 x 0.226) of the Caffe network's: against Caffe features' squared losses it is
-#: 2 x (255 x 0.226)² (benchmarks/quality.py reproduces that recipe the same way).
-CROWSONKB_TV_WEIGHT = 2.0 * (255.0 * 0.226) ** 2
+#: Caffe features are about ``255 x 0.226`` times torchvision's (0-255 minus the mean,
+#: against (x - mean) / std with std ~ 0.226), so squared feature losses are that squared
+#: (~3300) times larger. crowsonkb's weights are relative to torchvision-scale features:
+#: its content and style terms keep their ratio here (both scale alike) and its pixel-space
+#: TV weight of 2 becomes 2 x that factor. (Adam is invariant to the loss's overall scale.)
+CAFFE_FEATURE_SCALE_SQUARED = (255.0 * 0.226) ** 2
+CROWSONKB_TV_WEIGHT = 2.0 * CAFFE_FEATURE_SCALE_SQUARED
 
-#: The output size (longest side, px) the presets' weights were chosen at: the size of
-#: benchmarks/quality.py's report.
-TUNED_SIDE = 384
 #: With fixed weights the style distance of benchmarks/quality.py fell by 18-22% from 256
-#: to 512 px (content distance within 13%) on three pairs, and by 27% to 1024 px on one:
-#: at a larger size the network's receptive fields cover less of the picture, and the
-#: painting wins more of it. Measured on those pairs, a content weight 1.2-1.3x as large
-#: per doubling of the size evens the two figures out; 2^(1/3) = 1.26.
+#: to 512 px (content distance within 13%) on three pairs: at a larger size the network's
+#: receptive fields cover less of the picture, and the painting wins more of it. Measured
+#: on those pairs, a content weight 1.2-1.3x as large per doubling of the size evens the
+#: two figures out; 2^(1/3) = 1.26.
 SIZE_EXPONENT = 1 / 3
-
-
-def content_weight_at(config: StyleConfig, size: tuple[int, int]) -> float:
-    """The content weight of a run whose output is ``size`` = ``(h, w)``."""
-    return config.content_weight * (max(size) / TUNED_SIDE) ** config.content_size_exponent
-
 
 #: ``default``: crowsonkb's objective (2-Wasserstein style loss, layers weighted
 #: 256:64:16:4:1, TV) with a slightly stronger content weight (0.016 against 0.015),
@@ -330,6 +379,29 @@ FAST = DEFAULT.replace(first_steps=80, steps=40)
 QUALITY = DEFAULT.replace(first_steps=440, steps=240)
 
 PRESETS: dict[str, StyleConfig] = {"default": DEFAULT, "fast": FAST, "quality": QUALITY, "gatys": GATYS}
+
+#: crowsonkb/style-transfer-pytorch's own recipe on impasto's engine and weights (a
+#: reference the benchmarks compare against, not a preset): W2 style loss, relu1_1..relu5_1
+#: weighted 256:64:16:4:1, content 0.015, TV 2 (in Caffe units, see above), scales √2
+#: apart from 128 px, Adam lr 0.02 betas (0.9, 0.99) with its moments resized between
+#: scales, clamp, EMA 0.99, 300 steps then 150 per scale. Two differences left: impasto's TV
+#: is the 4-neighbour mean of squares, crowsonkb's a 9-point stencil that equals it on
+#: smooth images; its first convolution pads by replication, impasto's with zeros.
+CROWSONKB = StyleConfig(
+    style_loss="wasserstein",
+    style_layer_weights=CROWSONKB_LAYER_WEIGHTS,
+    style_weight=1.0,
+    content_weight=0.015,
+    content_size_exponent=0.0,  # the recipe's weights, at every size
+    tv_weight=CROWSONKB_TV_WEIGHT,
+    start_size=128,
+    first_steps=300,
+    steps=150,
+    optimizer="adam",
+    lr=0.02,
+    ema_decay=0.99,
+    clamp=True,
+)
 
 
 def preset(name: str) -> StyleConfig:

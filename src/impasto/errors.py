@@ -1,8 +1,13 @@
-"""The exceptions impasto raises.
+"""The exceptions impasto raises for bad input, and nothing else::
 
-The library raises these and nothing else for bad input; the command line catches
-:class:`ImpastoError` at its boundary and turns it into a one-line message and exit
-status 2.
+    ImpastoError                 every error meant for a person: one line, no traceback
+     ├── ConfigError             an invalid setting; ``field`` names it (also a ValueError)
+     ├── ImageError              an image that cannot be read, written or used by the network
+     └── WeightsError            network weights missing, corrupt or of the wrong shape
+
+The library names settings as they are called in the recipe, quoted with backticks
+(`` `size` ``); a user interface replaces those names by its own words for them (the
+command line by its flags, see :func:`impasto.cli.options.flag_text`).
 """
 
 from __future__ import annotations
@@ -13,10 +18,10 @@ class ImpastoError(Exception):
 
 
 class ConfigError(ImpastoError, ValueError):
-    """An invalid setting. ``field`` names the :class:`StyleConfig` field (or option)."""
+    """An invalid setting. ``field`` names the recipe, runtime or input field."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+        super().__init__(f"`{field}`: {message}")
         self.field = field
         self.reason = message
 

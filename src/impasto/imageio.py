@@ -4,25 +4,32 @@
 Reading applies EXIF orientation, converts embedded ICC profiles to sRGB, turns
 greyscale, palette, CMYK and 16-bit images into RGB and drops alpha. Writing picks
 the format from the extension, embeds an sRGB profile and is atomic: a temporary
-file in the same folder, renamed over the target only once complete.
+file in the same folder, renamed over the target only once complete. The same image
+gives the same bytes (the embedded profile carries a fixed date).
+
+Safe to call from several threads at once: nothing here changes process-wide state
+(Pillow's own decompression-bomb limit and the warning filters are left as they are;
+the limit here is checked per image).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
+import struct
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError, features
 from torch import Tensor
 
-from impasto.config import MIN_SIDE
 from impasto.errors import ImageError
+from impasto.model.layers import MIN_SIDE
 
 #: Largest image accepted, in pixels (Pillow's own default guard is 89 Mpx).
 MAX_PIXELS = 100_000_000
@@ -31,8 +38,22 @@ OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP
 ImageInput = str | os.PathLike | Image.Image | Tensor
 
 
+#: The date written into the embedded sRGB profile (year, month, day, hour, minute,
+#: second): LittleCMS stamps a new profile with the time it was made, so two identical
+#: runs would otherwise write different bytes.
+PROFILE_DATE = (2026, 1, 1, 0, 0, 0)
+
+
 def _srgb_profile() -> ImageCms.ImageCmsProfile:
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+@functools.cache
+def srgb_icc() -> bytes:
+    """The sRGB ICC profile embedded in every output, the same bytes every time."""
+    data = bytearray(_srgb_profile().tobytes())
+    data[24:36] = struct.pack(">6H", *PROFILE_DATE)  # the header's creation date
+    return bytes(data)
 
 
 def _open(path: Path) -> Image.Image:
@@ -43,23 +64,17 @@ def _open(path: Path) -> Image.Image:
     if path.stat().st_size == 0:
         raise ImageError(f"{path}: file is empty")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            old_limit = Image.MAX_IMAGE_PIXELS
-            Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-            try:
-                image = Image.open(path)
-                w, h = image.size
-                if w * h > MAX_PIXELS:
-                    raise ImageError(f"{path}: declares {w}x{h} pixels, over the limit of {MAX_PIXELS:,}")
-                image.load()
-            finally:
-                Image.MAX_IMAGE_PIXELS = old_limit
+        image = Image.open(path)  # reads the header only
+        w, h = image.size
+        if w * h > MAX_PIXELS:
+            image.close()
+            raise ImageError(f"{path}: declares {w}x{h} pixels, over the limit of {MAX_PIXELS:,}")
+        image.load()
     except ImageError:
         raise
     except PermissionError:
         raise ImageError(f"{path}: permission denied") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except Image.DecompressionBombError:  # Pillow's own guard, past twice its limit
         raise ImageError(f"{path}: declares too many pixels (over {MAX_PIXELS:,}), refusing to decode") from None
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image, or a format Pillow cannot read") from None
@@ -119,10 +134,16 @@ def load_image(source: ImageInput, *, name: str = "image") -> Tensor:
             raise ImageError(f"{name}: expected a (3, H, W) or (1, 3, H, W) tensor, got {tuple(source.shape)}")
         if not tensor.is_floating_point():
             raise ImageError(f"{name}: expected a float tensor in [0, 1], got {tensor.dtype}")
-        tensor = tensor.float().cpu().clamp(0.0, 1.0)
+        tensor = tensor.float().cpu()
+        if not bool(torch.isfinite(tensor).all()):
+            raise ImageError(f"{name}: the tensor has NaN or infinite values")
+        tensor = tensor.clamp(0.0, 1.0)
         label = name
     elif isinstance(source, Image.Image):
-        tensor = pil_to_tensor(ImageOps.exif_transpose(source))
+        try:
+            tensor = pil_to_tensor(ImageOps.exif_transpose(source))
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise ImageError(f"{name}: cannot read this Pillow image (closed, truncated or corrupt: {exc})") from None
         label = name
     else:
         path = Path(source)
@@ -133,6 +154,25 @@ def load_image(source: ImageInput, *, name: str = "image") -> Tensor:
     if min(h, w) < MIN_SIDE:
         raise ImageError(f"{label}: image is {w}x{h} px; the network needs at least {MIN_SIDE} px on each side")
     return tensor
+
+
+def resize(image: Tensor, size: tuple[int, int], filter: str = "bicubic") -> Tensor:
+    """Resize ``(B, C, H, W)`` to ``size = (h, w)`` with an antialiased filter.
+
+    With antialiasing, ``bilinear`` is Pillow's BILINEAR (same support and weights;
+    in float, without Pillow's rounding to 8 bits). ``bicubic`` has Pillow's support
+    but torch's sharper kernel (a = -0.75; Pillow's is -0.5). An image already at
+    ``size`` is returned as it is, not resampled.
+    """
+    if tuple(image.shape[-2:]) == tuple(size):
+        return image
+    out = F.interpolate(image, size=size, mode=filter, align_corners=False, antialias=True)
+    return out.clamp(0.0, 1.0)
+
+
+def size_of(image: Tensor) -> tuple[int, int]:
+    """``(h, w)`` of a ``(..., H, W)`` tensor."""
+    return int(image.shape[-2]), int(image.shape[-1])
 
 
 def tensor_to_pil(image: Tensor) -> Image.Image:
@@ -177,7 +217,7 @@ def save_image(image: Tensor | Image.Image, path: str | os.PathLike, *, quality:
     path = check_output_path(path)
     fmt = output_format(path)
     pil = image if isinstance(image, Image.Image) else tensor_to_pil(image)
-    options: dict[str, object] = {"icc_profile": _srgb_profile().tobytes()}
+    options: dict[str, object] = {"icc_profile": srgb_icc()}
     if fmt in ("JPEG", "WEBP"):
         options["quality"] = quality
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)

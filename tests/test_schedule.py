@@ -5,8 +5,8 @@ import pytest
 import torch
 from PIL import Image
 
-from impasto.imageio import load_image, tensor_to_pil
-from impasto.sizing import fit_longest_side, fit_pixels, resize, scale_sizes
+from impasto.imageio import load_image, resize, tensor_to_pil
+from impasto.schedule import fit_longest_side, fit_pixels, scale_sizes
 
 
 def test_fit_longest_side():

@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from impasto.objective.linalg import covariance, trace_sqrt
+
 
 class _FlatGram(torch.autograd.Function):
     """``F Fᵀ`` for ``(B, C, N)``, the product in at least float32, with a one-product
@@ -116,43 +118,6 @@ def masked_moments(features: Tensor, mask: Tensor | None) -> tuple[Tensor, Tenso
     return mean, second
 
 
-def psd_sqrt(matrix: Tensor) -> Tensor:
-    """Square root of a symmetric positive semi-definite ``(..., C, C)`` matrix, through an
-    eigendecomposition in float64 (negative rounding eigenvalues clamped to 0)."""
-    values, vectors = torch.linalg.eigh(matrix.double())
-    root = (vectors * values.clamp(min=0).sqrt().unsqueeze(-2)) @ vectors.transpose(-1, -2)
-    return root.to(matrix.dtype)
-
-
-class _TraceSqrt(torch.autograd.Function):
-    """``tr(A^½)`` of a symmetric PSD matrix with a stable gradient.
-
-    ``tr f(A)`` has gradient ``U f'(Λ) Uᵀ``: no ``1/(λᵢ - λⱼ)`` terms, so repeated
-    eigenvalues (many dead ReLU channels) are harmless, unlike autograd through
-    ``eigh``. ``f'(λ) = 1/(2√λ)`` is bounded by clamping λ at a tiny fraction of the
-    largest eigenvalue.
-    """
-
-    @staticmethod
-    def forward(ctx, matrix: Tensor) -> Tensor:  # type: ignore[override]
-        values, vectors = torch.linalg.eigh(matrix.double())
-        floor = values.amax(dim=-1, keepdim=True).clamp(min=1e-30) * 1e-10
-        ctx.save_for_backward(vectors, values.clamp(min=0).maximum(floor))
-        ctx.dtype = matrix.dtype
-        return values.clamp(min=0).sqrt().sum(dim=-1).to(matrix.dtype)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
-        vectors, values = ctx.saved_tensors
-        scale = 0.5 / values.sqrt() * grad.double().unsqueeze(-1)
-        return ((vectors * scale.unsqueeze(-2)) @ vectors.transpose(-1, -2)).to(ctx.dtype)
-
-
-def trace_sqrt(matrix: Tensor) -> Tensor:
-    """``tr(A^½)`` for symmetric PSD ``(..., C, C)``; see :class:`_TraceSqrt`."""
-    return _TraceSqrt.apply(matrix)
-
-
 def wasserstein_loss(
     features: Tensor, target_mean: Tensor, target_cov: Tensor, target_cov_sqrt: Tensor, mask: Tensor | None = None
 ) -> Tensor:
@@ -163,7 +128,7 @@ def wasserstein_loss(
     its mean ``(1, C)``, covariance and the covariance's square root ``(1, C, C)``.
     """
     mean, second = masked_moments(features, mask)
-    cov = second - mean.unsqueeze(-1) * mean.unsqueeze(-2)
+    cov = covariance(mean, second)
     c = features.shape[1]
     cross = trace_sqrt(target_cov_sqrt @ cov @ target_cov_sqrt)
     trace = torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1) + torch.diagonal(target_cov, dim1=-2, dim2=-1).sum(-1)

@@ -1,6 +1,6 @@
 import torch
 
-from impasto.memory import activation_elements_per_pixel, available_bytes, estimate_bytes
+from impasto.runtime import activation_elements_per_pixel, available_bytes, estimate_bytes
 
 
 def test_activation_count_of_vgg19_to_relu5_1(vgg19):

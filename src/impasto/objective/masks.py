@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -35,7 +36,7 @@ def load_masks(sources: Sequence[ImageInput], count: int, aspect: float, *, kind
     of the image the masks apply to; a mask of another shape is an error naming it."""
     if not sources or len(sources) not in (1, count):
         raise ConfigError(
-            kind + "s",
+            kind.replace(" ", "_") + "s",
             f"gives {len(sources)} {kind}s for {count} style images: give one {kind} per style image, "
             f"or one label image with a colour per style",
         )
@@ -109,3 +110,48 @@ def layer_mask(mask: Tensor, factor: int, size: tuple[int, int]) -> Tensor:
     if factor > 1:
         mask = F.avg_pool2d(mask, factor, factor)
     return mask[..., : size[0], : size[1]]
+
+
+@dataclass(frozen=True)
+class Masks:
+    """A run's masks at their own resolution: ``output`` ``(K, 1, H, W)`` for the K
+    styles, and per style image an optional mask of the part of it to use."""
+
+    output: Tensor
+    styles: list[Tensor | None]
+    feather: float
+
+    def at(self, size: tuple[int, int], final: tuple[int, int]) -> Tensor:
+        """The output masks at a scale of ``size`` = ``(h, w)``, feathered by ``feather``
+        pixels of the output's size ``final``."""
+        return scale_masks(self.output, size, self.feather, max(final))
+
+    def style_at(self, k: int, size: tuple[int, int]) -> Tensor | None:
+        """Style image ``k``'s own mask at ``size``, or None (all of it)."""
+        mask = self.styles[k]
+        return None if mask is None else scale_masks(mask, size)
+
+
+def prepare_masks(
+    masks: Sequence[ImageInput] | None,
+    style_masks: Sequence[ImageInput | None] | None,
+    feather: float,
+    content: Tensor,
+    styles: Sequence[Tensor],
+) -> Masks | None:
+    """The masks read and checked against the images (errors name the file or setting);
+    None without masks."""
+    if not masks:
+        if style_masks:
+            raise ConfigError("style_masks", "apply only with `masks` (which part of the output takes which style)")
+        return None
+    aspect = content.shape[-1] / content.shape[-2]
+    output = load_masks(masks, len(styles), aspect)
+    own: list[Tensor | None] = [None] * len(styles)
+    if style_masks:
+        if len(style_masks) != len(styles):
+            raise ConfigError("style_masks", f"gives {len(style_masks)} style masks for {len(styles)} style images")
+        for k, (source, style) in enumerate(zip(style_masks, styles, strict=True)):
+            if source is not None:
+                own[k] = load_masks([source], 1, style.shape[-1] / style.shape[-2], kind="style mask")
+    return Masks(output, own, feather)

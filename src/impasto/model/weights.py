@@ -26,12 +26,13 @@ import torch
 from torch import Tensor
 
 from impasto.errors import WeightsError
+from impasto.model.layers import VGG19_BLOCKS
 from impasto.resources import distribution_file
 
 ORIGINAL_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 ORIGINAL_SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"
 #: Keras layer names of the 16 convolutions, in network order.
-KERAS_CONVS = tuple(f"block{b}_conv{i}" for b, n in enumerate((2, 2, 4, 4, 4), start=1) for i in range(1, n + 1))
+KERAS_CONVS = tuple(f"block{b}_conv{i}" for b, n in enumerate(VGG19_BLOCKS, start=1) for i in range(1, n + 1))
 TORCHVISION_URLS = {
     "vgg19": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
     "vgg16": "https://download.pytorch.org/models/vgg16-397923af.pth",
@@ -163,7 +164,7 @@ def load_torchvision(arch: str, *, download: bool = False) -> VGGWeights:
         if not download:
             raise WeightsError(
                 f"torchvision {arch} weights are not in the cache: place {target.name} "
-                f"(from {url}) at {target}, or allow the download (--download)"
+                f"(from {url}) at {target}, or allow the download (`download`)"
             )
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -184,4 +185,4 @@ def load_weights(spec: str, *, download: bool = False) -> VGGWeights:
     path = Path(spec)
     if path.suffix.lower() in (".pth", ".pt", ".bin") or path.exists():
         return load_state_dict_file(path)
-    raise WeightsError(f"--weights {spec!r}: expected 'original', 'vgg19', 'vgg16' or a .pth file")
+    raise WeightsError(f"`weights` {spec!r}: expected 'original', 'vgg19', 'vgg16' or a .pth file")

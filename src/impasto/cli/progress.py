@@ -1,0 +1,51 @@
+"""The progress bar: step, scale, elapsed time, ETA and the loss terms, on stderr."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from typing import TextIO
+
+from impasto.engine.events import Progress
+
+
+class ProgressBar:
+    """Redrawn in place on a terminal; ten lines over the run otherwise (logs)."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last_line = 0.0
+
+    def __call__(self, event: Progress) -> None:
+        now = time.monotonic()
+        if not event.done and self.tty and now - self.last_line < 0.1:
+            return
+        if not event.done and not self.tty and event.step % max(1, event.total_steps // 10):
+            return
+        self.last_line = now
+        terms = " ".join(f"{k} {v:.3g}" for k, v in event.grouped().items())
+        width = 20
+        filled = round(width * event.fraction)
+        scale = f" scale {event.scale + 1}/{event.scales} {event.size[1]}x{event.size[0]}" if event.scales > 1 else ""
+        line = (
+            f"[{'#' * filled}{'.' * (width - filled)}] {event.step}/{event.total_steps}{scale} "
+            f"{clock(event.elapsed)}<{clock(event.eta)} loss {event.loss:.4g} ({terms})"
+        )
+        if self.tty:
+            columns = shutil.get_terminal_size((120, 20)).columns
+            self.stream.write("\r" + line[: columns - 1].ljust(columns - 1))
+            if event.done:
+                self.stream.write("\n")
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def clock(seconds: float) -> str:
+    """``m:ss``, or ``h:mm:ss`` from an hour."""
+    seconds = int(seconds)
+    if seconds < 3600:
+        return f"{seconds // 60}:{seconds % 60:02d}"
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"

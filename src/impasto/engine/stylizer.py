@@ -1,0 +1,345 @@
+"""The :class:`Stylizer`: a long-lived object that owns the network and a cache of style
+statistics, and paints one image per :meth:`Stylizer.run`.
+
+Data flows one way: inputs -> schedule -> per scale: targets (no grad) -> terms ->
+optimiser loop -> progress events -> the result. Nothing here prints, writes files or
+exits.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from impasto.color import COLOR_MODES, ColorMode
+from impasto.config import DEFAULT, StyleConfig
+from impasto.engine.events import EVERY_STEP, NO_PREVIEWS, Clock, Previews, Progress, ProgressCallback
+from impasto.engine.optimize import evaluate, optimize_scale
+from impasto.imageio import ImageInput, resize, size_of
+from impasto.inputs import Inputs, load_inputs
+from impasto.model.encoder import Encoder, build_encoder
+from impasto.model.layers import check_layers
+from impasto.objective.masks import Masks
+from impasto.objective.targets import (
+    Statistics,
+    Targets,
+    blend_targets,
+    content_targets,
+    normalized,
+    region_targets,
+    statistics_kind,
+    style_statistics,
+)
+from impasto.objective.terms import Objective, recipe_objective
+from impasto.runtime import Runtime, check_memory, resolve_device, resolve_precision, step_network
+from impasto.schedule import Schedule, plan, scaled_style_size
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run's steps: ``image`` is the picture so far at the output's size,
+    colours restored, on the CPU; ``progress`` the last event (None before the first)."""
+
+    def __init__(self, image: Tensor, progress: Progress | None) -> None:
+        super().__init__()
+        self.image, self.progress = image, progress
+
+
+def digest(tensor: Tensor) -> str:
+    """A content hash of a tensor's values, shape and dtype (for cache keys)."""
+    data = tensor.detach().cpu().contiguous()
+    h = hashlib.blake2b(str((tuple(data.shape), data.dtype)).encode(), digest_size=16)
+    h.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+    return h.hexdigest()
+
+
+class Stylizer:
+    """Paints images with one network on one device; keeps what repeats between runs.
+
+    Owns the frozen float32 encoder (used to score results), the network the steps run
+    on (in the run's precision and layout, made once), and a least-recently-used cache of
+    style statistics keyed by the exact image the network saw (so by painting, size,
+    colour mode and mask), the layers, the statistics' kind, pooling and precision: a
+    second run with the same painting at the same size does not run the painting
+    through the network again. Runs are serialised (one at a time per stylizer).
+    """
+
+    def __init__(self, runtime: Runtime | None = None, *, encoder: Encoder | None = None, cache_size: int = 32):
+        self.runtime = runtime or Runtime()
+        self.device = resolve_device(self.runtime.device)
+        if encoder is None:
+            encoder = build_encoder(self.runtime.weights, download=self.runtime.download)
+        if next(encoder.parameters()).device != self.device:
+            encoder = copy.deepcopy(encoder).to(self.device)  # the caller's module stays where it is
+        self.encoder = encoder
+        self.autocast = resolve_precision(self.runtime.precision, self.device)
+        self.network = step_network(encoder, self.autocast)
+        self.cache_size = cache_size
+        self._cache: OrderedDict[tuple, Statistics] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    def run(
+        self,
+        inputs: Inputs,
+        recipe: StyleConfig = DEFAULT,
+        *,
+        on_progress: ProgressCallback | None = None,
+        previews: Previews = NO_PREVIEWS,
+    ) -> Tensor:
+        """Paint ``inputs`` by ``recipe``; returns ``(1, 3, h, w)`` float in [0, 1] on the CPU.
+
+        ``on_progress`` is called after every step with a :class:`Progress` (carrying the
+        image when ``previews`` says so); returning True stops the run early, at the
+        output's size. A last event (``done``) scores the result. Ctrl-C during the steps
+        raises :class:`Interrupted` with the picture so far.
+        """
+        with self._lock:
+            return self._run(inputs, recipe, on_progress, previews)
+
+    def _check_layers(self, recipe: StyleConfig) -> None:
+        for field in ("content_layers", "style_layers"):  # VGG16 lacks conv3_4, conv4_4, conv5_4
+            check_layers(field, getattr(recipe, field), self.encoder.all_layers)
+            check_layers(field, getattr(recipe, field), self.encoder.names)
+
+    def _run(
+        self, inputs: Inputs, recipe: StyleConfig, on_progress: ProgressCallback | None, previews: Previews
+    ) -> Tensor:
+        started = time.perf_counter()
+        self._check_layers(recipe)
+        loaded = load_inputs(inputs, recipe)
+        schedule = plan(recipe, *loaded.content.shape[-2:])
+        # The weights of the size asked, at every scale: the look is that of the final size.
+        recipe = recipe.replace(content_weight=schedule.content_weight, content_size_exponent=0.0)
+        layers = (*recipe.content_layers, *recipe.style_layers)
+        check_memory(self.encoder, schedule.final, self.autocast is not None, recipe.optimizer, self.device, layers)
+        colors = COLOR_MODES[recipe.colors]
+        content, styles = colors.prepare(loaded.content, loaded.styles)
+        run = _Run(self, recipe, schedule, colors, loaded.content, content, styles, loaded.masks)
+        return run.paint(loaded.init, on_progress, previews, started)
+
+    def style_statistics(
+        self, style: Tensor, layers: Sequence[str], kind: str, pooling: str, own_mask: Tensor | None = None
+    ) -> Statistics:
+        """One style image's statistics at its working size (see
+        :func:`impasto.objective.targets.style_statistics`), from the cache when it has them."""
+        key = (
+            digest(style),
+            None if own_mask is None else digest(own_mask),
+            tuple(layers),
+            kind,
+            pooling,
+            self.autocast,
+        )
+        stats = self._cache.get(key)
+        if stats is not None:
+            self._cache.move_to_end(key)
+            return stats
+
+        def network(image: Tensor, wanted: Sequence[str]) -> dict[str, Tensor]:
+            return self.network(image.to(self.device), wanted, pooling)
+
+        own = None if own_mask is None else own_mask.to(self.device)
+        # Under the run's autocast, the statistics' products included (see _Run.targets).
+        with torch.autocast(self.device.type, dtype=self.autocast or torch.bfloat16, enabled=self.autocast is not None):
+            stats = style_statistics(network, style, layers, kind, own, self.encoder.downsampling)
+        self._cache[key] = stats
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return stats
+
+
+class _Run:
+    """One run's state: the scale loop, its events, the result."""
+
+    def __init__(
+        self,
+        stylizer: Stylizer,
+        recipe: StyleConfig,
+        schedule: Schedule,
+        colors: ColorMode,
+        original: Tensor,
+        content: Tensor,
+        styles: list[Tensor],
+        masks: Masks | None,
+    ) -> None:
+        self.s, self.recipe, self.schedule, self.colors = stylizer, recipe, schedule, colors
+        self.original, self.content, self.styles, self.masks = original, content, styles, masks
+        self.device = stylizer.device
+
+    def targets(self, size: tuple[int, int]) -> Targets:
+        """Content features and style statistics at a scale of ``size``, on the step network."""
+        recipe = self.recipe
+        content = resize(self.content, size, recipe.resample).to(self.device)
+        scaled = [
+            resize(style, scaled_style_size(size_of(style), size, recipe, f"style {k + 1}"), recipe.resample)
+            for k, style in enumerate(self.styles)
+        ]
+        s = self.s
+        # Everything from here under the run's autocast, as the steps' network runs (the
+        # statistics' products too: their values are those of the network's precision).
+        with torch.autocast(self.device.type, dtype=s.autocast or torch.bfloat16, enabled=s.autocast is not None):
+            features = content_targets(
+                lambda image, layers: s.network(image, layers, recipe.pooling), content, recipe.content_layers
+            )
+            weights = normalized(recipe.style_weights, len(scaled))
+            kind = statistics_kind(recipe.style_loss, self.masks is not None)
+            if self.masks is None:
+                stats = [s.style_statistics(style, recipe.style_layers, kind, recipe.pooling) for style in scaled]
+                return blend_targets(features, stats, weights, recipe.style_layers, kind)
+            masks = self.masks.at(size, self.schedule.final).to(self.device)
+            own = [self.masks.style_at(k, size_of(style)) for k, style in enumerate(scaled)]
+            stats = [
+                s.style_statistics(style, recipe.style_layers, kind, recipe.pooling, mask)
+                for style, mask in zip(scaled, own, strict=True)
+            ]
+            down = s.encoder.downsampling
+            sizes = {n: (size[0] // down(n), size[1] // down(n)) for n in recipe.style_layers}
+            return region_targets(features, stats, weights, masks, recipe.style_layers, recipe.style_loss, down, sizes)
+
+    def objective(self, targets: Targets) -> Objective:
+        return recipe_objective(self.recipe, targets)
+
+    def initial_image(self, init: Tensor | None, size: tuple[int, int]) -> Tensor:
+        r = self.recipe
+        if r.init == "content":
+            return resize(self.content, size, r.resample)
+        if r.init == "noise":
+            generator = torch.Generator().manual_seed(r.seed)
+            return torch.rand((1, 3, *size), generator=generator)
+        assert init is not None
+        return resize(init, size, r.resample)
+
+    def handed_out(self, image: Tensor) -> Tensor:
+        """An iterate as a person gets it: clamped, colours restored, a CPU copy."""
+        picture = image.detach().clamp(0.0, 1.0).cpu().clone()
+        if self.colors.name == "style":
+            return picture
+        return self.colors.restore(picture, resize(self.original, size_of(picture), self.recipe.resample))
+
+    def finish(self, image: Tensor) -> Tensor:
+        """The picture handed out from the optimised ``image``: at the output's size,
+        clamped, colours restored (on the device)."""
+        final = self.schedule.final
+        result = image.clamp(0.0, 1.0)
+        if size_of(result) != final:  # stopped early at a coarse scale
+            result = resize(result, final, "bicubic")
+        return self.colors.restore(result, resize(self.original, final, self.recipe.resample).to(self.device))
+
+    def paint(
+        self, init: Tensor | None, on_progress: ProgressCallback | None, previews: Previews, started: float
+    ) -> Tensor:
+        recipe, schedule = self.recipe, self.schedule
+        clock = Clock(started, schedule.steps, schedule.sizes, schedule.work)
+        latest: list[Tensor] = [self.initial_image(init, schedule.sizes[0])]
+        last_event: list[Progress | None] = [None]
+        last_preview: list[float | None] = [None]
+        final_index = len(schedule.sizes) - 1
+
+        def report(values: dict[str, float], image: Tensor) -> bool:
+            clock.tick()
+            latest[0] = image
+            stop = False
+            if on_progress is not None:
+                now = time.perf_counter()
+                picture = None
+                if previews.due(clock.step, now, last_preview[0]):
+                    picture, last_preview[0] = self.handed_out(image), now
+                event = clock.event(values, picture)
+                last_event[0] = event
+                stop = on_progress(event) is True
+            if recipe.time_limit is not None and clock.elapsed() >= recipe.time_limit:
+                stop = True
+            if clock.scale == final_index and recipe.target_loss is not None and values["loss"] <= recipe.target_loss:
+                stop = True
+            return stop
+
+        image = latest[0]
+        adam_state = None
+        targets = None
+        try:
+            for index, (size, steps) in enumerate(zip(schedule.sizes, schedule.steps, strict=True)):
+                if index:
+                    image = resize(image, size, "bicubic")
+                    latest[0] = image
+                targets = self.targets(size)
+                clock.at(index, size)
+                image, stopped, adam_state = optimize_scale(
+                    self.s.network,
+                    self.objective(targets),
+                    image.to(self.device),
+                    steps,
+                    report,
+                    optimizer=recipe.optimizer,
+                    lr=recipe.lr,
+                    clamp=recipe.clamp,
+                    ema_decay=recipe.ema_decay,
+                    autocast=self.s.autocast,
+                    pooling=recipe.pooling,
+                    adam_state=adam_state,
+                )
+                latest[0] = image
+                if stopped:
+                    break
+        except KeyboardInterrupt:
+            picture = self.finish(latest[0].to(self.device))
+            raise Interrupted(picture.cpu(), last_event[0]) from None
+        picture = self.finish(image)
+        if on_progress is not None:
+            if targets is None or size_of(image) != schedule.final:
+                targets = self.targets(schedule.final)
+            # The last event scores the picture as the objective sees it, with the float32
+            # network whatever the run's precision (against the final scale's targets,
+            # computed in the run's precision).
+            with torch.no_grad():
+                loss, terms = evaluate(
+                    self.s.encoder, self.objective(targets), self.colors.view(picture), None, recipe.pooling
+                )
+            numbers = torch.stack([*terms.values(), loss]).tolist()
+            values = dict(zip([*terms, "loss"], numbers, strict=True))
+            on_progress(clock.event(values, picture.detach().cpu().clone(), done=True))
+        return picture.cpu()
+
+
+def stylize(
+    content: ImageInput,
+    styles: ImageInput | Sequence[ImageInput],
+    config: StyleConfig = DEFAULT,
+    *,
+    on_progress: ProgressCallback | None = None,
+    encoder: Encoder | None = None,
+    runtime: Runtime | None = None,
+    init: ImageInput | None = None,
+    masks: Sequence[ImageInput] | None = None,
+    style_masks: Sequence[ImageInput | None] | None = None,
+    previews: Previews = EVERY_STEP,
+) -> Tensor:
+    """Paint ``content`` in the style of ``styles`` (one call, one :class:`Stylizer`).
+
+    Args:
+        content: path, Pillow image or ``(1, 3, H, W)`` tensor in [0, 1].
+        styles: one such image or a sequence; blended by ``config.style_weights``.
+        config: the recipe (see :mod:`impasto.config`).
+        on_progress: called after every step with a :class:`Progress`; if it returns
+            True the run stops early and the current image is returned (at the final
+            size). A last event (``done``) scores the result.
+        encoder: a prebuilt :class:`Encoder` (tests, or many runs in one process; a
+            :class:`Stylizer` keeps one for you).
+        runtime: device, precision and weights (default: :class:`Runtime`'s defaults).
+        init, masks, style_masks: see :class:`impasto.inputs.Inputs`.
+        previews: which events carry the image (default: every one, as in 0.1).
+
+    Returns:
+        The image, ``(1, 3, h, w)`` float in [0, 1] on the CPU.
+    """
+    stylizer = Stylizer(runtime, encoder=encoder)
+    inputs = Inputs.of(content, styles, init=init, masks=masks, style_masks=style_masks)
+    return stylizer.run(inputs, config, on_progress=on_progress, previews=previews)

@@ -1,0 +1,291 @@
+"""Jobs and the runner interface: submit a job (recipe + inputs + output path), follow
+its events, stop or cancel it, see its place in the queue.
+
+:class:`QueueRunner` holds everything that is the same for every implementation (the
+queue, one worker thread, the job records, the event log its followers wait on); an
+implementation only says how one job is executed. Events are plain dicts JSON can carry:
+``{"type": "progress", ...}`` (see :meth:`impasto.engine.events.Progress.to_json`), then
+one of ``{"type": "done"}``, ``{"type": "failed", "error": …}``, ``{"type": "cancelled"}``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from torch import Tensor
+
+from impasto.config import StyleConfig
+from impasto.engine.events import Progress
+from impasto.errors import ImpastoError
+from impasto.inputs import Inputs
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+
+
+@dataclass(frozen=True)
+class Job:
+    """What to paint (``recipe`` + ``inputs``) and where the result goes (``output``, a
+    path the runner writes atomically)."""
+
+    recipe: StyleConfig
+    inputs: Inputs
+    output: str
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A job as it stands: ``position`` is its 0-based place in the queue (None unless
+    queued); ``progress`` the last progress event's numbers."""
+
+    id: str
+    state: JobState
+    position: int | None
+    recipe: StyleConfig
+    output: str
+    progress: dict[str, Any] | None
+    error: str | None
+    submitted: float
+    started: float | None
+    finished: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "state": self.state.value,
+            "position": self.position,
+            "recipe": self.recipe.to_dict(),
+            "progress": self.progress,
+            "error": self.error,
+            "submitted": self.submitted,
+            "started": self.started,
+            "finished": self.finished,
+        }
+
+
+class Runner(Protocol):
+    """What the studio (and batches) need from whoever runs jobs."""
+
+    def submit(self, job: Job) -> str: ...
+    def status(self, job_id: str) -> JobStatus: ...
+    def jobs(self) -> list[JobStatus]: ...
+    def events(self, job_id: str, since: int = 0, timeout: float | None = None) -> Iterator[dict[str, Any]]: ...
+    def preview(self, job_id: str) -> Tensor | None: ...
+    def stop(self, job_id: str) -> None: ...
+    def cancel(self, job_id: str) -> None: ...
+    def close(self) -> None: ...
+
+
+class UnknownJob(ImpastoError, KeyError):
+    """No job has that id."""
+
+
+@dataclass
+class _Record:
+    id: str
+    job: Job
+    state: JobState = JobState.QUEUED
+    events: list[dict[str, Any]] = field(default_factory=list)
+    progress: dict[str, Any] | None = None
+    preview: Tensor | None = None
+    error: str | None = None
+    submitted: float = field(default_factory=time.time)
+    started: float | None = None
+    finished: float | None = None
+    stop: bool = False
+    cancel: bool = False
+
+
+class QueueRunner:
+    """One worker thread and a queue: one job at a time, in the order submitted.
+
+    Subclasses implement :meth:`execute`, which paints ``record.job`` and calls
+    :meth:`progress` with each event; it returns the result, which is then saved.
+    """
+
+    def __init__(self) -> None:
+        self._records: dict[str, _Record] = {}
+        self._queue: deque[str] = deque()
+        self._changed = threading.Condition()
+        self._ids = itertools.count(1)
+        self._closed = False
+        self._worker = threading.Thread(target=self._work, name=f"{type(self).__name__}-worker", daemon=True)
+        self._worker.start()
+
+    # -- what implementations provide
+    def execute(self, record: _Record) -> Tensor:
+        raise NotImplementedError
+
+    # -- the interface
+    def submit(self, job: Job) -> str:
+        with self._changed:
+            if self._closed:
+                raise RuntimeError("the runner is closed")
+            job_id = f"{next(self._ids):04d}-{int(time.time() * 1000) % 10**8:08d}"
+            self._records[job_id] = _Record(job_id, job)
+            self._queue.append(job_id)
+            self._changed.notify_all()
+        return job_id
+
+    def _record(self, job_id: str) -> _Record:
+        try:
+            return self._records[job_id]
+        except KeyError:
+            raise UnknownJob(f"no job {job_id!r}") from None
+
+    def status(self, job_id: str) -> JobStatus:
+        with self._changed:
+            r = self._record(job_id)
+            position = self._queue.index(job_id) if r.state is JobState.QUEUED else None
+            return JobStatus(
+                r.id,
+                r.state,
+                position,
+                r.job.recipe,
+                r.job.output,
+                r.progress,
+                r.error,
+                r.submitted,
+                r.started,
+                r.finished,
+            )
+
+    def jobs(self) -> list[JobStatus]:
+        with self._changed:
+            ids = list(self._records)
+        return [self.status(job_id) for job_id in ids]
+
+    def events(self, job_id: str, since: int = 0, timeout: float | None = None) -> Iterator[dict[str, Any]]:
+        """The job's events from number ``since`` on, waiting for new ones until it has
+        finished (or ``timeout`` seconds pass without one)."""
+        index = since
+        while True:
+            with self._changed:
+                r = self._record(job_id)
+                if index >= len(r.events) and not r.state.finished:
+
+                    def ready(r: _Record = r, index: int = index) -> bool:
+                        return index < len(r.events) or r.state.finished
+
+                    self._changed.wait_for(ready, timeout)
+                new = r.events[index:]
+                finished = r.state.finished
+            yield from new
+            index += len(new)
+            if finished and index >= len(r.events):
+                return
+            if not new:
+                return  # timed out
+
+    def preview(self, job_id: str) -> Tensor | None:
+        with self._changed:
+            return self._record(job_id).preview
+
+    def stop(self, job_id: str) -> None:
+        """Finish a running job now, keeping its picture so far as the result; a queued
+        job is cancelled."""
+        with self._changed:
+            r = self._record(job_id)
+            if r.state is JobState.QUEUED:
+                self._cancel_queued(r)
+            r.stop = True
+
+    def cancel(self, job_id: str) -> None:
+        """Drop a job: queued, it leaves the queue; running, it stops at the next step and
+        nothing is saved."""
+        with self._changed:
+            r = self._record(job_id)
+            if r.state is JobState.QUEUED:
+                self._cancel_queued(r)
+            elif r.state is JobState.RUNNING:
+                r.cancel = True
+
+    def remove(self, job_id: str) -> None:
+        """Forget a finished job (cancelling it first if it is not)."""
+        self.cancel(job_id)
+        with self._changed:
+            r = self._record(job_id)
+            if r.state.finished:
+                del self._records[job_id]
+
+    def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
+        with self._changed:
+            r = self._record(job_id)
+            self._changed.wait_for(lambda: r.state.finished, timeout)
+        return self.status(job_id)
+
+    def close(self) -> None:
+        """Cancel what is queued and running, and end the worker."""
+        with self._changed:
+            self._closed = True
+            for r in self._records.values():
+                if r.state is JobState.QUEUED:
+                    self._cancel_queued(r)
+                elif r.state is JobState.RUNNING:
+                    r.cancel = True
+            self._changed.notify_all()
+        self._worker.join(timeout=30)
+
+    # -- for implementations
+    def progress(self, record: _Record, event: Progress) -> bool:
+        """Record an event; True when the job is to stop (stopped or cancelled)."""
+        with self._changed:
+            record.progress = event.to_json()
+            record.events.append({"type": "progress", **record.progress})
+            if event.image is not None:
+                record.preview = event.image
+            self._changed.notify_all()
+            return record.stop or record.cancel
+
+    # -- the worker
+    def _cancel_queued(self, r: _Record) -> None:
+        self._queue.remove(r.id)
+        self._finish(r, JobState.CANCELLED, {"type": "cancelled"})
+
+    def _finish(self, r: _Record, state: JobState, event: dict[str, Any]) -> None:
+        r.state, r.finished = state, time.time()
+        r.events.append(event)
+        self._changed.notify_all()
+
+    def _work(self) -> None:
+        from impasto.imageio import save_image
+
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._queue or self._closed)
+                if not self._queue:
+                    return
+                r = self._records[self._queue.popleft()]
+                r.state, r.started = JobState.RUNNING, time.time()
+                self._changed.notify_all()
+            try:
+                result = self.execute(r)
+                if r.cancel:
+                    outcome: tuple[JobState, dict[str, Any]] = (JobState.CANCELLED, {"type": "cancelled"})
+                else:
+                    save_image(result, r.job.output)
+                    outcome = (JobState.DONE, {"type": "done", "output": r.job.output})
+            except ImpastoError as exc:
+                outcome = (JobState.FAILED, {"type": "failed", "error": str(exc)})
+            except Exception as exc:  # a bug must not take the worker (and every later job) down
+                outcome = (JobState.FAILED, {"type": "failed", "error": f"internal error: {type(exc).__name__}: {exc}"})
+            with self._changed:
+                if outcome[0] is JobState.FAILED:
+                    r.error = outcome[1]["error"]
+                self._finish(r, *outcome)

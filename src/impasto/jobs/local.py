@@ -1,0 +1,36 @@
+"""The local runner: jobs run one at a time on this machine's device, through one
+long-lived :class:`~impasto.engine.stylizer.Stylizer` (so a painting used again at the same
+size is not run through the network again)."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from impasto.engine.events import Previews
+from impasto.engine.stylizer import Stylizer
+from impasto.jobs.base import QueueRunner, _Record
+from impasto.runtime import Runtime
+
+
+class LocalRunner(QueueRunner):
+    """Runs jobs on ``runtime``'s device; events carry a preview every ``preview_seconds``."""
+
+    def __init__(
+        self, runtime: Runtime | None = None, *, stylizer: Stylizer | None = None, preview_seconds: float = 1.0
+    ) -> None:
+        self._stylizer = stylizer
+        self._runtime = runtime or Runtime()
+        self._previews = Previews(every_seconds=preview_seconds)
+        super().__init__()
+
+    @property
+    def stylizer(self) -> Stylizer:
+        if self._stylizer is None:  # made by the worker, on first use: start-up stays fast
+            self._stylizer = Stylizer(self._runtime)
+        return self._stylizer
+
+    def execute(self, record: _Record) -> Tensor:
+        job = record.job
+        return self.stylizer.run(
+            job.inputs, job.recipe, on_progress=lambda event: self.progress(record, event), previews=self._previews
+        )

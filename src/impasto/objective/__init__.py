@@ -1,0 +1,2 @@
+"""What is optimised: pure losses, their linear algebra, targets, masks and the terms
+the objective sums."""

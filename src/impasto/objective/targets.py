@@ -1,0 +1,240 @@
+"""Targets of the objective, computed once per scale under ``no_grad``.
+
+Each style image's statistics are computed on their own (:func:`style_statistics`, which
+the stylizer caches) and then blended. Several style images become one target per layer:
+the weighted mean of their Gram matrices. Since the weights sum to 1,
+``sum_i w_i·MSE(G, G_i) = MSE(G, sum_i w_i G_i) + offset`` with
+``offset = sum_i w_i·mean(G_i²) - mean((sum_i w_i G_i)²)`` (constant in G): the
+gradient is that of one loss per style, at the cost of one. The offset is kept so the
+reported style loss equals the weighted mean of the per-style losses, as the classic
+implementations print it. For the Wasserstein loss the means and raw second moments are
+blended: one Gaussian per layer, whatever the number of styles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from impasto.errors import ConfigError
+from impasto.imageio import size_of
+from impasto.model.encoder import Encoder
+from impasto.objective.linalg import covariance, psd_sqrt
+from impasto.objective.losses import feature_moments, gram, masked_moments
+from impasto.objective.masks import layer_mask
+
+#: Per style layer, one style image's statistics in float64: ``(gram,)`` or ``(mean, second)``.
+Statistics = dict[str, tuple[Tensor, ...]]
+
+
+@dataclass(frozen=True)
+class Targets:
+    content: dict[str, Tensor]
+    """Per content layer: the content image's features ``(1, C, H, W)``."""
+    style_gram: dict[str, Tensor]
+    """Per style layer: the blended Gram ``(1, C, C)``."""
+    style_offset: dict[str, float]
+    """Per style layer: the constant that turns the blended loss into the weighted mean."""
+    style_mean: dict[str, Tensor] = field(default_factory=dict)
+    """Wasserstein only, per style layer: blended feature mean ``(1, C)``."""
+    style_cov: dict[str, Tensor] = field(default_factory=dict)
+    """Wasserstein only: covariance from the blended mean and second moment ``(1, C, C)``."""
+    style_cov_sqrt: dict[str, Tensor] = field(default_factory=dict)
+    regions: list[Region] | None = None
+    """Regional styles: one per style image, each with its mask; the blended
+    ``style_*`` fields are then empty."""
+
+
+@dataclass(frozen=True)
+class Region:
+    """One style image's statistics and the part of the output it applies to."""
+
+    weight: float
+    """The style's blend weight times the number of styles (equal weights give 1 each)."""
+    mask: dict[str, Tensor]
+    """Per style layer: the output's mask at that layer's resolution ``(1, 1, h, w)``."""
+    share: dict[str, float]
+    """Per style layer: the mask's mean; the region's loss is scaled by it, so each
+    position gets the gradient it would get from an unmasked run."""
+    gram: dict[str, Tensor] = field(default_factory=dict)
+    mean: dict[str, Tensor] = field(default_factory=dict)
+    cov: dict[str, Tensor] = field(default_factory=dict)
+    cov_sqrt: dict[str, Tensor] = field(default_factory=dict)
+
+
+def normalized(weights: Sequence[float] | None, count: int) -> list[float]:
+    """Blend weights scaled to sum 1; equal weights when ``weights`` is None."""
+    if weights is None:
+        return [1.0 / count] * count
+    if len(weights) != count:
+        raise ConfigError("style_weights", f"gives {len(weights)} weights for {count} style images")
+    total = float(sum(weights))
+    return [float(w) / total for w in weights]
+
+
+def statistics_kind(style_loss: str, regional: bool) -> str:
+    """What :func:`style_statistics` computes for a run: ``gram`` or ``moments`` of the
+    network's own features, or ``masked`` moments of float32 features (regional runs)."""
+    if regional:
+        return "masked"
+    return "gram" if style_loss == "gram" else "moments"
+
+
+@torch.no_grad()
+def style_statistics(
+    encoder: Callable[..., dict[str, Tensor]],
+    style: Tensor,
+    layers: Sequence[str],
+    kind: str,
+    own_mask: Tensor | None = None,
+    downsampling: Callable[[str], int] | None = None,
+) -> Statistics:
+    """One style image's statistics at its working size, float64, per layer of ``layers``:
+    its Gram for ``gram``; its feature mean and raw second moment for ``moments``, or for
+    ``masked`` over the positions under ``own_mask`` ``(1, 1, h, w)`` (None = all), whose
+    resolution per layer ``downsampling(layer)`` gives."""
+    features = encoder(style, layers)
+    stats: Statistics = {}
+    for name in layers:
+        if kind == "gram":
+            stats[name] = (gram(features[name]).double(),)
+        elif kind == "moments":
+            stats[name] = tuple(t.double() for t in feature_moments(features[name]))
+        else:
+            feature = features[name].float()
+            own = None
+            if own_mask is not None:
+                assert downsampling is not None
+                own = layer_mask(own_mask, downsampling(name), size_of(feature))
+            stats[name] = tuple(t.double() for t in masked_moments(feature, own))
+    return stats
+
+
+@torch.no_grad()
+def content_targets(encoder: Callable[..., dict[str, Tensor]], content: Tensor, layers: Sequence[str]) -> dict:
+    """The content image's features at ``layers``, in the content's dtype."""
+    features = encoder(content, layers)
+    return {name: features[name].detach().to(content.dtype) for name in layers}
+
+
+def blend_targets(
+    content: dict[str, Tensor],
+    stats: Sequence[Statistics],
+    weights: Sequence[float],
+    layers: Sequence[str],
+    kind: str,
+) -> Targets:
+    """Blended targets from per-style ``gram`` or ``moments`` statistics; ``weights`` sum to 1."""
+    if kind == "moments":
+        means: dict[str, Tensor] = {}
+        seconds: dict[str, Tensor] = {}
+        for style, weight in zip(stats, weights, strict=True):
+            for name in layers:
+                mean, second = weight * style[name][0], weight * style[name][1]
+                means[name] = means[name] + mean if name in means else mean
+                seconds[name] = seconds[name] + second if name in seconds else second
+        covs = {n: covariance(means[n], seconds[n]) for n in layers}
+        return Targets(
+            content,
+            {},
+            dict.fromkeys(layers, 0.0),
+            {n: means[n].float() for n in layers},
+            {n: covs[n].float() for n in layers},
+            {n: psd_sqrt(covs[n]).float() for n in layers},
+        )
+    sums: dict[str, Tensor] = {}
+    square_means: dict[str, float] = dict.fromkeys(layers, 0.0)
+    for style, weight in zip(stats, weights, strict=True):
+        for name in layers:
+            g = style[name][0]
+            sums[name] = sums[name] + weight * g if name in sums else weight * g
+            square_means[name] += weight * g.square().mean().item()
+    offsets = {name: max(square_means[name] - sums[name].square().mean().item(), 0.0) for name in layers}
+    dtype = next(iter(content.values())).dtype
+    return Targets(content, {name: sums[name].to(dtype) for name in layers}, offsets)
+
+
+def region_targets(
+    content: dict[str, Tensor],
+    stats: Sequence[Statistics],
+    weights: Sequence[float],
+    masks: Tensor,
+    layers: Sequence[str],
+    style_loss: str,
+    downsampling: Callable[[str], int],
+    sizes: dict[str, tuple[int, int]],
+) -> Targets:
+    """Targets for regional styles from per-style ``masked`` statistics: ``masks``
+    ``(K, 1, H, W)`` at the content's size give each of the ``K`` styles its region;
+    ``sizes`` are the feature sizes per layer; ``weights`` sum to 1."""
+    regions = []
+    for k, (style, weight) in enumerate(zip(stats, weights, strict=True)):
+        out_masks = {n: layer_mask(masks[k : k + 1], downsampling(n), sizes[n]) for n in layers}
+        share = {n: float(out_masks[n].mean()) for n in layers}
+        scaled = weight * len(stats)
+        if style_loss == "wasserstein":
+            covs = {n: covariance(style[n][0], style[n][1]) for n in layers}
+            region = Region(
+                scaled,
+                out_masks,
+                share,
+                mean={n: style[n][0].float() for n in layers},
+                cov={n: covs[n].float() for n in layers},
+                cov_sqrt={n: psd_sqrt(covs[n]).float() for n in layers},
+            )
+        else:
+            channels = {n: style[n][1].shape[-1] for n in layers}
+            region = Region(scaled, out_masks, share, gram={n: (style[n][1] / channels[n]).float() for n in layers})
+        regions.append(region)
+    return Targets(content, {}, dict.fromkeys(layers, 0.0), regions=regions)
+
+
+@torch.no_grad()
+def build_targets(
+    encoder: Encoder,
+    content: Tensor,
+    styles: Sequence[Tensor],
+    content_layers: Sequence[str],
+    style_layers: Sequence[str],
+    style_weights: Sequence[float] | None = None,
+    style_loss: str = "gram",
+) -> Targets:
+    """Content features and blended style statistics for images already at their working
+    size, without a cache (the stylizer keeps one)."""
+    weights = normalized(style_weights, len(styles))
+    kind = statistics_kind(style_loss, regional=False)
+    stats = [style_statistics(encoder, style, style_layers, kind) for style in styles]
+    return blend_targets(content_targets(encoder, content, content_layers), stats, weights, style_layers, kind)
+
+
+@torch.no_grad()
+def build_region_targets(
+    encoder: Encoder,
+    content: Tensor,
+    styles: Sequence[Tensor],
+    masks: Tensor,
+    style_masks: Sequence[Tensor | None],
+    content_layers: Sequence[str],
+    style_layers: Sequence[str],
+    style_weights: Sequence[float] | None = None,
+    style_loss: str = "gram",
+) -> Targets:
+    """Regional targets without a cache; ``style_masks`` (each ``(1, 1, h, w)`` at its
+    style's size, or None) choose the part of each style image its statistics come from."""
+    weights = normalized(style_weights, len(styles))
+    stats = [
+        style_statistics(encoder, style, style_layers, "masked", own, encoder.downsampling)
+        for style, own in zip(styles, style_masks, strict=True)
+    ]
+    targets = content_targets(encoder, content, content_layers)
+    sizes = _feature_sizes(encoder, content, style_layers)
+    return region_targets(targets, stats, weights, masks, style_layers, style_loss, encoder.downsampling, sizes)
+
+
+def _feature_sizes(encoder: Encoder, image: Tensor, layers: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """``(h, w)`` of each layer's feature maps for ``image``: halved (rounding down) at every pooling."""
+    h, w = image.shape[-2:]
+    return {n: (h // encoder.downsampling(n), w // encoder.downsampling(n)) for n in layers}

@@ -1,0 +1,237 @@
+"""The objective as a list of terms.
+
+Each term is a small object built once per scale from the targets: it names the key it
+reports under (``content.relu4_2``, ``style.relu1_1``, ``tv``), the layers it reads and
+its weight, and computes its weighted value from the current image and its features. The
+:class:`Objective` is their sum; the optimiser loop knows nothing of what the terms are,
+so a new kind of term (temporal coherence for video, a tile-aware style term) is a new
+class here, not a change to the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from impasto.config import StyleConfig
+from impasto.objective.losses import content_loss, gram_loss, tv_loss, wasserstein_loss
+from impasto.objective.targets import Region, Targets
+
+
+class Features:
+    """What a term may read: the image, the network's own features (``raw``, in the run's
+    precision) and their float32 versions (``wide``), each made once per evaluation."""
+
+    def __init__(self, image: Tensor, raw: dict[str, Tensor], wide_layers: Iterable[str]) -> None:
+        self.image = image
+        self.raw = raw
+        wanted = set(wide_layers)
+        # Made in the network's layer order, before any term runs (the order of the
+        # graph's nodes, hence of the backward's sums, does not depend on the terms).
+        self.wide = {name: raw[name].float() for name in raw if name in wanted}
+
+
+class Term(Protocol):
+    """One weighted term of the objective."""
+
+    @property
+    def key(self) -> str:
+        """The name it is reported under, e.g. ``style.relu3_1``."""
+        ...
+
+    @property
+    def weight(self) -> float: ...
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """The VGG layers it reads (empty for pixel-space terms)."""
+        ...
+
+    @property
+    def wide(self) -> bool:
+        """Whether it reads float32 features (else the network's own)."""
+        ...
+
+    def __call__(self, features: Features) -> Tensor:
+        """The weighted value, a 0-d float32 tensor."""
+        ...
+
+
+@dataclass(frozen=True)
+class ContentTerm:
+    """``weight · MSE(F_l, F_l(content))``."""
+
+    layer: str
+    target: Tensor = field(repr=False)
+    weight: float
+    wide: bool = True
+
+    @property
+    def key(self) -> str:
+        return f"content.{self.layer}"
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return (self.layer,)
+
+    def __call__(self, features: Features) -> Tensor:
+        return self.weight * content_loss(features.wide[self.layer], self.target)
+
+
+@dataclass(frozen=True)
+class GramTerm:
+    """``weight · (MSE(G_l, G_l(style)) + offset)`` on the network's own features: the Gram
+    product runs in float32 and its backward in the network's dtype (see
+    :func:`impasto.objective.losses.gram`)."""
+
+    layer: str
+    target: Tensor = field(repr=False)
+    offset: float
+    weight: float
+    wide: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"style.{self.layer}"
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return (self.layer,)
+
+    def __call__(self, features: Features) -> Tensor:
+        return self.weight * (gram_loss(features.raw[self.layer], self.target) + self.offset)
+
+
+@dataclass(frozen=True)
+class WassersteinTerm:
+    """``weight · W2²`` between Gaussian fits of the features and of the style."""
+
+    layer: str
+    mean: Tensor = field(repr=False)
+    cov: Tensor = field(repr=False)
+    cov_sqrt: Tensor = field(repr=False)
+    weight: float
+    wide: bool = True
+
+    @property
+    def key(self) -> str:
+        return f"style.{self.layer}"
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return (self.layer,)
+
+    def __call__(self, features: Features) -> Tensor:
+        return self.weight * wasserstein_loss(features.wide[self.layer], self.mean, self.cov, self.cov_sqrt)
+
+
+@dataclass(frozen=True)
+class RegionalTerm:
+    """Regional styles at one layer: each region's Gram or W2 loss over the positions
+    under its mask, scaled by its weight and its share of the image."""
+
+    layer: str
+    regions: tuple[Region, ...] = field(repr=False)
+    style_loss: str
+    weight: float
+    wide: bool = True
+
+    @property
+    def key(self) -> str:
+        return f"style.{self.layer}"
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return (self.layer,)
+
+    def _region(self, features: Tensor, region: Region) -> Tensor:
+        mask = region.mask[self.layer]
+        if self.style_loss == "wasserstein":
+            name = self.layer
+            return wasserstein_loss(features, region.mean[name], region.cov[name], region.cov_sqrt[name], mask)
+        return gram_loss(features, region.gram[self.layer], mask)
+
+    def __call__(self, features: Features) -> Tensor:
+        wide = features.wide[self.layer]
+        loss = sum(
+            (r.weight * r.share[self.layer] * self._region(wide, r)) for r in self.regions if r.share[self.layer] > 0
+        ) + wide.new_zeros(())
+        return self.weight * loss
+
+
+@dataclass(frozen=True)
+class TVTerm:
+    """``weight · TV(image)``: smoothness in pixel space."""
+
+    weight: float
+    key: str = "tv"
+    layers: tuple[str, ...] = ()
+    wide: bool = False
+
+    def __call__(self, features: Features) -> Tensor:
+        return self.weight * tv_loss(features.image)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """The weighted sum of ``terms``, evaluated on an image and its raw features."""
+
+    terms: tuple[Term, ...]
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """Every layer a term reads, each once."""
+        return tuple(dict.fromkeys(layer for term in self.terms for layer in term.layers))
+
+    def __call__(self, image: Tensor, raw: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """The total loss (0-d) and each term's weighted value by key."""
+        features = Features(image, raw, (layer for term in self.terms if term.wide for layer in term.layers))
+        values = {term.key: term(features) for term in self.terms}
+        return torch.stack(list(values.values())).sum(), values
+
+
+def build_objective(
+    targets: Targets,
+    *,
+    content_layers: Sequence[str],
+    style_layers: Sequence[str],
+    content_weight: float,
+    style_weight: float,
+    style_layer_weights: Sequence[float] | None,
+    style_loss: str,
+    tv_weight: float,
+) -> Objective:
+    """The terms of one scale: content, then style per layer, then TV when weighted."""
+    terms: list[Term] = [ContentTerm(name, targets.content[name], content_weight) for name in content_layers]
+    layer_weights = style_layer_weights or (1.0,) * len(style_layers)
+    for name, w in zip(style_layers, layer_weights, strict=True):
+        weight = style_weight * w
+        if targets.regions is not None:
+            terms.append(RegionalTerm(name, tuple(targets.regions), style_loss, weight))
+        elif style_loss == "wasserstein":
+            mean, cov, root = targets.style_mean[name], targets.style_cov[name], targets.style_cov_sqrt[name]
+            terms.append(WassersteinTerm(name, mean, cov, root, weight))
+        else:
+            terms.append(GramTerm(name, targets.style_gram[name], targets.style_offset[name], weight))
+    if tv_weight:
+        terms.append(TVTerm(tv_weight))
+    return Objective(tuple(terms))
+
+
+def recipe_objective(recipe: StyleConfig, targets: Targets) -> Objective:
+    """The objective ``recipe`` asks for at one scale (its content weight as it stands:
+    the stylizer passes the one of the output's size)."""
+    return build_objective(
+        targets,
+        content_layers=recipe.content_layers,
+        style_layers=recipe.style_layers,
+        content_weight=recipe.content_weight,
+        style_weight=recipe.style_weight,
+        style_layer_weights=recipe.style_layer_weights,
+        style_loss=recipe.style_loss,
+        tv_weight=recipe.tv_weight,
+    )

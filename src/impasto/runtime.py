@@ -1,0 +1,193 @@
+"""Where and how a run computes: the device, the network's precision and weights; the
+network the steps run on; the memory a run needs, checked before anything large is
+allocated.
+
+The memory estimate adds, at the final scale: the activations autograd keeps for the
+backward pass (every ReLU and pooling output, and pooling's int64 indices), room for the
+backward's own buffers, both copies of the network's weights, the optimiser's state
+(L-BFGS keeps 2 x history vectors the size of the image) and the process itself. The
+constants were fitted to peak RSS measured on a CPU (benchmarks/memory.py).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from impasto.config import setting
+from impasto.errors import ConfigError
+from impasto.model.encoder import Encoder
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+#: No float16: on the Caffe VGG19's 0-255 scale its backward overflows (NaN on an H100);
+#: bfloat16 has float32's range.
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+#: Python, torch and the inputs, before the run (measured: about 0.45 GB RSS).
+BASELINE_BYTES = 500 * 2**20
+#: Backward buffers relative to the saved activations (fitted).
+BACKWARD_FACTOR = 1.6
+LBFGS_HISTORY = 30
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The machine side of a run; none of it changes what is painted, only where and how
+    fast (bfloat16 changes the pixels within the optimisation's own noise: README,
+    Performance)."""
+
+    device: str = setting("auto", "where to compute: auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps", "str")
+    precision: str = setting(
+        "auto",
+        "network arithmetic: float32, bfloat16 (autocast; the losses stay float32) or auto = bfloat16 on CPUs "
+        "that have it fast, else float32",
+        "str",
+        choices=PRECISIONS,
+    )
+    weights: str = setting(
+        "original", "network weights: original (Caffe VGG19), vgg19, vgg16 (torchvision) or a .pth file", "str"
+    )
+    download: bool = setting(False, "allow downloading torchvision weights into the cache", "bool")
+
+    def __post_init__(self) -> None:
+        kind, colon, index = str(self.device).partition(":")
+        if kind not in DEVICES or (colon and (kind not in ("cuda", "mps") or not index.isdigit())):
+            raise ConfigError("device", f"unknown device {self.device!r} (choose from auto, cpu, cuda, cuda:N, mps)")
+        if self.precision not in PRECISIONS:
+            raise ConfigError("precision", f"unknown value {self.precision!r} (choose from {', '.join(PRECISIONS)})")
+        if not isinstance(self.weights, str) or not self.weights:
+            raise ConfigError("weights", "must name weights or a file")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA, else MPS, else CPU; an explicit device must be usable."""
+    kind = name.split(":")[0]
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if kind == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if mps else "cpu")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device", f"{name!r} asked for, but this torch sees no CUDA GPU")
+    if kind == "mps" and not mps:
+        raise ConfigError("device", f"{name!r} asked for, but Apple MPS is not available")
+    return torch.device(name)
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for the network, or None for plain float32."""
+    if precision == "float32":
+        return None
+    if precision == "bfloat16":
+        return torch.bfloat16
+    # auto: bfloat16 on CPUs that have it (AVX-512 BF16 or AMX on x86): about twice as
+    # fast per step, with no bias in the objective reached (README, Performance).
+    if device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return torch.bfloat16
+    # Not on CUDA: there float32 convolutions already run as TF32, and bfloat16 was barely
+    # faster (benchmarks/results_gpu_h100.md); `precision` bfloat16 is there to ask for it.
+    return None
+
+
+def step_network(encoder: Encoder, autocast: torch.dtype | None) -> Encoder:
+    """The network the steps run: ``encoder`` itself on a GPU in float32; otherwise a
+    copy with its weights already in the autocast dtype (not cast again at every step)
+    and, on a CPU, in channels-last layout."""
+    cpu = next(encoder.parameters()).device.type == "cpu"
+    if autocast is None and not cpu:
+        return encoder
+    network = copy.deepcopy(encoder)
+    if autocast is not None:
+        network.to(autocast)
+    return network.to_channels_last() if cpu else network
+
+
+def activation_elements_per_pixel(encoder: Encoder, layers: Sequence[str] | None = None) -> tuple[float, float]:
+    """Saved ``(values, pooling indices)`` per input pixel, for a forward with grad that
+    reaches every one of ``layers`` (default: the encoder's own)."""
+    values = indices = 0.0
+    area = 1.0
+    channels = 3
+    for name in encoder.names_for(encoder.layers if layers is None else layers):
+        if name.startswith("conv"):
+            channels = encoder.conv(name).out_channels
+        elif name.startswith("relu"):
+            values += channels / area
+        else:  # pooling: its output is saved by the next conv, its indices by itself
+            area *= 4
+            values += channels / area
+            indices += channels / area
+    return values, indices
+
+
+def estimate_bytes(
+    encoder: Encoder,
+    size: tuple[int, int],
+    low_precision: bool,
+    optimizer: str,
+    layers: Sequence[str] | None = None,
+) -> int:
+    """Peak bytes of a run whose final scale is ``size = (h, w)``."""
+    pixels = size[0] * size[1]
+    values, indices = activation_elements_per_pixel(encoder, layers)
+    element = 2 if low_precision else 4
+    activations = pixels * (values * element + indices * 8)
+    used = [
+        encoder.convs[n] for n in encoder.names_for(encoder.layers if layers is None else layers) if n in encoder.convs
+    ]
+    weights = sum(p.numel() for conv in used for p in conv.parameters()) * (4 + (2 if low_precision else 0))
+    state = pixels * 3 * 4 * (2 * LBFGS_HISTORY + 4 if optimizer == "lbfgs" else 6)
+    return int(BASELINE_BYTES + activations * (1 + BACKWARD_FACTOR) + weights + state)
+
+
+def available_bytes(device: torch.device) -> int | None:
+    """Memory free for this run on ``device``; None where it cannot be told."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    if device.type == "cpu":
+        try:
+            for line in Path("/proc/meminfo").read_text().splitlines():
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024 + _own_rss()
+        except OSError:
+            return None
+    return None
+
+
+def _own_rss() -> int:
+    """Resident bytes of this process (already counted in BASELINE_BYTES)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return 0
+
+
+def gigabytes(count: int) -> str:
+    return f"{count / 2**30:.1f} GB"
+
+
+def check_memory(
+    encoder: Encoder,
+    size: tuple[int, int],
+    low: bool,
+    optimizer: str,
+    device: torch.device,
+    layers: Sequence[str] | None = None,
+) -> None:
+    """Fail before allocating when the run cannot fit, with what it would need."""
+    need = estimate_bytes(encoder, size, low, optimizer, layers)
+    have = available_bytes(device)
+    if have is not None and need > have:
+        hint = " or `optimizer` adam (no L-BFGS history)" if optimizer == "lbfgs" else ""
+        raise ConfigError(
+            "size",
+            f"a {size[1]}x{size[0]} run needs about {gigabytes(need)} of memory and {gigabytes(have)} is "
+            f"available on {device.type}; use a smaller `size` or `pixels`{hint}",
+        )

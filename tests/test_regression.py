@@ -1,0 +1,84 @@
+"""Results do not change with the code's layout: the pixels impasto 0.1.0 returned for a
+few small runs (``default``, ``gatys``, a masked run, colours kept with Adam and EMA),
+recorded on this project's machine in tests/golden_0_1.json, and the same pixels from one
+long-lived Stylizer (cache warm) as from a fresh one per run."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from impasto import PRESETS, Inputs, Runtime, Stylizer
+from impasto.imageio import tensor_to_pil
+
+GOLDEN = json.loads((Path(__file__).with_name("golden_0_1.json")).read_text())
+
+
+def _images():
+    g = torch.Generator().manual_seed(3)
+    ys, xs = torch.meshgrid(torch.linspace(0, 1, 72), torch.linspace(0, 1, 96), indexing="ij")
+    base = torch.stack([xs, ys, 1 - xs * ys]).unsqueeze(0)
+    noise = F.interpolate(torch.rand(1, 3, 9, 12, generator=g), size=(72, 96), mode="bilinear", align_corners=False)
+    content = (0.6 * base + 0.4 * noise).clamp(0, 1)
+    t = torch.arange(80).float()
+    stripes = (torch.sin(t * 0.7)[None, :] * torch.cos(t * 0.3)[:, None] > 0).float()
+    style = torch.stack([stripes, stripes.T, 0.3 + 0.4 * stripes.roll(5, 0)]).unsqueeze(0)
+    style = (0.8 * style + 0.2 * torch.rand(1, 3, 80, 80, generator=g)).clamp(0, 1)
+    mask = torch.zeros(1, 3, 72, 96)
+    mask[..., :, :48] = 1.0
+    return content, style, mask
+
+
+def _cases():
+    content, style, mask = _images()
+    default, gatys = PRESETS["default"], PRESETS["gatys"]
+    return {
+        "default": (default.replace(size=96, start_size=48, first_steps=12, steps=6, final_steps=8),
+                    Inputs.of(content, [style])),
+        "gatys": (gatys.replace(pixels=None, size=96, first_steps=8, steps=4, final_steps=6),
+                  Inputs.of(content, [style])),
+        "masked": (default.replace(size=96, start_size=64, first_steps=8, steps=6, mask_feather=2.0),
+                   Inputs.of(content, [style, style.flip(-1) * 0.7], masks=[mask, 1 - mask])),
+        "colors_content_adam": (
+            default.replace(size=80, start_size=None, steps=10, colors="content", optimizer="adam", ema_decay=0.9),
+            Inputs.of(content, [style]),
+        ),
+    }  # fmt: skip
+
+
+def _digest(image):
+    return hashlib.sha256(np.asarray(tensor_to_pil(image)).tobytes()).hexdigest()
+
+
+def _machine():
+    return {
+        "torch": torch.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "bfloat16": bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+        "threads": torch.get_num_threads(),
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["auto", "float32"])
+def test_the_pixels_of_0_1(precision):
+    if _machine() != GOLDEN["machine"]:
+        pytest.skip(f"the 0.1 pixels were recorded on {GOLDEN['machine']}; this machine is {_machine()}")
+    stylizer = Stylizer(Runtime(device="cpu", precision=precision))
+    for name, (recipe, inputs) in _cases().items():
+        assert _digest(stylizer.run(inputs, recipe)) == GOLDEN["cases"][f"{name}/{precision}"], name
+
+
+@pytest.mark.slow
+def test_a_warm_stylizer_paints_what_a_fresh_one_paints():
+    shared = Stylizer(Runtime(device="cpu"))
+    for name, (recipe, inputs) in _cases().items():
+        recipe = recipe.replace(steps=3, first_steps=3, final_steps=3)
+        first = shared.run(inputs, recipe)
+        warm = shared.run(inputs, recipe)  # style statistics from the cache
+        fresh = Stylizer(Runtime(device="cpu")).run(inputs, recipe)
+        assert torch.equal(first, warm) and torch.equal(first, fresh), name
