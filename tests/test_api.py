@@ -29,3 +29,18 @@ def test_the_readme_example_of_0_1(tmp_path, vgg19):
 def test_fields_that_left_the_recipe_say_where_they_went(field):
     with pytest.raises(impasto.ConfigError, match=r"not part of the recipe since impasto 0.2"):
         impasto.PRESETS["default"].replace(**{field: "x"})
+
+
+def test_every_public_name_has_a_home():
+    from impasto import _HOMES
+
+    assert set(_HOMES) | {"__version__"} == set(impasto.__all__)
+
+
+def test_importing_the_command_line_loads_no_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, impasto.cli; print(sorted(m for m in ('torch', 'PIL', 'numpy') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -110,6 +110,7 @@ def test_masks_follow_scales_and_layers():
 CPU = Runtime(device="cpu")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("style_loss", ["gram", "wasserstein"])
 def test_a_mask_confines_each_style_to_its_region(vgg19, style_loss):
     content, red, blue = _textures()
@@ -132,6 +133,7 @@ def test_a_mask_confines_each_style_to_its_region(vgg19, style_loss):
     assert red_minus_blue(swapped[..., :, :28]) < -0.15 and red_minus_blue(swapped[..., :, 36:]) > 0.15
 
 
+@pytest.mark.slow
 def test_a_style_mask_picks_the_part_of_the_style_used(vgg19):
     content, red, blue = _textures()
     both = torch.cat([red, blue], dim=-1)  # left half red, right half blue

@@ -55,7 +55,13 @@ def _digest(image):
 
 
 def _machine():
+    """What the pixels depend on besides the code: the CPU's kernels (oneDNN picks AMX,
+    AVX-512 BF16 or plain AVX-512 ones), torch and the thread count."""
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    models = [line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")]
     return {
+        "cpu": models[0] if models else "",
+        "amx": "amx_bf16" in cpuinfo,
         "torch": torch.__version__,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "bfloat16": bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()),

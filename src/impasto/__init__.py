@@ -1,13 +1,34 @@
-"""impasto: neural style transfer (Gatys, Ecker & Bethge, 2015) on the original VGG19."""
+"""impasto: neural style transfer (Gatys, Ecker & Bethge, 2015) on the original VGG19.
 
-from impasto.config import PRESETS, StyleConfig
-from impasto.engine import Interrupted, Previews, Progress, Stylizer, stylize
-from impasto.errors import ConfigError, ImageError, ImpastoError, WeightsError
-from impasto.imageio import load_image, save_image
-from impasto.inputs import Inputs
-from impasto.runtime import Runtime
+The names below are imported on first use, so that ``import impasto.cli`` (the command
+line) can install its signal handling before torch is loaded.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.2.0"
+
+#: Public name -> the module that defines it.
+_HOMES = {
+    "PRESETS": "impasto.config",
+    "StyleConfig": "impasto.config",
+    "Interrupted": "impasto.engine",
+    "Previews": "impasto.engine",
+    "Progress": "impasto.engine",
+    "Stylizer": "impasto.engine",
+    "stylize": "impasto.engine",
+    "ConfigError": "impasto.errors",
+    "ImageError": "impasto.errors",
+    "ImpastoError": "impasto.errors",
+    "WeightsError": "impasto.errors",
+    "load_image": "impasto.imageio",
+    "save_image": "impasto.imageio",
+    "Inputs": "impasto.inputs",
+    "Runtime": "impasto.runtime",
+}
 
 __all__ = [
     "PRESETS",
@@ -27,3 +48,24 @@ __all__ = [
     "save_image",
     "stylize",
 ]
+
+if TYPE_CHECKING:
+    from impasto.config import PRESETS, StyleConfig
+    from impasto.engine import Interrupted, Previews, Progress, Stylizer, stylize
+    from impasto.errors import ConfigError, ImageError, ImpastoError, WeightsError
+    from impasto.imageio import load_image, save_image
+    from impasto.inputs import Inputs
+    from impasto.runtime import Runtime
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'impasto' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])

@@ -1,5 +1,3 @@
-import sys
+from impasto.cli import run
 
-from impasto.cli import main
-
-sys.exit(main())
+run()

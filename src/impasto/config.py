@@ -262,6 +262,10 @@ def validate(config: StyleConfig) -> None:
             _non_negative("style_weights", w)
         if not config.style_weights or sum(config.style_weights) <= 0:
             raise ConfigError("style_weights", "need at least one positive weight")
+        if not math.isfinite(sum(config.style_weights)):
+            raise ConfigError(
+                "style_weights", "add up to more than a number can hold; give smaller ones (only the ratio counts)"
+            )
     for field in ("content_layers", "style_layers"):
         _tuple_of(field, getattr(config, field), str)
         check_layers(field, getattr(config, field), LAYER_NAMES)

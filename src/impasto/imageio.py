@@ -17,9 +17,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import math
 import os
+import secrets
+import stat
 import struct
-import tempfile
+import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +37,9 @@ from impasto.model.layers import MIN_SIDE
 
 #: Largest image accepted, in pixels (Pillow's own default guard is 89 Mpx).
 MAX_PIXELS = 100_000_000
+#: Past this many pixels, an input much larger than it will be used at is decoded reduced
+#: (ordinary photos, up to 50 Mpx, are decoded whole: their results stay as they were).
+LARGE_INPUT = 50_000_000
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
 
 ImageInput = str | os.PathLike | Image.Image | Tensor
@@ -56,30 +63,58 @@ def srgb_icc() -> bytes:
     return bytes(data)
 
 
-def _open(path: Path) -> Image.Image:
-    if not path.exists():
-        raise ImageError(f"{path}: no such file")
-    if path.is_dir():
-        raise ImageError(f"{path}: is a folder, not an image")
-    if path.stat().st_size == 0:
-        raise ImageError(f"{path}: file is empty")
+def _open(path: Path, needed: float | None = None) -> Image.Image:
+    if str(path) == STDIO:
+        data = sys.stdin.buffer.read()
+        if not data:
+            raise ImageError("stdin: is empty")
+        return _decode(io.BytesIO(data), "stdin", needed)
     try:
-        image = Image.open(path)  # reads the header only
+        if not path.exists():
+            raise ImageError(f"{path}: no such file")
+        if path.is_dir():
+            raise ImageError(f"{path}: is a folder, not an image")
+        if path.stat().st_size == 0:
+            raise ImageError(f"{path}: file is empty")
+    except PermissionError:
+        raise ImageError(f"{path}: permission denied (a folder on the way cannot be searched)") from None
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    return _decode(path, str(path), needed)
+
+
+def _reduction(pixels: int, needed: float | None) -> float:
+    """The factor per side a ``pixels`` image may be decoded smaller by (1 = not at all)."""
+    if needed is None or pixels <= LARGE_INPUT or pixels <= 4 * needed:
+        return 1.0
+    return math.sqrt(pixels / (4 * needed))
+
+
+def _decode(source: Path | io.BytesIO, label: str, needed: float | None = None) -> Image.Image:
+    try:
+        image: Image.Image = Image.open(source)  # reads the header only
         w, h = image.size
         if w * h > MAX_PIXELS:
             image.close()
-            raise ImageError(f"{path}: declares {w}x{h} pixels, over the limit of {MAX_PIXELS:,}")
+            raise ImageError(f"{label}: declares {w}x{h} pixels, over the limit of {MAX_PIXELS:,}")
+        factor = _reduction(w * h, needed)
+        if factor > 1 and image.format == "JPEG":
+            image.draft("RGB", (math.ceil(w / factor), math.ceil(h / factor)))  # at least that size
         image.load()
+        if factor >= 2 and image.format != "JPEG":
+            reduced = image.reduce(int(factor))
+            image.close()
+            image = reduced
     except ImageError:
         raise
     except PermissionError:
-        raise ImageError(f"{path}: permission denied") from None
+        raise ImageError(f"{label}: permission denied") from None
     except Image.DecompressionBombError:  # Pillow's own guard, past twice its limit
-        raise ImageError(f"{path}: declares too many pixels (over {MAX_PIXELS:,}), refusing to decode") from None
+        raise ImageError(f"{label}: declares too many pixels (over {MAX_PIXELS:,}), refusing to decode") from None
     except UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image, or a format Pillow cannot read") from None
+        raise ImageError(f"{label}: not an image, or a format Pillow cannot read") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"{path}: cannot decode image (truncated or corrupt: {exc})") from None
+        raise ImageError(f"{label}: cannot decode image (truncated or corrupt: {exc})") from None
     return image
 
 
@@ -120,11 +155,14 @@ def pil_to_tensor(image: Image.Image) -> Tensor:
     return tensor.permute(2, 0, 1).unsqueeze(0).clamp(0.0, 1.0).contiguous()
 
 
-def load_image(source: ImageInput, *, name: str = "image") -> Tensor:
+def load_image(source: ImageInput, *, name: str = "image", needed: float | None = None) -> Tensor:
     """Read an image from a path, a Pillow image or a tensor into ``(1, 3, H, W)`` in [0, 1].
 
     Tensors may be ``(3, H, W)`` or ``(1, 3, H, W)`` with values in [0, 1]. Raises
-    :class:`ImageError` naming the file (or ``name``) and the problem.
+    :class:`ImageError` naming the file (or ``name``) and the problem. ``needed``: the
+    most pixels the image will be used at; a file over :data:`LARGE_INPUT` pixels and
+    more than twice that per side is decoded reduced (JPEG: by its DCT scaling, never
+    holding the full image), to no less than twice ``needed`` per side.
     """
     if isinstance(source, Tensor):
         tensor = source.detach()
@@ -147,9 +185,9 @@ def load_image(source: ImageInput, *, name: str = "image") -> Tensor:
         label = name
     else:
         path = Path(source)
-        with _open(path) as image:
+        with _open(path, needed) as image:
             tensor = pil_to_tensor(ImageOps.exif_transpose(image))
-        label = str(path)
+        label = "stdin" if str(source) == STDIO else str(path)
     h, w = tensor.shape[-2:]
     if min(h, w) < MIN_SIDE:
         raise ImageError(f"{label}: image is {w}x{h} px; the network needs at least {MIN_SIDE} px on each side")
@@ -196,38 +234,97 @@ def output_format(path: str | os.PathLike) -> str:
     return fmt
 
 
-def check_output_path(path: str | os.PathLike) -> Path:
-    """Fail early, before any work, if ``path`` cannot be written as an image."""
+#: The name ``-`` stands for standard input (to read) or standard output (to write, PNG).
+STDIO = "-"
+#: Longest file name most file systems take, in bytes.
+NAME_MAX = 255
+
+
+def _temporary_name() -> str:
+    """A short hidden name for the file being written (so that a long output name, legal
+    itself, does not become an illegal temporary one)."""
+    return f".impasto-{secrets.token_hex(4)}.part"
+
+
+def _input_paths(inputs: Iterable[object]) -> list[Path]:
+    return [Path(x) for x in inputs if isinstance(x, str | os.PathLike) and str(x) != STDIO]
+
+
+def check_output_path(path: str | os.PathLike, inputs: Iterable[object] = ()) -> Path:
+    """Fail early, before any work, if ``path`` cannot be written as an image: its folder,
+    its format, its name's length, a read-only file, a folder where no file can be created
+    (no space, no inodes), or one of ``inputs`` (paths or anything else, which is ignored)
+    however it is spelled (relative, ``..``, links)."""
+    if str(path) == STDIO:
+        return Path(STDIO)
     path = Path(path)
-    if path.is_dir():
-        raise ImageError(f"{path}: is a folder; give a file name such as {path / 'out.png'}")
-    output_format(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.exists():
-        raise ImageError(f"{path}: output folder {folder} does not exist")
-    if not folder.is_dir():
-        raise ImageError(f"{path}: {folder} is not a folder")
-    if not os.access(folder, os.W_OK):
-        raise ImageError(f"{path}: output folder {folder} is not writable")
+    try:
+        if len(os.fsencode(path.name)) > NAME_MAX:
+            raise ImageError(
+                f"{path}: the file name is {len(os.fsencode(path.name))} bytes long; the limit is {NAME_MAX}"
+            )
+        if path.is_dir():
+            raise ImageError(f"{path}: is a folder; give a file name such as {path / 'out.png'}")
+        output_format(path)
+        folder = path.parent if str(path.parent) else Path(".")
+        if not folder.exists():
+            raise ImageError(f"{path}: output folder {folder} does not exist")
+        if not folder.is_dir():
+            raise ImageError(f"{path}: {folder} is not a folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ImageError(f"{path}: output folder {folder} is not writable")
+        target = Path(os.path.realpath(path))
+        if target.exists():
+            for source in _input_paths(inputs):
+                if source.exists() and os.path.samefile(target, source):
+                    raise ImageError(f"{path}: is an input ({source}); choose another output name")
+            # No write bit is read-only for everyone, root included (who os.access lets through).
+            if not os.access(target, os.W_OK) or not stat.S_IMODE(target.stat().st_mode) & 0o222:
+                raise ImageError(f"{path}: the file is read-only; it is left as it is")
+        probe = target.parent / _temporary_name()
+        fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        os.close(fd)
+        os.unlink(probe)
+    except ImageError:
+        raise
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot write there ({exc.strerror or exc})") from None
     return path
 
 
-def save_image(image: Tensor | Image.Image, path: str | os.PathLike, *, quality: int = 95) -> Path:
-    """Write atomically: nothing at ``path`` changes unless the whole file was written."""
-    path = check_output_path(path)
+def save_image(
+    image: Tensor | Image.Image, path: str | os.PathLike, *, quality: int = 95, inputs: Iterable[object] = ()
+) -> Path:
+    """Write atomically: nothing at ``path`` changes unless the whole file was written.
+
+    A link is written through (the link stays, its target gets the image); an existing
+    file keeps its permissions, a new one gets those the umask gives; ``-`` writes a PNG
+    to standard output."""
+    path = check_output_path(path, inputs)
+    if str(path) == STDIO:
+        pil = image if isinstance(image, Image.Image) else tensor_to_pil(image)
+        buffer = io.BytesIO()
+        pil.save(buffer, format="PNG", icc_profile=srgb_icc())
+        sys.stdout.buffer.write(buffer.getvalue())
+        sys.stdout.buffer.flush()
+        return path
     fmt = output_format(path)
     pil = image if isinstance(image, Image.Image) else tensor_to_pil(image)
     options: dict[str, object] = {"icc_profile": srgb_icc()}
     if fmt in ("JPEG", "WEBP"):
         options["quality"] = quality
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    target = Path(os.path.realpath(path))
+    mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else None
+    tmp = target.parent / _temporary_name()
     try:
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)  # the umask applies
         with os.fdopen(fd, "wb") as f:
+            if mode is not None:
+                os.fchmod(f.fileno(), mode)
             pil.save(f, format=fmt, **options)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -7,6 +7,7 @@ with errors that name the file or the input.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -63,6 +64,8 @@ class LoadedInputs:
     styles: list[Tensor]
     init: Tensor | None
     masks: Masks | None
+    labels: list[str]
+    """What each style image is called in messages: its path, or ``style N``."""
 
 
 def load_inputs(inputs: Inputs, config: StyleConfig) -> LoadedInputs:
@@ -72,8 +75,12 @@ def load_inputs(inputs: Inputs, config: StyleConfig) -> LoadedInputs:
         raise ConfigError("init", "is 'image' but no start image was given")
     if config.init != "image" and inputs.init is not None:
         raise ConfigError("init", f"is {config.init!r} but a start image was given (set it to 'image')")
-    content = load_image(inputs.content, name="content")
-    styles = [load_image(s, name=f"style {i + 1}") for i, s in enumerate(inputs.styles)]
-    init = None if inputs.init is None else load_image(inputs.init, name="init")
+    # The most pixels each input is used at: the output's (an upper bound), the styles' x style_scale².
+    area = config.pixels if config.pixels is not None else (config.size or 0) ** 2
+    content = load_image(inputs.content, name="content", needed=area)
+    style_area = area * config.style_scale**2
+    styles = [load_image(s, name=f"style {i + 1}", needed=style_area) for i, s in enumerate(inputs.styles)]
+    init = None if inputs.init is None else load_image(inputs.init, name="init", needed=area)
     masks = prepare_masks(inputs.masks, inputs.style_masks, config.mask_feather, content, styles)
-    return LoadedInputs(content, styles, init, masks)
+    labels = [str(s) if isinstance(s, str | os.PathLike) else f"style {i + 1}" for i, s in enumerate(inputs.styles)]
+    return LoadedInputs(content, styles, init, masks, labels)

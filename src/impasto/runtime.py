@@ -180,14 +180,21 @@ def check_memory(
     optimizer: str,
     device: torch.device,
     layers: Sequence[str] | None = None,
+    *,
+    style_pixels: int = 0,
+    field: str = "size",
 ) -> None:
-    """Fail before allocating when the run cannot fit, with what it would need."""
+    """Fail before allocating when the run cannot fit, with what it would need. A style
+    image of ``style_pixels`` runs through the network without grad: its two largest
+    activations (the first block's 64 channels) and its resized copies count too."""
     need = estimate_bytes(encoder, size, low, optimizer, layers)
+    need += style_pixels * (2 * 64 * (2 if low else 4) + 3 * 4 * 3)
     have = available_bytes(device)
     if have is not None and need > have:
         hint = " or `optimizer` adam (no L-BFGS history)" if optimizer == "lbfgs" else ""
+        style = f" (a style image at {style_pixels:,} px included)" if style_pixels > size[0] * size[1] else ""
         raise ConfigError(
-            "size",
-            f"a {size[1]}x{size[0]} run needs about {gigabytes(need)} of memory and {gigabytes(have)} is "
-            f"available on {device.type}; use a smaller `size` or `pixels`{hint}",
+            field,
+            f"a {size[1]}x{size[0]} run needs about {gigabytes(need)} of memory{style} and {gigabytes(have)} is "
+            f"available on {device.type}; use a smaller `size` or `pixels`, or `style_scale`{hint}",
         )

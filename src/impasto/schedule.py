@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 
 from impasto.config import TUNED_SIDE, StyleConfig
-from impasto.errors import ConfigError, ImageError
+from impasto.errors import ImageError
 from impasto.model.layers import MIN_SIDE
 
 
@@ -101,30 +101,47 @@ class Schedule:
         return sum(n * h * w for n, (h, w) in zip(self.steps, self.sizes, strict=True))
 
 
+def smallest_working(config: StyleConfig, height: int, width: int) -> str:
+    """The setting that would make a ``height x width`` photo's output at least the
+    network's smallest side: `size` (or `pixels`) of at least some value."""
+    if config.pixels is not None:
+        pixels = math.ceil(MIN_SIDE * MIN_SIDE * max(height, width) / min(height, width))
+        while min(fit_pixels(height, width, pixels)) < MIN_SIDE:
+            pixels += max(1, pixels // 100)
+        return f"`pixels` of at least {pixels}"
+    side = math.ceil(MIN_SIDE * max(height, width) / min(height, width))
+    while min(fit_longest_side(height, width, side)) < MIN_SIDE:
+        side += 1
+    return f"`size` of at least {side}"
+
+
 def plan(config: StyleConfig, height: int, width: int) -> Schedule:
-    """The schedule of ``config`` for a content image of ``height x width``; ImageError
-    when its first scale would be under the network's smallest side."""
-    sizes = scale_sizes(working_size(height, width, config), config.start_size, config.scales)
-    if min(sizes[0]) < MIN_SIDE:
-        fix = "`start_size` or `scales`" if len(sizes) > 1 else "`size` or `pixels`"
+    """The schedule of ``config`` for a content image of ``height x width``. Coarse
+    scales whose smaller side would be under the network's smallest side are left out
+    (a panorama starts at the first scale the network can see); ImageError when the
+    output itself would be, naming a size that works."""
+    final = working_size(height, width, config)
+    if min(final) < MIN_SIDE:
         raise ImageError(
-            f"content: a {width}x{height} image works at {sizes[0][1]}x{sizes[0][0]} px at the first scale, "
-            f"under the network's {MIN_SIDE} px; change {fix}"
+            f"content: a {width}x{height} image is {final[1]}x{final[0]} px at this output size, under the "
+            f"network's {MIN_SIDE} px on its short side; use {smallest_working(config, height, width)}"
         )
+    sizes = [size for size in scale_sizes(final, config.start_size, config.scales) if min(size) >= MIN_SIDE]
     steps = scale_steps(config, len(sizes))
     return Schedule(tuple(sizes), tuple(steps), content_weight_at(config, sizes[-1]))
 
 
 def scaled_style_size(style: tuple[int, int], size: tuple[int, int], config: StyleConfig, name: str) -> tuple[int, int]:
     """``(h, w)`` of a style image of shape ``style`` at a scale of ``size``: the scale's
-    area times ``style_scale²`` (see :func:`style_size`); ConfigError when under the
-    network's smallest side."""
+    area times ``style_scale²`` (see :func:`style_size`); ImageError naming the image when
+    under the network's smallest side, with the `style_scale` that would do."""
     area = size[0] * size[1] * config.style_scale**2
     scaled = style_size(style[0], style[1], area, config.upscale_style)
     if min(scaled) < MIN_SIDE:
-        raise ConfigError(
-            "style_scale",
-            f"{config.style_scale:g} makes {name} ({style[1]}x{style[0]}) {scaled[1]}x{scaled[0]} px at a "
-            f"{size[1]}x{size[0]} scale, under the network's {MIN_SIDE} px",
+        need = math.ceil(MIN_SIDE / min(scaled) * config.style_scale * 100) / 100
+        fix = f"`style_scale` of at least {need:g}, or a larger output"
+        raise ImageError(
+            f"{name}: a {style[1]}x{style[0]} painting is {scaled[1]}x{scaled[0]} px at a {size[1]}x{size[0]} scale "
+            f"(`style_scale` {config.style_scale:g}), under the network's {MIN_SIDE} px; use {fix}"
         )
     return scaled

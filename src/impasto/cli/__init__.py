@@ -2,21 +2,22 @@
 a runtime, runs the engine and renders its events.
 
 Every :class:`~impasto.errors.ImpastoError` (and argument error) becomes one line on
-stderr and exit status 2, with the library's setting names turned into flags; Ctrl-C
-saves the image so far and exits 130.
+stderr and exit status 2, with the library's setting names turned into flags. Ctrl-C and
+SIGTERM save the image so far and exit 130 and 143. Nothing heavy is imported before the
+signal handling is installed.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from collections.abc import Sequence
 from typing import NoReturn
 
 from impasto import __version__
-from impasto.cli import demo, presets, stylize
-from impasto.cli.options import flag, flag_text
+from impasto.cli.signals import SIGNALS
 from impasto.errors import ConfigError, ImpastoError
 
 EXIT_USAGE = 2
@@ -30,6 +31,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parser() -> argparse.ArgumentParser:
+    from impasto.cli import demo, presets, stylize
+
     top = _Parser(prog="impasto", description="Neural style transfer on the original VGG19.")
     top.add_argument("--version", action="version", version=f"impasto {__version__}")
     commands = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -40,25 +43,50 @@ def parser() -> argparse.ArgumentParser:
 
 def error_line(exc: ImpastoError) -> str:
     """The one line a person reads for ``exc``, in the command line's words."""
+    from impasto.cli.options import flag, flag_text
+
     if isinstance(exc, ConfigError):
         return f"impasto: error: {flag(exc.field)}: {flag_text(exc.reason)}"
     return f"impasto: error: {flag_text(str(exc))}"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    # impasto checks its own pixel limit per image; Pillow's warning below it is noise here.
-    from PIL import Image
+def run() -> NoReturn:
+    """The ``impasto`` program: :func:`main`, then exit with its status."""
+    sys.exit(main(exiting=True))
 
-    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+
+def main(argv: Sequence[str] | None = None, *, exiting: bool = False) -> int:
+    """Run one command; returns the exit status. The signal handlers are put back after,
+    or, when the process is ``exiting``, signals are ignored from then on."""
+    SIGNALS.install()
     try:
-        return args.handler(args)
+        return _main(argv)
+    finally:
+        SIGNALS.ignore() if exiting else SIGNALS.restore()
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    # Threads that sleep, not spin, while they wait for work: beside another busy process
+    # a spinning team collapses (a tiny run took 3.7x its time alone, 2.0x passive;
+    # benchmarks/load.py). Set before torch loads OpenMP; a user's own setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    try:
+        args = parser().parse_args(argv)
+        # impasto checks its own pixel limit per image; Pillow's warning below it is noise here.
+        from PIL import Image
+
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        SIGNALS.check()  # a signal during the imports that something swallowed
+        return int(args.handler(args))
     except ImpastoError as exc:
         print(error_line(exc), file=sys.stderr)
+    except KeyboardInterrupt:
+        print("\nimpasto: interrupted before the first step; nothing written", file=sys.stderr)
+        return SIGNALS.exit_code()
     except BrokenPipeError:  # `impasto presets | head`: the reader left; nothing to say
         sys.stderr.close()
     return EXIT_USAGE
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

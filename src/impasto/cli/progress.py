@@ -13,9 +13,9 @@ from impasto.engine.events import Progress
 class ProgressBar:
     """Redrawn in place on a terminal; ten lines over the run otherwise (logs)."""
 
-    def __init__(self, stream: TextIO = sys.stderr) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
         self.last_line = 0.0
 
     def __call__(self, event: Progress) -> None:

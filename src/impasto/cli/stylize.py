@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from impasto.cli.options import add_style_options, build_inputs, build_recipe, build_runtime
 from impasto.cli.progress import ProgressBar
+from impasto.cli.signals import SIGNALS
 from impasto.config import PRESETS, StyleConfig
 from impasto.engine.events import Previews, Progress
-from impasto.errors import ConfigError
-from impasto.imageio import check_output_path, save_image
+from impasto.errors import ConfigError, ImageError
+from impasto.imageio import STDIO, check_output_path, save_image
 from impasto.inputs import Inputs, load_inputs
 from impasto.runtime import Runtime
-
-EXIT_INTERRUPTED = 130
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -23,11 +25,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "stylize",
         help="paint a photo in the style of one or more paintings",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Paint CONTENT in the style of STYLE (several styles are blended).",
+        description="Paint CONTENT in the style of STYLE (several styles are blended). "
+        "'-' as CONTENT or a STYLE reads that image from standard input; -o - writes a PNG to standard output.",
     )
     parser.add_argument("content", metavar="CONTENT", help="the photo")
     parser.add_argument("styles", metavar="STYLE", nargs="+", help="the painting(s)")
-    parser.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp, .tiff)")
+    parser.add_argument(
+        "-o", "--output", required=True, help="output image (.png, .jpg, .webp, .tiff, or - for stdout)"
+    )
     parser.add_argument(
         "--save-every", type=int, default=0, metavar="N", help="also save every N steps beside the output"
     )
@@ -41,6 +46,34 @@ def snapshot_path(output: Path, step: int) -> Path:
     return output.with_name(f"{output.stem}.{step:05d}{output.suffix}")
 
 
+def _say(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def _rescue(image, output: Path, error: ImageError) -> None:
+    """The run is done but its output cannot be written: keep the picture elsewhere."""
+    stem = output.stem[:40] or "output"
+    rescue = Path(tempfile.gettempdir()) / f"impasto-rescued-{os.getpid()}-{stem}.png"
+    try:
+        save_image(image, rescue)
+    except ImageError:
+        raise error from None
+    raise ImageError(f"{error}; the picture was saved to {rescue} instead") from None
+
+
+def save_result(image, output: Path, sources: Sequence[object]) -> None:
+    """Save the finished picture; signals wait for the save, a failure rescues it."""
+    with SIGNALS.held():
+        try:
+            save_image(image, output, inputs=sources)
+        except ImageError as error:
+            _rescue(image, output, error)
+
+
+def _sources(inputs: Inputs) -> list[object]:
+    return [inputs.content, *inputs.styles, inputs.init, *(inputs.masks or ()), *(inputs.style_masks or ())]
+
+
 def run_stylize(
     inputs: Inputs,
     recipe: StyleConfig,
@@ -49,34 +82,46 @@ def run_stylize(
     *,
     save_every: int = 0,
     quiet: bool = False,
+    sources: Sequence[object] = (),
 ) -> int:
-    """Run the engine, saving the result (and snapshots); Ctrl-C saves what there is, at
-    the output's size."""
+    """Run the engine, saving the result (and snapshots); Ctrl-C or SIGTERM save what
+    there is, at the output's size, and exit 130 or 143. ``sources`` are the input files,
+    never to be written over (default: those in ``inputs``)."""
     from impasto.engine.stylizer import Interrupted, Stylizer
 
+    sources = list(sources) or _sources(inputs)
     bar = None if quiet else ProgressBar()
+    warned: list[str] = []
 
     def on_progress(event: Progress) -> None:
         if bar is not None:
             bar(event)
         if save_every and not event.done and event.step % save_every == 0 and event.image is not None:
-            save_image(event.image, snapshot_path(output, event.step))
+            snapshot = snapshot_path(output, event.step)
+            try:
+                with SIGNALS.held():
+                    save_image(event.image, snapshot, inputs=sources)
+            except ImageError as error:  # a snapshot is a convenience: say so once and go on
+                if not warned:
+                    _say(f"\nimpasto: warning: snapshot not written, going on: {error}")
+                    warned.append(str(error))
 
-    previews = Previews(every_steps=save_every) if save_every else Previews()
+    previews = Previews(every_steps=save_every) if save_every and str(output) != STDIO else Previews()
     try:
+        SIGNALS.check()
         result = Stylizer(runtime).run(inputs, recipe, on_progress=on_progress, previews=previews)
     except Interrupted as stop:
-        if stop.progress is None:
-            print("\nimpasto: interrupted before the first step; nothing written", file=sys.stderr)
-            return EXIT_INTERRUPTED
-        save_image(stop.image, output)
-        step = stop.progress
-        print(f"\nimpasto: interrupted at step {step.step}/{step.total_steps}; wrote {output}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except KeyboardInterrupt:
-        print("\nimpasto: interrupted before the first step; nothing written", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    save_image(result, output)
+        with SIGNALS.held():
+            if stop.progress is None:
+                _say("\nimpasto: interrupted before the first step; nothing written")
+                return SIGNALS.exit_code()
+            save_result(stop.image, output, sources)
+            step = stop.progress
+            _say(f"\nimpasto: interrupted at step {step.step}/{step.total_steps}; wrote {output}")
+            return SIGNALS.exit_code()
+    save_result(result, output, sources)
+    if SIGNALS.received is not None:  # arrived during the last save: the picture is whole
+        return SIGNALS.exit_code()
     return 0
 
 
@@ -85,17 +130,17 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError("save_every", f"must be 0 (off) or a positive number of steps, got {args.save_every}")
     recipe = build_recipe(args)
     runtime = build_runtime(args)
-    output = check_output_path(args.output)
     inputs = build_inputs(args)
+    stdin = [x for x in _sources(inputs) if isinstance(x, str) and x == STDIO]
+    if len(stdin) > 1:
+        raise ConfigError("content", "only one image can come from standard input ('-')")
+    sources = _sources(inputs)
+    output = check_output_path(args.output, sources)
     loaded = load_inputs(inputs, recipe)  # every file read and checked now, not after the set-up
     inputs = Inputs.of(
-        loaded.content,
-        loaded.styles,
-        init=loaded.init,
-        masks=inputs.masks,
-        style_masks=inputs.style_masks,
+        loaded.content, loaded.styles, init=loaded.init, masks=inputs.masks, style_masks=inputs.style_masks
     )
-    code = run_stylize(inputs, recipe, runtime, output, save_every=args.save_every, quiet=args.quiet)
+    code = run_stylize(inputs, recipe, runtime, output, save_every=args.save_every, quiet=args.quiet, sources=sources)
     if code == 0:
-        print(f"wrote {output}")
+        print(f"wrote {output}", file=sys.stderr if str(output) == STDIO else sys.stdout)
     return code

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from impasto.errors import ConfigError
+from impasto.errors import ConfigError, ImpastoError
 from impasto.model.encoder import Encoder
 from impasto.objective.terms import Objective
 from impasto.runtime import LBFGS_HISTORY
@@ -94,7 +94,7 @@ def optimize_scale(
     restarts = 0
     stop = False
     current = image
-    for _ in range(steps):
+    for step in range(steps):
         previous = param.detach().clone()
         opt.step(closure)  # type: ignore[arg-type]  # LBFGS takes a closure returning the loss tensor
         if clamp:
@@ -105,13 +105,16 @@ def optimize_scale(
         *numbers, finite = read.tolist()
         values = dict(zip(keys, numbers, strict=True))
         if not _finite(values["loss"]):
-            raise ConfigError("lr", "the loss became infinite or NaN; lower the step size or the weights")
+            weights = "`content_weight`, `style_weight`, `style_layer_weights` or `tv_weight`"
+            if step == 0:  # the image itself scores infinite: no step size is at fault
+                raise ImpastoError(f"the loss of the start image is infinite or NaN; lower {weights}")
+            raise ImpastoError(f"the loss became infinite or NaN; lower `lr`, or {weights}")
         if not finite:
             # A step that left the image non-finite (an L-BFGS curvature pair gone bad on a
             # stiff objective): take it back and restart the optimiser's memory.
             restarts += 1
             if restarts > MAX_RESTARTS:
-                raise ConfigError("lr", "the optimiser keeps producing NaN; lower the step size or the weights")
+                raise ConfigError("lr", "the optimiser keeps producing NaN; lower `lr` or the weights")
             with torch.no_grad():
                 param.copy_(previous)
             opt = make_optimizer(optimizer, param, lr)

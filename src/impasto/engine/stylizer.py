@@ -39,7 +39,7 @@ from impasto.objective.targets import (
 )
 from impasto.objective.terms import Objective, recipe_objective
 from impasto.runtime import Runtime, check_memory, resolve_device, resolve_precision, step_network
-from impasto.schedule import Schedule, plan, scaled_style_size
+from impasto.schedule import Schedule, plan, scaled_style_size, style_size
 
 
 class Interrupted(KeyboardInterrupt):
@@ -120,10 +120,19 @@ class Stylizer:
         # The weights of the size asked, at every scale: the look is that of the final size.
         recipe = recipe.replace(content_weight=schedule.content_weight, content_size_exponent=0.0)
         layers = (*recipe.content_layers, *recipe.style_layers)
-        check_memory(self.encoder, schedule.final, self.autocast is not None, recipe.optimizer, self.device, layers)
+        check_memory(
+            self.encoder,
+            schedule.final,
+            self.autocast is not None,
+            recipe.optimizer,
+            self.device,
+            layers,
+            style_pixels=max(_style_pixels(style, schedule.final, recipe) for style in loaded.styles),
+            field="pixels" if recipe.pixels is not None else "size",
+        )
         colors = COLOR_MODES[recipe.colors]
         content, styles = colors.prepare(loaded.content, loaded.styles)
-        run = _Run(self, recipe, schedule, colors, loaded.content, content, styles, loaded.masks)
+        run = _Run(self, recipe, schedule, colors, loaded.content, content, styles, loaded.masks, loaded.labels)
         return run.paint(loaded.init, on_progress, previews, started)
 
     def style_statistics(
@@ -157,6 +166,13 @@ class Stylizer:
         return stats
 
 
+def _style_pixels(style: Tensor, final: tuple[int, int], recipe: StyleConfig) -> int:
+    """Pixels of a style image at the output's scale (the largest it is used at)."""
+    area = final[0] * final[1] * recipe.style_scale**2
+    h, w = style_size(*size_of(style), area, recipe.upscale_style)
+    return h * w
+
+
 class _Run:
     """One run's state: the scale loop, its events, the result."""
 
@@ -170,8 +186,10 @@ class _Run:
         content: Tensor,
         styles: list[Tensor],
         masks: Masks | None,
+        labels: list[str],
     ) -> None:
         self.s, self.recipe, self.schedule, self.colors = stylizer, recipe, schedule, colors
+        self.labels = labels
         self.original, self.content, self.styles, self.masks = original, content, styles, masks
         self.device = stylizer.device
 
@@ -180,7 +198,7 @@ class _Run:
         recipe = self.recipe
         content = resize(self.content, size, recipe.resample).to(self.device)
         scaled = [
-            resize(style, scaled_style_size(size_of(style), size, recipe, f"style {k + 1}"), recipe.resample)
+            resize(style, scaled_style_size(size_of(style), size, recipe, self.labels[k]), recipe.resample)
             for k, style in enumerate(self.styles)
         ]
         s = self.s

@@ -1,9 +1,22 @@
-"""The network: the layer table, the weights and the frozen encoder."""
+"""The network: the layer table (:mod:`impasto.model.layers`, no torch), the weights and
+the frozen encoder."""
 
-from impasto.model.encoder import Encoder, build_encoder, preprocess
-from impasto.model.layers import LAYER_NAMES, MIN_SIDE, check_layers, layer_names
-from impasto.model.weights import VGGWeights, load_weights
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_HOMES = {
+    "Encoder": "impasto.model.encoder",
+    "build_encoder": "impasto.model.encoder",
+    "preprocess": "impasto.model.encoder",
+    "LAYER_NAMES": "impasto.model.layers",
+    "MIN_SIDE": "impasto.model.layers",
+    "check_layers": "impasto.model.layers",
+    "layer_names": "impasto.model.layers",
+    "VGGWeights": "impasto.model.weights",
+    "load_weights": "impasto.model.weights",
+}
 __all__ = [
     "LAYER_NAMES",
     "MIN_SIDE",
@@ -15,3 +28,15 @@ __all__ = [
     "load_weights",
     "preprocess",
 ]
+
+if TYPE_CHECKING:
+    from impasto.model.encoder import Encoder, build_encoder, preprocess
+    from impasto.model.layers import LAYER_NAMES, MIN_SIDE, check_layers, layer_names
+    from impasto.model.weights import VGGWeights, load_weights
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'impasto.model' has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)

@@ -94,7 +94,9 @@ def gaussian_blur(masks: Tensor, sigma: float) -> Tensor:
     """Separable Gaussian blur of ``(K, 1, H, W)`` with edges replicated."""
     if sigma < 0.3:
         return masks
-    radius = max(1, math.ceil(3 * sigma))
+    # Past the mask's own size a wider kernel changes nothing but its cost (edges are
+    # replicated): bounded so that no setting can size an allocation beyond the mask's.
+    radius = min(max(1, math.ceil(3 * sigma)), max(masks.shape[-2:]))
     x = torch.arange(-radius, radius + 1, dtype=masks.dtype, device=masks.device)
     kernel = torch.exp(-0.5 * (x / sigma) ** 2)
     kernel = kernel / kernel.sum()
