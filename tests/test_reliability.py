@@ -320,6 +320,13 @@ def test_a_link_as_output_is_written_through(tmp_path):
         ("device", "--device: unknown device 'cpu:x'"),
         ("overflowing weights", "--style-weights: add up to more than a number can hold"),
         ("two from stdin", "only one image can come from standard input"),
+        ("empty name", "content: the file name is empty"),
+        ("absurd style scale", "--style-scale: must be at most 100"),
+        (
+            "thin style",
+            "painting.png: a 48x48 painting is 1x1 px at a 32x24 scale (--style-scale 1e-09), under the "
+            "network's 16 px; use --style-scale of at least 0.58",
+        ),
     ],
 )
 def test_errors_that_escaped_are_one_line(files, tmp_path, capsys, case, message):
@@ -331,9 +338,15 @@ def test_errors_that_escaped_are_one_line(files, tmp_path, capsys, case, message
         "device": [str(content), str(style), "--device", "cpu:x"],
         "overflowing weights": [str(content), str(style), str(style), "--style-weights", "1e308,1e308"],
         "two from stdin": ["-", "-"],
+        "empty name": ["", str(style)],
+        "absurd style scale": [str(content), str(style), "--style-scale", "1e200", "--upscale-style"],
+        "thin style": [str(content), str(style), "--style-scale", "1e-9"],
     }[case]
     err = _one_line(capsys, cli.main(["stylize", *args, "-o", str(out), "--size", "32"]))
     assert message in err and not out.exists()
+    if case == "thin style":  # the advice works
+        advised = ["stylize", str(content), str(style), "--style-scale", "0.58", "-o", str(out), "--size", "32"]
+        assert cli.main([*advised, "--steps", "1", "-q"]) == 0 and out.exists()
 
 
 def test_a_folder_without_search_permission_is_one_line(files, tmp_path):

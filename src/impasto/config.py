@@ -29,6 +29,9 @@ RESAMPLE_FILTERS = ("bilinear", "bicubic")
 INITS = ("content", "noise", "image")
 STYLE_LOSSES = ("gram", "wasserstein")
 COLORS = ("style", "content", "match")
+#: The largest ``style_scale``: a painting used at 100 times the output's side is already
+#: far past any memory (and past where its numbers stay finite).
+MAX_STYLE_SCALE = 100
 #: The output size (longest side, px) the presets' weights were chosen at: the size of
 #: benchmarks/quality.py's report.
 TUNED_SIDE = 384
@@ -254,6 +257,11 @@ def validate(config: StyleConfig) -> None:
     _non_negative("style_scale", config.style_scale)
     if config.style_scale == 0:
         raise ConfigError("style_scale", "must be positive, got 0")
+    if config.style_scale > MAX_STYLE_SCALE:
+        raise ConfigError(
+            "style_scale",
+            f"must be at most {MAX_STYLE_SCALE} (the painting's side per output side), got {config.style_scale:g}",
+        )
     for field in ("content_weight", "style_weight", "tv_weight", "content_size_exponent"):
         _non_negative(field, getattr(config, field))
     if config.style_weights is not None:

@@ -184,6 +184,8 @@ def load_image(source: ImageInput, *, name: str = "image", needed: float | None 
             raise ImageError(f"{name}: cannot read this Pillow image (closed, truncated or corrupt: {exc})") from None
         label = name
     else:
+        if isinstance(source, str) and not source:
+            raise ImageError(f"{name}: the file name is empty")
         path = Path(source)
         with _open(path, needed) as image:
             tensor = pil_to_tensor(ImageOps.exif_transpose(image))

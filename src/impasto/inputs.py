@@ -34,6 +34,8 @@ class Inputs:
     style_masks: tuple[ImageInput | None, ...] | None = None
     """With ``masks``: per style image, a greyscale mask of the part of that image whose
     style is used (None = all of it)."""
+    labels: tuple[str, ...] | None = None
+    """What the style images are called in messages (default: their paths, or ``style N``)."""
 
     @classmethod
     def of(
@@ -82,5 +84,7 @@ def load_inputs(inputs: Inputs, config: StyleConfig) -> LoadedInputs:
     styles = [load_image(s, name=f"style {i + 1}", needed=style_area) for i, s in enumerate(inputs.styles)]
     init = None if inputs.init is None else load_image(inputs.init, name="init", needed=area)
     masks = prepare_masks(inputs.masks, inputs.style_masks, config.mask_feather, content, styles)
-    labels = [str(s) if isinstance(s, str | os.PathLike) else f"style {i + 1}" for i, s in enumerate(inputs.styles)]
+    labels = list(inputs.labels or ())
+    labels += [str(s) if isinstance(s, str | os.PathLike) else f"style {i + 1}" for i, s in enumerate(inputs.styles)]
+    labels = labels[: len(inputs.styles)]
     return LoadedInputs(content, styles, init, masks, labels)

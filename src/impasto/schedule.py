@@ -138,7 +138,10 @@ def scaled_style_size(style: tuple[int, int], size: tuple[int, int], config: Sty
     area = size[0] * size[1] * config.style_scale**2
     scaled = style_size(style[0], style[1], area, config.upscale_style)
     if min(scaled) < MIN_SIDE:
-        need = math.ceil(MIN_SIDE / min(scaled) * config.style_scale * 100) / 100
+        # The style's short side is sqrt(area x short/long): the scale that makes it 16 px.
+        need = math.ceil(MIN_SIDE / math.sqrt(size[0] * size[1] * min(style) / max(style)) * 100) / 100
+        while min(style_size(style[0], style[1], size[0] * size[1] * need**2, config.upscale_style)) < MIN_SIDE:
+            need = round(need + 0.01, 2)
         fix = f"`style_scale` of at least {need:g}, or a larger output"
         raise ImageError(
             f"{name}: a {style[1]}x{style[0]} painting is {scaled[1]}x{scaled[0]} px at a {size[1]}x{size[0]} scale "

@@ -137,8 +137,13 @@ def main(args: argparse.Namespace) -> int:
     sources = _sources(inputs)
     output = check_output_path(args.output, sources)
     loaded = load_inputs(inputs, recipe)  # every file read and checked now, not after the set-up
-    inputs = Inputs.of(
-        loaded.content, loaded.styles, init=loaded.init, masks=inputs.masks, style_masks=inputs.style_masks
+    inputs = Inputs(
+        loaded.content,
+        tuple(loaded.styles),
+        loaded.init,
+        inputs.masks,
+        inputs.style_masks,
+        labels=tuple("stdin" if str(s) == STDIO else str(s) for s in inputs.styles),
     )
     code = run_stylize(inputs, recipe, runtime, output, save_every=args.save_every, quiet=args.quiet, sources=sources)
     if code == 0:
