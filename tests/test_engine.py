@@ -179,11 +179,10 @@ def test_real_photo_and_painting(shared_images, vgg19):
 
 def test_a_run_too_large_for_memory_fails_before_allocating(images, vgg19, monkeypatch):
     import impasto.runtime
-    from impasto.engine.stylizer import _Run
 
     monkeypatch.setattr(impasto.runtime, "available_bytes", lambda device: 2**30)
     calls = []
-    monkeypatch.setattr(_Run, "targets", lambda *args, **kwargs: calls.append(args))
+    monkeypatch.setattr("impasto.engine.stylizer.content_targets", lambda *args, **kwargs: calls.append(args))
     with pytest.raises(
         ConfigError, match=r"^`size`: a 4000x3000 run needs about [\d.]+ GB of memory and 1\.0 GB is available"
     ):

@@ -1,3 +1,5 @@
+import sys
+
 import torch
 
 from impasto.runtime import activation_elements_per_pixel, available_bytes, estimate_bytes
@@ -20,4 +22,12 @@ def test_estimate_grows_with_size_and_shrinks_with_lower_precision(vgg19):
 
 def test_available_memory_on_this_machine():
     free = available_bytes(torch.device("cpu"))
-    assert free is None or free > 100 * 2**20
+    if sys.platform.startswith("linux"):  # /proc/meminfo is there: the figure must be read
+        meminfo = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in open("/proc/meminfo")}
+        assert free is not None and meminfo["MemAvailable"] <= free <= meminfo["MemTotal"]
+    else:
+        assert free is None or free > 100 * 2**20
+
+
+def test_available_memory_elsewhere_is_unknown():
+    assert available_bytes(torch.device("meta")) is None
