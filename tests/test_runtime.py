@@ -1,4 +1,5 @@
 import sys
+from pathlib import Path
 
 import torch
 
@@ -23,7 +24,8 @@ def test_estimate_grows_with_size_and_shrinks_with_lower_precision(vgg19):
 def test_available_memory_on_this_machine():
     free = available_bytes(torch.device("cpu"))
     if sys.platform.startswith("linux"):  # /proc/meminfo is there: the figure must be read
-        meminfo = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in open("/proc/meminfo")}
+        lines = Path("/proc/meminfo").read_text().splitlines()
+        meminfo = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in lines}
         assert free is not None and meminfo["MemAvailable"] <= free <= meminfo["MemTotal"]
     else:
         assert free is None or free > 100 * 2**20

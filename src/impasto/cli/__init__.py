@@ -10,6 +10,7 @@ signal handling is installed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import warnings
@@ -52,7 +53,16 @@ def error_line(exc: ImpastoError) -> str:
 
 def run() -> NoReturn:
     """The ``impasto`` program: :func:`main`, then exit with its status."""
-    sys.exit(main(exiting=True))
+    code = main(exiting=True)
+    if SIGNALS.received is not None:
+        # After a signal the work is saved (or there was none): leave now. An interrupt
+        # that landed inside an import (torch's, say) can otherwise make the interpreter's
+        # own shutdown end the process by SIGINT instead of with this status.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def main(argv: Sequence[str] | None = None, *, exiting: bool = False) -> int:
