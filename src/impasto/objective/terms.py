@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import torch
 from torch import Tensor
@@ -61,32 +61,43 @@ class Term(Protocol):
         ...
 
 
+class OneLayer:
+    """A term that reads one VGG layer and is reported as ``{group}.{layer}``."""
+
+    group: ClassVar[str]
+    layer: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.group}.{self.layer}"
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return (self.layer,)
+
+
 @dataclass(frozen=True)
-class ContentTerm:
+class ContentTerm(OneLayer):
     """``weight · MSE(F_l, F_l(content))``."""
+
+    group: ClassVar[str] = "content"
 
     layer: str
     target: Tensor = field(repr=False)
     weight: float
     wide: bool = True
 
-    @property
-    def key(self) -> str:
-        return f"content.{self.layer}"
-
-    @property
-    def layers(self) -> tuple[str, ...]:
-        return (self.layer,)
-
     def __call__(self, features: Features) -> Tensor:
         return self.weight * content_loss(features.wide[self.layer], self.target)
 
 
 @dataclass(frozen=True)
-class GramTerm:
+class GramTerm(OneLayer):
     """``weight · (MSE(G_l, G_l(style)) + offset)`` on the network's own features: the Gram
     product runs in float32 and its backward in the network's dtype (see
     :func:`impasto.objective.losses.gram`)."""
+
+    group: ClassVar[str] = "style"
 
     layer: str
     target: Tensor = field(repr=False)
@@ -94,21 +105,15 @@ class GramTerm:
     weight: float
     wide: bool = False
 
-    @property
-    def key(self) -> str:
-        return f"style.{self.layer}"
-
-    @property
-    def layers(self) -> tuple[str, ...]:
-        return (self.layer,)
-
     def __call__(self, features: Features) -> Tensor:
         return self.weight * (gram_loss(features.raw[self.layer], self.target) + self.offset)
 
 
 @dataclass(frozen=True)
-class WassersteinTerm:
+class WassersteinTerm(OneLayer):
     """``weight · W2²`` between Gaussian fits of the features and of the style."""
+
+    group: ClassVar[str] = "style"
 
     layer: str
     mean: Tensor = field(repr=False)
@@ -117,36 +122,22 @@ class WassersteinTerm:
     weight: float
     wide: bool = True
 
-    @property
-    def key(self) -> str:
-        return f"style.{self.layer}"
-
-    @property
-    def layers(self) -> tuple[str, ...]:
-        return (self.layer,)
-
     def __call__(self, features: Features) -> Tensor:
         return self.weight * wasserstein_loss(features.wide[self.layer], self.mean, self.cov, self.cov_sqrt)
 
 
 @dataclass(frozen=True)
-class RegionalTerm:
+class RegionalTerm(OneLayer):
     """Regional styles at one layer: each region's Gram or W2 loss over the positions
     under its mask, scaled by its weight and its share of the image."""
+
+    group: ClassVar[str] = "style"
 
     layer: str
     regions: tuple[Region, ...] = field(repr=False)
     style_loss: str
     weight: float
     wide: bool = True
-
-    @property
-    def key(self) -> str:
-        return f"style.{self.layer}"
-
-    @property
-    def layers(self) -> tuple[str, ...]:
-        return (self.layer,)
 
     def _region(self, features: Tensor, region: Region) -> Tensor:
         mask = region.mask[self.layer]
