@@ -47,7 +47,7 @@ from impasto.config import GATYS
 from impasto.engine import optimize_scale
 from impasto.objective.targets import build_targets
 from impasto.objective.terms import recipe_objective
-from impasto.runtime import resolve_precision, step_network
+from impasto.runtime import network_precision, resolve_precision, step_network
 
 PY = sys.executable
 
@@ -85,7 +85,7 @@ def step_seconds(scorer: ClassicScorer, precision: str, repeats: int = 8) -> flo
     autocast = resolve_precision(precision, device)
     encoder = step_network(scorer.encoder, autocast)
     config = GATYS
-    with torch.autocast(device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
+    with network_precision(device.type, autocast):
         targets = build_targets(encoder, scorer.content, [scorer.style], config.content_layers, config.style_layers)
     stamps = [time.perf_counter()]
 

@@ -164,7 +164,7 @@ class StyleConfig:
             raise ConfigError("recipe", f"expected an object of settings, got {type(data).__name__}")
         _check_names(data)
         kinds = {f.name: f.metadata["kind"] for f in dataclasses.fields(cls)}
-        changes = {name: _typed(name, value, kinds[name]) for name, value in data.items()}
+        changes = {name: _typed(value, kinds[name]) for name, value in data.items()}
         return (base if base is not None else cls()).replace(**changes)
 
     def to_json(self) -> str:
@@ -199,7 +199,7 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def _typed(name: str, value: Any, kind: str) -> Any:
+def _typed(value: Any, kind: str) -> Any:
     """A JSON value as the field holds it: lists as tuples, whole floats for int fields refused."""
     if isinstance(value, list):
         return tuple(value)

@@ -94,6 +94,11 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     return None
 
 
+def network_precision(device_type: str, autocast: torch.dtype | None) -> torch.autocast:
+    """The context the network runs in: autocast to ``autocast``, or plain float32 (None)."""
+    return torch.autocast(device_type, dtype=autocast or torch.bfloat16, enabled=autocast is not None)
+
+
 def step_network(encoder: Encoder, autocast: torch.dtype | None) -> Encoder:
     """The network the steps run: ``encoder`` itself on a GPU in float32; otherwise a
     copy with its weights already in the autocast dtype (not cast again at every step)

@@ -3,6 +3,7 @@ that knows what the terms are, how many scales there are or who listens."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -12,7 +13,7 @@ from torch import Tensor
 from impasto.errors import ConfigError, ImpastoError
 from impasto.model.encoder import Encoder
 from impasto.objective.terms import Objective
-from impasto.runtime import LBFGS_HISTORY
+from impasto.runtime import LBFGS_HISTORY, network_precision
 
 #: Units of the optimised variable, per optimiser: pixels = variable / scale. L-BFGS is not
 #: scale-invariant in its first steps (a step of 1/|g|₁, then H₀ = I until the first
@@ -49,7 +50,7 @@ def evaluate(
     ``autocast`` the network runs in that dtype; the terms are float32 (Gram products
     included: rounded to bfloat16 they saved 7% of a step on a CPU but reached
     pastiche's objective later, benchmarks/speed.py)."""
-    with torch.autocast(image.device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
+    with network_precision(image.device.type, autocast):
         raw = network(image, objective.layers, pooling)
     return objective(image, raw)
 
@@ -104,7 +105,7 @@ def optimize_scale(
         read = torch.stack([*(evaluated[k] for k in keys), torch.isfinite(param).all().to(evaluated["loss"].dtype)])
         *numbers, finite = read.tolist()
         values = dict(zip(keys, numbers, strict=True))
-        if not _finite(values["loss"]):
+        if not math.isfinite(values["loss"]):
             weights = "`content_weight`, `style_weight`, `style_layer_weights` or `tv_weight`"
             if step == 0:  # the image itself scores infinite: no step size is at fault
                 raise ImpastoError(f"the loss of the start image is infinite or NaN; lower {weights}")
@@ -126,10 +127,6 @@ def optimize_scale(
             break
     state = dict(opt.state[param]) if optimizer == "adam" else None
     return current, stop, state
-
-
-def _finite(value: float) -> bool:
-    return value == value and value not in (float("inf"), float("-inf"))
 
 
 def resize_adam_state(state: dict[str, Tensor], size: Sequence[int]) -> dict[str, Tensor]:

@@ -38,7 +38,14 @@ from impasto.objective.targets import (
     style_statistics,
 )
 from impasto.objective.terms import Objective, recipe_objective
-from impasto.runtime import Runtime, check_memory, resolve_device, resolve_precision, step_network
+from impasto.runtime import (
+    Runtime,
+    check_memory,
+    network_precision,
+    resolve_device,
+    resolve_precision,
+    step_network,
+)
 from impasto.schedule import Schedule, plan, scaled_style_size, style_size
 
 
@@ -158,7 +165,7 @@ class Stylizer:
 
         own = None if own_mask is None else own_mask.to(self.device)
         # Under the run's autocast, the statistics' products included (see _Run.targets).
-        with torch.autocast(self.device.type, dtype=self.autocast or torch.bfloat16, enabled=self.autocast is not None):
+        with network_precision(self.device.type, self.autocast):
             stats = style_statistics(network, style, layers, kind, own, self.encoder.downsampling)
         self._cache[key] = stats
         while len(self._cache) > self.cache_size:
@@ -204,7 +211,7 @@ class _Run:
         s = self.s
         # Everything from here under the run's autocast, as the steps' network runs (the
         # statistics' products too: their values are those of the network's precision).
-        with torch.autocast(self.device.type, dtype=s.autocast or torch.bfloat16, enabled=s.autocast is not None):
+        with network_precision(self.device.type, s.autocast):
             features = content_targets(
                 lambda image, layers: s.network(image, layers, recipe.pooling), content, recipe.content_layers
             )
