@@ -255,8 +255,12 @@ def _input_paths(inputs: Iterable[object]) -> list[Path]:
 def check_output_path(path: str | os.PathLike, inputs: Iterable[object] = ()) -> Path:
     """Fail early, before any work, if ``path`` cannot be written as an image: its folder,
     its format, its name's length, a read-only file, a folder where no file can be created
-    (no space, no inodes), or one of ``inputs`` (paths or anything else, which is ignored)
-    however it is spelled (relative, ``..``, links)."""
+    (no space, no inodes: a file is made there and removed), or one of ``inputs`` (paths or
+    anything else, which is ignored) however it is spelled (relative, ``..``, links)."""
+    return _check_output(path, inputs, probe=True)
+
+
+def _check_output(path: str | os.PathLike, inputs: Iterable[object], probe: bool) -> Path:
     if str(path) == STDIO:
         return Path(STDIO)
     path = Path(path)
@@ -283,10 +287,10 @@ def check_output_path(path: str | os.PathLike, inputs: Iterable[object] = ()) ->
             # No write bit is read-only for everyone, root included (who os.access lets through).
             if not os.access(target, os.W_OK) or not stat.S_IMODE(target.stat().st_mode) & 0o222:
                 raise ImageError(f"{path}: the file is read-only; it is left as it is")
-        probe = target.parent / _temporary_name()
-        fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        os.close(fd)
-        os.unlink(probe)
+        if probe:
+            trial = target.parent / _temporary_name()
+            os.close(os.open(trial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            os.unlink(trial)
     except ImageError:
         raise
     except OSError as exc:
@@ -302,7 +306,7 @@ def save_image(
     A link is written through (the link stays, its target gets the image); an existing
     file keeps its permissions, a new one gets those the umask gives; ``-`` writes a PNG
     to standard output."""
-    path = check_output_path(path, inputs)
+    path = _check_output(path, inputs, probe=False)  # writing the file is the trial itself
     if str(path) == STDIO:
         pil = image if isinstance(image, Image.Image) else tensor_to_pil(image)
         buffer = io.BytesIO()
