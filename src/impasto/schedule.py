@@ -131,12 +131,16 @@ def plan(config: StyleConfig, height: int, width: int) -> Schedule:
     return Schedule(tuple(sizes), tuple(steps), content_weight_at(config, sizes[-1]))
 
 
-def scaled_style_size(style: tuple[int, int], size: tuple[int, int], config: StyleConfig, name: str) -> tuple[int, int]:
+def style_size_at(style: tuple[int, int], size: tuple[int, int], config: StyleConfig) -> tuple[int, int]:
     """``(h, w)`` of a style image of shape ``style`` at a scale of ``size``: the scale's
-    area times ``style_scale²`` (see :func:`style_size`); ImageError naming the image when
-    under the network's smallest side, with the `style_scale` that would do."""
-    area = size[0] * size[1] * config.style_scale**2
-    scaled = style_size(style[0], style[1], area, config.upscale_style)
+    area times ``style_scale²`` (see :func:`style_size`)."""
+    return style_size(style[0], style[1], size[0] * size[1] * config.style_scale**2, config.upscale_style)
+
+
+def scaled_style_size(style: tuple[int, int], size: tuple[int, int], config: StyleConfig, name: str) -> tuple[int, int]:
+    """:func:`style_size_at`, or ImageError naming the image when under the network's
+    smallest side, with the `style_scale` that would do."""
+    scaled = style_size_at(style, size, config)
     if min(scaled) < MIN_SIDE:
         # The style's short side is sqrt(area x short/long): the scale that makes it 16 px.
         need = math.ceil(MIN_SIDE / math.sqrt(size[0] * size[1] * min(style) / max(style)) * 100) / 100

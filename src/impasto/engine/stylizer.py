@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -46,7 +47,7 @@ from impasto.runtime import (
     resolve_precision,
     step_network,
 )
-from impasto.schedule import Schedule, plan, scaled_style_size, style_size
+from impasto.schedule import Schedule, plan, scaled_style_size, style_size_at
 
 
 class Interrupted(KeyboardInterrupt):
@@ -134,7 +135,8 @@ class Stylizer:
             recipe.optimizer,
             self.device,
             layers,
-            style_pixels=max(_style_pixels(style, schedule.final, recipe) for style in loaded.styles),
+            # each painting at the output's scale: the largest it is used at
+            style_pixels=max(math.prod(style_size_at(size_of(s), schedule.final, recipe)) for s in loaded.styles),
             field="pixels" if recipe.pixels is not None else "size",
         )
         colors = COLOR_MODES[recipe.colors]
@@ -171,13 +173,6 @@ class Stylizer:
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return stats
-
-
-def _style_pixels(style: Tensor, final: tuple[int, int], recipe: StyleConfig) -> int:
-    """Pixels of a style image at the output's scale (the largest it is used at)."""
-    area = final[0] * final[1] * recipe.style_scale**2
-    h, w = style_size(*size_of(style), area, recipe.upscale_style)
-    return h * w
 
 
 class _Run:
