@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -79,6 +80,8 @@ class ColorMode:
     """``style``: the painting's colours; nothing is changed."""
 
     name: str = "style"
+    #: Whether :meth:`restore` needs the photo (else it returns the image as it is).
+    restores: ClassVar[bool] = False
 
     def prepare(self, content: Tensor, styles: Sequence[Tensor]) -> tuple[Tensor, list[Tensor]]:
         """The content and style images the optimisation sees."""
@@ -101,6 +104,7 @@ class ContentColors(ColorMode):
     photo's chroma back."""
 
     name: str = "content"
+    restores: ClassVar[bool] = True
 
     def prepare(self, content: Tensor, styles: Sequence[Tensor]) -> tuple[Tensor, list[Tensor]]:
         return luminance(content), [match_luminance(style, content) for style in styles]

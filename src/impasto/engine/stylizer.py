@@ -241,7 +241,7 @@ class _Run:
     def handed_out(self, image: Tensor) -> Tensor:
         """An iterate as a person gets it: clamped, colours restored, a CPU copy."""
         picture = image.detach().clamp(0.0, 1.0).cpu().clone()
-        if self.colors.name == "style":
+        if not self.colors.restores:
             return picture
         return self.colors.restore(picture, resize(self.original, size_of(picture), self.recipe.resample))
 
@@ -252,6 +252,8 @@ class _Run:
         result = image.clamp(0.0, 1.0)
         if size_of(result) != final:  # stopped early at a coarse scale
             result = resize(result, final, "bicubic")
+        if not self.colors.restores:
+            return result
         return self.colors.restore(result, resize(self.original, final, self.recipe.resample).to(self.device))
 
     def paint(
