@@ -84,7 +84,9 @@ def load_inputs(inputs: Inputs, config: StyleConfig) -> LoadedInputs:
     styles = [load_image(s, name=f"style {i + 1}", needed=style_area) for i, s in enumerate(inputs.styles)]
     init = None if inputs.init is None else load_image(inputs.init, name="init", needed=area)
     masks = prepare_masks(inputs.masks, inputs.style_masks, config.mask_feather, content, styles)
-    labels = list(inputs.labels or ())
-    labels += [str(s) if isinstance(s, str | os.PathLike) else f"style {i + 1}" for i, s in enumerate(inputs.styles)]
-    labels = labels[: len(inputs.styles)]
+    given = inputs.labels or ()
+    labels = [
+        given[i] if i < len(given) else str(s) if isinstance(s, str | os.PathLike) else f"style {i + 1}"
+        for i, s in enumerate(inputs.styles)
+    ]
     return LoadedInputs(content, styles, init, masks, labels)
