@@ -6,8 +6,9 @@ line) can install its signal handling before torch is loaded.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from impasto._lazy import lazy_exports
 
 __version__ = "0.2.0"
 
@@ -58,13 +59,7 @@ if TYPE_CHECKING:
     from impasto.runtime import Runtime
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'impasto' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(globals(), _HOMES)
 
 
 def __dir__() -> list[str]:

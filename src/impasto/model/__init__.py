@@ -3,8 +3,9 @@ the frozen encoder."""
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from impasto._lazy import lazy_exports
 
 _HOMES = {
     "Encoder": "impasto.model.encoder",
@@ -35,8 +36,4 @@ if TYPE_CHECKING:
     from impasto.model.weights import VGGWeights, load_weights
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'impasto.model' has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+__getattr__ = lazy_exports(globals(), _HOMES)
