@@ -14,6 +14,8 @@ from typing import Any
 
 from torch import Tensor
 
+from impasto.schedule import Schedule
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -109,10 +111,10 @@ EVERY_STEP = Previews(every_steps=1)
 class Clock:
     """Counts steps over all scales and turns evaluated terms into Progress events."""
 
-    def __init__(self, started: float, steps: tuple[int, ...], sizes: tuple[tuple[int, int], ...], work: int) -> None:
-        self.started, self.total, self.scales = started, sum(steps), len(sizes)
-        self.work = work
-        self.step, self.scale, self.size, self.work_done = 0, 0, sizes[0], 0
+    def __init__(self, started: float, schedule: Schedule) -> None:
+        self.started, self.total, self.scales = started, sum(schedule.steps), len(schedule.sizes)
+        self.work = schedule.work
+        self.step, self.scale, self.size, self.work_done = 0, 0, schedule.sizes[0], 0
 
     def at(self, scale: int, size: tuple[int, int]) -> None:
         self.scale, self.size = scale, size

@@ -260,7 +260,7 @@ class _Run:
         self, init: Tensor | None, on_progress: ProgressCallback | None, previews: Previews, started: float
     ) -> Tensor:
         recipe, schedule = self.recipe, self.schedule
-        clock = Clock(started, schedule.steps, schedule.sizes, schedule.work)
+        clock = Clock(started, schedule)
         latest: list[Tensor] = [self.initial_image(init, schedule.sizes[0])]
         last_event: list[Progress | None] = [None]
         last_preview: list[float | None] = [None]
