@@ -1,0 +1,257 @@
+"""Quality sweep over many pairs, resumable: every run is recorded on disk as it finishes
+(a JSON with its seconds, figures, machine, recipe and a digest of the engine's source,
+under benchmarks/results/sweep/, committed; the output PNG under benchmarks/out/sweep/, for
+the contact sheets), so a sweep can be spread over sittings and machines; a run is redone
+only when its recipe or the engine's source changed since it was recorded.
+
+Pair sets:
+- ``all``: every photo x painting of ../shared/images (5 x 7 = 35; the four tuning pairs of
+  benchmarks/quality.py are marked with *);
+- ``holdout``: benchmarks/holdout.py's photos x paintings (4 x 3), never tuned on;
+- ``report``: the four tuning pairs and two others, for the 384 px table.
+
+Prints, per recipe, the median and worst of each figure (style distance, content
+distance: impasto.metrics, lower is better), the median time, and the comparisons the
+presets are held to: ``quality`` against ``default``, ``default`` against crowsonkb's
+recipe, ``fast`` against ``gatys``; writes the table (markdown) and contact sheets of the
+worst pairs under --out.
+
+    python benchmarks/sweep.py --set all --size 192           # run what is missing, then report
+    python benchmarks/sweep.py --set holdout --size 192
+    python benchmarks/sweep.py --set all --size 192 --report  # report only, run nothing
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import holdout
+from common import ROOT, SHARED, machine
+from quality import PAIRS as TUNING
+from quality import label
+
+from impasto import Inputs, Stylizer
+from impasto.config import CROWSONKB, StyleConfig, preset
+from impasto.imageio import load_image, save_image
+from impasto.metrics import figures, references
+from impasto.model import build_encoder
+
+RECIPES = ("default", "quality", "fast", "gatys", "crowsonkb")
+REPORT_EXTRA = ("stata:la_muse", "chicago:woman-with-hat-matisse")
+#: Noise allowed when one recipe is to be "at least as good" as another (issue 11).
+NOISE = 0.01
+
+
+#: The parts of impasto that decide what a stylisation paints (the CLI, jobs, studio and
+#: explain report do not): a recorded run is stale when one of them changes.
+ENGINE = ("engine", "objective", "model", "config.py", "schedule.py", "color.py", "imageio.py", "runtime.py",
+          "inputs.py", "metrics.py")  # fmt: skip
+
+
+def source_digest() -> str:
+    """A digest of the source files in ENGINE."""
+    digest = hashlib.sha256()
+    package = ROOT / "src" / "impasto"
+    files = [
+        p for part in ENGINE for p in ([package / part] if part.endswith(".py") else (package / part).rglob("*.py"))
+    ]
+    for path in sorted(files):
+        digest.update(path.relative_to(ROOT).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def recipe_of(name: str, size: int) -> StyleConfig:
+    return (CROWSONKB if name == "crowsonkb" else preset(name)).replace(size=size, pixels=None)
+
+
+def pairs_of(which: str) -> list[tuple[str, Path, Path]]:
+    """``(name, content, style)`` of a pair set."""
+    if which == "holdout":
+        content, style = holdout.make()
+        photos, paintings = holdout.PHOTOS, holdout.PAINTINGS
+    else:
+        content, style = SHARED / "content", SHARED / "style"
+        photos = tuple(sorted(p.stem for p in content.glob("*.jpg")))
+        paintings = tuple(sorted(p.stem for p in style.glob("*.jpg")))
+        if not photos or not paintings:
+            sys.exit(f"sweep: no images under {SHARED} (set IMPASTO_SHARED_IMAGES)")
+    names = [f"{c}:{s}" for c in photos for s in paintings]
+    if which == "report":
+        names = [*TUNING, *REPORT_EXTRA]
+    return [(n, content / f"{n.split(':')[0]}.jpg", style / f"{n.split(':')[1]}.jpg") for n in names]
+
+
+class Sweep:
+    def __init__(self, out: Path, records: Path, size: int) -> None:
+        self.out, self.records, self.size = out, records, size
+        self.encoder = build_encoder()
+        self.stylizer = Stylizer(encoder=self.encoder)
+        self.digest = source_digest()
+        self.references: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def files(self, pair: str, recipe: str) -> tuple[Path, Path]:
+        stem = f"{pair.replace(':', '_')}_{recipe}"
+        return self.out / f"{stem}.png", self.records / f"{stem}.json"
+
+    def recorded(self, pair: str, recipe: str) -> dict | None:
+        """The record of a run, if it was made with this recipe and this source."""
+        _, record = self.files(pair, recipe)
+        if not record.is_file():
+            return None
+        data = json.loads(record.read_text())
+        config = recipe_of(recipe, self.size).to_json()
+        return data if data.get("config") == config and data.get("source") == self.digest else None
+
+    def reference(self, pair: str, content: Path, style: Path) -> tuple[torch.Tensor, torch.Tensor]:
+        if pair not in self.references:
+            self.references[pair] = references(load_image(content), load_image(style), self.size)
+        return self.references[pair]
+
+    def run(self, pair: str, content: Path, style: Path, recipe: str) -> dict:
+        image_path, record_path = self.files(pair, recipe)
+        config = recipe_of(recipe, self.size)
+        started = time.perf_counter()
+        image = self.stylizer.run(Inputs.of(content, [style]), config)
+        seconds = time.perf_counter() - started
+        save_image(image, image_path)
+        style_d, content_d = figures(self.encoder, load_image(image_path), *self.reference(pair, content, style))
+        data = {
+            "pair": pair, "recipe": recipe, "size": self.size, "seconds": seconds,
+            "style": style_d, "content": content_d, "machine": machine(),
+            "source": self.digest, "config": config.to_json(),
+        }  # fmt: skip
+        tmp = record_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1))
+        tmp.replace(record_path)
+        return data
+
+
+def compare(rows: dict[str, dict[str, dict]], better: str, worse: str, which: tuple[str, ...]) -> tuple[int, int, dict]:
+    """How many pairs ``better`` is at least as good as ``worse`` on the ``which`` figures
+    (within NOISE), out of how many, and the largest relative excess on each figure."""
+    wins, total = 0, 0
+    excess = dict.fromkeys(which, -1.0)
+    for results in rows.values():
+        if better not in results or worse not in results:
+            continue
+        total += 1
+        ratios = {f: results[better][f] / results[worse][f] - 1 for f in which}
+        for f in which:
+            excess[f] = max(excess[f], ratios[f])
+        wins += all(r <= NOISE for r in ratios.values())
+    return wins, total, excess
+
+
+def report(sweep: Sweep, pairs: list[tuple[str, Path, Path]], recipes: tuple[str, ...], title: str) -> str:
+    rows: dict[str, dict[str, dict]] = {}
+    for pair, _, _ in pairs:
+        rows[pair] = {r: d for r in recipes if (d := sweep.recorded(pair, r)) is not None}
+    done = sum(len(v) for v in rows.values())
+    machines = sorted({d["machine"] for v in rows.values() for d in v.values()})
+    lines = [f"### {title} at {sweep.size} px: {done} of {len(pairs) * len(recipes)} runs recorded", ""]
+    lines += [f"machine: {m}" for m in machines] + [""]
+    lines += ["| recipe | pairs | style median | style worst | content median | content worst | seconds median |"]
+    lines += ["|---|---|---|---|---|---|---|"]
+    for r in recipes:
+        got = [v[r] for v in rows.values() if r in v]
+        if not got:
+            continue
+        s, c, t = ([d[k] for d in got] for k in ("style", "content", "seconds"))
+        lines.append(
+            f"| {r} | {len(got)} | {statistics.median(s):.3f} | {max(s):.3f} | {statistics.median(c):.3f} "
+            f"| {max(c):.3f} | {statistics.median(t):.0f} |"
+        )
+    lines.append("")
+    for better, worse, which in (
+        ("quality", "default", ("style", "content")),
+        ("default", "crowsonkb", ("style", "content")),
+        ("fast", "gatys", ("content",)),
+    ):
+        if better in recipes and worse in recipes:
+            wins, total, excess = compare(rows, better, worse, which)
+            if total:
+                worst = ", ".join(f"{f} {100 * e:+.1f}%" for f, e in excess.items())
+                lines.append(
+                    f"- `{better}` at least as good as `{worse}` on {' and '.join(which)} (within {NOISE:.0%}): "
+                    f"{wins} of {total} pairs; its largest excess: {worst}"
+                )
+    lines += ["", "| pair | " + " | ".join(recipes) + " |", "|---|" + "---|" * len(recipes)]
+    for pair, results in rows.items():
+        mark = "*" if pair in TUNING else ""
+        cells = [f"{results[r]['style']:.3f} / {results[r]['content']:.3f}" if r in results else "" for r in recipes]
+        lines.append(f"| {pair}{mark} | " + " | ".join(cells) + " |")
+    lines += ["", "cells: style distance / content distance; * a tuning pair", ""]
+    return "\n".join(lines)
+
+
+def sheet(sweep: Sweep, pair: str, content: Path, style: Path, recipes: tuple[str, ...], path: Path) -> None:
+    """A contact sheet: photo, painting, then each recipe's output labelled with its figures."""
+    c, s = sweep.reference(pair, content, style)
+    h = c.shape[-2]
+    tiles = [label(c, "content", h), label(s, "style", h)]
+    for r in recipes:
+        if (d := sweep.recorded(pair, r)) is not None and sweep.files(pair, r)[0].is_file():
+            text = f"{r} s{d['style']:.3f} c{d['content']:.3f} {d['seconds']:.0f}s"
+            tiles.append(label(load_image(sweep.files(pair, r)[0]), text, h))
+    canvas = Image.new("RGB", (sum(t.width for t in tiles), tiles[0].height), "white")
+    x = 0
+    for tile in tiles:
+        canvas.paste(tile, (x, 0))
+        x += tile.width
+    canvas.save(path, quality=88)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", choices=("all", "holdout", "report"), default="all")
+    parser.add_argument("--size", type=int, default=192)
+    parser.add_argument("--recipes", nargs="+", default=list(RECIPES))
+    parser.add_argument("--pairs", nargs="+", help="only these pairs of the set (content:style)")
+    parser.add_argument("--report", action="store_true", help="run nothing; report what is recorded")
+    parser.add_argument("--sheets", type=int, default=3, help="contact sheets of this many worst pairs")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "sweep", help="images, sheets")
+    parser.add_argument("--records", type=Path, default=ROOT / "benchmarks" / "results" / "sweep")
+    args = parser.parse_args()
+    recipes = tuple(args.recipes)
+    out = args.out / f"{args.set}_{args.size}"
+    records = args.records / f"{args.set}_{args.size}"
+    out.mkdir(parents=True, exist_ok=True)
+    records.mkdir(parents=True, exist_ok=True)
+    sweep = Sweep(out, records, args.size)
+    pairs = pairs_of(args.set)
+    if args.pairs:
+        pairs = [p for p in pairs if p[0] in args.pairs]
+    if not args.report:
+        for pair, content, style in pairs:
+            for r in recipes:
+                if sweep.recorded(pair, r) is None:
+                    d = sweep.run(pair, content, style, r)
+                    print(f"{pair} {r}: {d['seconds']:.0f} s, style {d['style']:.3f}, content {d['content']:.3f}",
+                          flush=True)  # fmt: skip
+    text = report(sweep, pairs, recipes, args.set)
+    print(text)
+    (records / "report.md").write_text(text)
+
+    # Worst cases: the pairs where `default` is furthest behind crowsonkb's recipe.
+    def behind(p: tuple[str, Path, Path]) -> float:
+        a, b = sweep.recorded(p[0], "default"), sweep.recorded(p[0], "crowsonkb")
+        return max(a["style"] / b["style"], a["content"] / b["content"]) if a and b else 0.0
+
+    for pair, content, style in sorted(pairs, key=behind, reverse=True)[: args.sheets]:
+        sheet(sweep, pair, content, style, recipes, out / f"sheet_{pair.replace(':', '_')}.jpg")
+
+
+if __name__ == "__main__":
+    main()
