@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from impasto.cli.options import add_style_options, build_inputs, build_recipe, build_runtime
@@ -35,6 +36,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--save-every", type=int, default=0, metavar="N", help="also save every N steps beside the output"
+    )
+    parser.add_argument(
+        "--record",
+        metavar="FILE",
+        help="also write the run's history (losses per step, checkpoints) as JSON for impasto explain --history",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_style_options(parser, PRESETS["default"], "default")
@@ -83,6 +89,7 @@ def run_stylize(
     save_every: int = 0,
     quiet: bool = False,
     sources: Sequence[object] = (),
+    record: Path | None = None,
 ) -> int:
     """Run the engine, saving the result (and snapshots); Ctrl-C or SIGTERM save what
     there is, at the output's size, and exit 130 or 143. ``sources`` are the input files,
@@ -107,9 +114,18 @@ def run_stylize(
                     warned.append(str(error))
 
     previews = Previews(every_steps=save_every) if save_every and str(output) != STDIO else Previews()
+    listener: Callable[[Progress], object] = on_progress
+    recorder = None
+    if record is not None:
+        from impasto.explain.history import CHECKPOINT_EVERY, Recorder
+
+        recorder = Recorder(on_progress)
+        listener = recorder
+        every = math.gcd(previews.every_steps or CHECKPOINT_EVERY, CHECKPOINT_EVERY)
+        previews = Previews(every_steps=every)
     try:
         SIGNALS.check()
-        result = Stylizer(runtime).run(inputs, recipe, on_progress=on_progress, previews=previews)
+        result = Stylizer(runtime).run(inputs, recipe, on_progress=listener, previews=previews)
     except Interrupted as stop:
         with SIGNALS.held():
             if stop.progress is None:
@@ -120,9 +136,42 @@ def run_stylize(
             _say(f"\nimpasto: interrupted at step {step.step}/{step.total_steps}; wrote {output}")
             return SIGNALS.exit_code()
     save_result(result, output, sources)
+    if recorder is not None and record is not None:
+        with SIGNALS.held():
+            write_text_atomically(record, recorder.history.to_json())
     if SIGNALS.received is not None:  # arrived during the last save: the picture is whole
         return SIGNALS.exit_code()
     return 0
+
+
+def check_text_output(path: str, sources: Sequence[object], field: str, suffixes: tuple[str, ...]) -> Path:
+    """A path a text file may be written to: the right suffix, an existing folder, not
+    one of the inputs; ConfigError naming ``field`` otherwise."""
+    target = Path(path)
+    if target.suffix.lower() not in suffixes:
+        raise ConfigError(field, f"{path}: must end in {' or '.join(suffixes)}")
+    if not target.parent.is_dir():
+        raise ConfigError(field, f"{path}: folder {target.parent} does not exist")
+    if target.is_dir():
+        raise ConfigError(field, f"{path}: is a folder")
+    for source in sources:
+        named = isinstance(source, (str, Path)) and str(source) != STDIO and Path(source).exists()
+        if named and target.exists() and os.path.samefile(source, target):  # type: ignore[arg-type]
+            raise ConfigError(field, f"{path}: is one of the inputs; choose another name")
+    if not os.access(target.parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise ConfigError(field, f"{path}: not writable")
+    return target
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write ``text`` beside ``path`` then rename over it: a failure leaves any old file whole."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ImageError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def main(args: argparse.Namespace) -> int:
@@ -136,6 +185,7 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError("content", "only one image can come from standard input ('-')")
     sources = _sources(inputs)
     output = check_output_path(args.output, sources)
+    record = None if args.record is None else check_text_output(args.record, [*sources, output], "record", (".json",))
     loaded = load_inputs(inputs, recipe)  # every file read and checked now, not after the set-up
     inputs = Inputs(
         loaded.content,
@@ -145,7 +195,8 @@ def main(args: argparse.Namespace) -> int:
         inputs.style_masks,
         labels=tuple("stdin" if str(s) == STDIO else str(s) for s in inputs.styles),
     )
-    code = run_stylize(inputs, recipe, runtime, output, save_every=args.save_every, quiet=args.quiet, sources=sources)
+    code = run_stylize(inputs, recipe, runtime, output, save_every=args.save_every, quiet=args.quiet, sources=sources,
+                        record=record)  # fmt: skip
     if code == 0:
         print(f"wrote {output}", file=sys.stderr if str(output) == STDIO else sys.stdout)
     return code

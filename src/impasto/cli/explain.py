@@ -1,0 +1,100 @@
+"""``impasto explain``: run a stylisation (or take a finished one) and write the teaching
+report on it as one self-contained HTML file (and each figure as a PNG)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from impasto.cli.options import add_style_options, build_inputs, build_recipe, build_runtime
+from impasto.cli.progress import ProgressBar
+from impasto.cli.signals import SIGNALS
+from impasto.cli.stylize import check_text_output, write_text_atomically
+from impasto.config import PRESETS
+from impasto.errors import ConfigError
+from impasto.imageio import STDIO, load_image
+from impasto.inputs import Inputs, load_inputs
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "explain",
+        help="show how the picture was made: network, feature maps, style, layers, optimisation (HTML report)",
+        description="Paint CONTENT in the style of STYLE (or take a finished --result) and write a report that "
+        "shows, for these pictures, what the network sees and how the optimisation went.",
+    )
+    parser.add_argument("content", metavar="CONTENT", help="the photo")
+    parser.add_argument("styles", metavar="STYLE", nargs="+", help="the painting(s); the report shows the first")
+    parser.add_argument("-o", "--output", required=True, help="the report (.html)")
+    parser.add_argument("--figures", metavar="DIR", help="also write each figure as a PNG into DIR")
+    parser.add_argument("--result", metavar="IMAGE", help="explain this finished result instead of painting anew")
+    parser.add_argument("--history", metavar="FILE", help="with --result: the run's history (stylize --record)")
+    parser.add_argument(
+        "--reconstruct-size",
+        type=int,
+        default=None,
+        metavar="PX",
+        help="longest side of the layer reconstructions (0: leave that section out; default 160)",
+    )
+    parser.add_argument(
+        "--reconstruct-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="optimiser steps of each reconstruction (default 60)",
+    )
+    parser.add_argument("--no-cache", action="store_true", help="recompute the reconstructions, keep none")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_style_options(parser, PRESETS["default"], "default")
+    parser.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from impasto.explain import require_matplotlib
+
+    require_matplotlib()
+    from impasto.engine.stylizer import Stylizer
+    from impasto.explain.history import History
+    from impasto.explain.report import RECONSTRUCT_SIZE, RECONSTRUCT_STEPS, cache_folder, explain
+
+    size = RECONSTRUCT_SIZE if args.reconstruct_size is None else args.reconstruct_size
+    steps = RECONSTRUCT_STEPS if args.reconstruct_steps is None else args.reconstruct_steps
+    if size < 0 or (0 < size < 32):
+        raise ConfigError("reconstruct_size", f"must be 0 (off) or at least 32 px, got {size}")
+    if steps < 1:
+        raise ConfigError("reconstruct_steps", f"must be a positive number of steps, got {steps}")
+    if args.history is not None and args.result is None:
+        raise ConfigError("history", "goes with --result (a run made here is recorded anyway)")
+    recipe = build_recipe(args)
+    runtime = build_runtime(args)
+    inputs = build_inputs(args)
+    if STDIO in (str(args.content), *map(str, args.styles)):
+        raise ConfigError("content", "explain reads its images from files, not standard input")
+    sources = [inputs.content, *inputs.styles, args.result, args.history]
+    output = check_text_output(args.output, [s for s in sources if s], "output", (".html", ".htm"))
+    figures_dir = None
+    if args.figures is not None:
+        figures_dir = Path(args.figures)
+        if figures_dir.exists() and not figures_dir.is_dir():
+            raise ConfigError("figures", f"{figures_dir}: exists and is not a folder")
+    result = None if args.result is None else load_image(args.result, name=args.result)
+    history = None if args.history is None else History.load(args.history)
+    load_inputs(inputs, recipe)  # every file read and checked now, not after the set-up
+    inputs = Inputs(inputs.content, inputs.styles, inputs.init, inputs.masks, inputs.style_masks,
+                    labels=tuple(str(s) for s in inputs.styles))  # fmt: skip
+    bar = None if args.quiet or result is not None else ProgressBar()
+    SIGNALS.check()
+    report = explain(
+        inputs, recipe, runtime, result=result, history=history, stylizer=Stylizer(runtime),
+        reconstruct_size=size, reconstruct_steps=steps,
+        cache=None if args.no_cache else cache_folder(), on_progress=bar,
+    )  # fmt: skip
+    with SIGNALS.held():
+        write_text_atomically(output, report.to_html())
+        if figures_dir is not None:
+            figures_dir.mkdir(parents=True, exist_ok=True)
+            report.save_figures(figures_dir)
+    times = ", ".join(f"{k} {v:.1f} s" for k, v in report.timings.items())
+    print(f"\nwrote {output} ({times})", file=sys.stdout)
+    return 0

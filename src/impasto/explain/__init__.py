@@ -1,0 +1,35 @@
+"""``impasto explain``: the teaching figures of style transfer (the network as loaded,
+feature maps, what style is, which layer carries what, how the optimisation went), made
+from a person's own pictures. Needs matplotlib: ``pip install 'impasto[explain]'``.
+
+The Python API returns the figures as data: :func:`explain` gives a :class:`Report` whose
+sections hold matplotlib figures and the tensors they were drawn from.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from impasto._lazy import lazy_exports
+from impasto.errors import ImpastoError
+
+INSTALL = "pip install 'impasto[explain]'"
+
+
+def require_matplotlib() -> None:
+    """ImpastoError with the pip command when matplotlib is missing."""
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ImpastoError(f"impasto explain needs matplotlib: {INSTALL}")
+
+
+__all__ = ["History", "Recorder", "Report", "Section", "explain", "require_matplotlib"]
+__getattr__ = lazy_exports(
+    globals(),
+    {
+        "History": "impasto.explain.history",
+        "Recorder": "impasto.explain.history",
+        "Report": "impasto.explain.report",
+        "Section": "impasto.explain.report",
+        "explain": "impasto.explain.report",
+    },
+)

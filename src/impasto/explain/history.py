@@ -1,0 +1,136 @@
+"""What a run did, step by step: every step's loss terms and a few images along the way.
+
+A :class:`Recorder` is an ``on_progress`` listener; its :class:`History` is plain data
+(``to_json``/``from_json``, images as inline PNG) that ``impasto stylize --record FILE``
+writes and ``impasto explain --result IMAGE --history FILE`` reads back.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+from torch import Tensor
+
+from impasto.engine.events import Previews, Progress
+from impasto.errors import ImageError
+from impasto.imageio import pil_to_tensor, tensor_to_pil
+
+#: Steps between the images a recorded run keeps (the events carry one that often).
+CHECKPOINT_EVERY = 10
+#: At most this many images are kept, evenly spaced over the run (the last always).
+MAX_CHECKPOINTS = 10
+#: Format version of the JSON file.
+VERSION = 1
+
+
+def _decode_png(text: str) -> Tensor:
+    with Image.open(io.BytesIO(base64.b64decode(text, validate=True)), formats=["PNG"]) as image:
+        return pil_to_tensor(image.convert("RGB"))
+
+
+@dataclass
+class Step:
+    step: int
+    scale: int
+    size: tuple[int, int]
+    loss: float
+    terms: dict[str, float]
+    elapsed: float
+
+
+@dataclass
+class History:
+    steps: list[Step] = field(default_factory=list)
+    checkpoints: list[tuple[int, Tensor]] = field(default_factory=list)
+    """``(step, image)`` pairs, images ``(1, 3, h, w)`` at their scale's size."""
+    final: Step | None = None
+    """The last event: the result as the objective scores it."""
+
+    def scale_starts(self) -> list[int]:
+        """The first step of each scale after the first."""
+        return [b.step for a, b in zip(self.steps, self.steps[1:], strict=False) if b.scale != a.scale]
+
+    def thinned(self, count: int = MAX_CHECKPOINTS) -> list[tuple[int, Tensor]]:
+        """At most ``count`` checkpoints, evenly spaced, the last one kept."""
+        points = self.checkpoints
+        if len(points) <= count:
+            return list(points)
+        picks = sorted({round(k * (len(points) - 1) / (count - 1)) for k in range(count)})
+        return [points[k] for k in picks]
+
+    def to_json(self) -> str:
+        def png(image: Tensor) -> str:
+            buffer = io.BytesIO()
+            tensor_to_pil(image).save(buffer, format="PNG")
+            return base64.b64encode(buffer.getvalue()).decode()
+
+        return json.dumps(
+            {
+                "version": VERSION,
+                "steps": [s.__dict__ for s in self.steps],
+                "final": None if self.final is None else self.final.__dict__,
+                "checkpoints": [{"step": k, "png": png(image)} for k, image in self.thinned()],
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str, name: str = "history") -> History:
+        """Parse a recorded history; ImageError naming ``name`` if it is not one."""
+        try:
+            data = json.loads(text)
+            if data.get("version") != VERSION:
+                raise ValueError(f"version {data.get('version')!r}, expected {VERSION}")
+
+            def step(d: dict) -> Step:
+                h, w = (int(x) for x in d["size"])
+                return Step(int(d["step"]), int(d["scale"]), (h, w), float(d["loss"]),
+                            {str(k): float(v) for k, v in d["terms"].items()}, float(d["elapsed"]))  # fmt: skip
+
+            steps = [step(d) for d in data["steps"]]
+            final = None if data["final"] is None else step(data["final"])
+            checkpoints = [(int(c["step"]), _decode_png(c["png"])) for c in data["checkpoints"]]
+        except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+            raise ImageError(f"{name}: not a history written by impasto stylize --record ({exc})") from None
+        return cls(steps, checkpoints, final)
+
+    @classmethod
+    def load(cls, path: str | Path) -> History:
+        try:
+            raw = Path(path).read_bytes()
+        except OSError as exc:
+            raise ImageError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ImageError(f"{path}: not a history written by impasto stylize --record (not text)") from None
+        return cls.from_json(text, str(path))
+
+
+class Recorder:
+    """An ``on_progress`` listener that keeps a :class:`History` (pass it :attr:`previews`
+    so that the events carry the checkpoint images). Calls ``then`` with each event."""
+
+    previews = Previews(every_steps=CHECKPOINT_EVERY)
+
+    def __init__(self, then=None) -> None:
+        self.history = History()
+        self.then = then
+
+    def __call__(self, event: Progress):
+        h, w = event.size
+        step = Step(event.step, event.scale, (h, w), event.loss, dict(event.terms), event.elapsed)
+        if event.done:
+            self.history.final = step
+        else:
+            self.history.steps.append(step)
+        if event.image is not None:
+            points = self.history.checkpoints
+            if points and points[-1][0] == event.step:  # the done event repeats the last step
+                points.pop()
+            points.append((event.step, event.image))
+        return self.then(event) if self.then is not None else None
