@@ -33,6 +33,9 @@ RESTART_RISE = 0.02
 #: just after a restart, overshoot and come back (without it a run from noise never left
 #: its start).
 RESTART_GRACE = 5
+#: Whether a finished scale hands out its best evaluated iterate (False: the last one, as
+#: impasto 0.1 did; tests/test_regression.py pins 0.1's pixels with it off and no restarts).
+HAND_OUT_BEST = True
 
 #: Called after every step with the evaluated values (``loss`` and each term, floats)
 #: and the current image on the device; returning True stops the run.
@@ -155,7 +158,7 @@ def optimize_scale(
             stop = True
             break
     state = dict(opt.state[param]) if optimizer == "adam" else None
-    if not stop and best.image is not None:
+    if HAND_OUT_BEST and not stop and best.image is not None:
         # The last update was never evaluated: score it, and hand out the best iterate seen
         # when that is lower (one forward pass a scale).
         with torch.no_grad():
