@@ -142,12 +142,15 @@ def reconstruct(
     base = StyleConfig(size=size, steps=steps, init="noise", tv_weight=0.0, style_loss=recipe.style_loss,
                        pooling=recipe.pooling, colors="style")  # fmt: skip
     jobs = []
+    # The term left out (weight 0) sits at a layer the other needs anyway, so the network
+    # runs no deeper than the layers matched.
     for k, layer in enumerate(STYLE_LADDER):
         layers = STYLE_LADDER[: k + 1]
-        jobs.append((f"style {layers[0]}–{layer}" if k else f"style {layer}",
-                     base.replace(style_layers=layers, content_weight=0.0, style_weight=1.0)))  # fmt: skip
+        config = base.replace(style_layers=layers, content_layers=(layer,), content_weight=0.0, style_weight=1.0)
+        jobs.append((f"style {layers[0]}–{layer}" if k else f"style {layer}", config))
     for layer in CONTENT_LADDER:
-        jobs.append((f"content {layer}", base.replace(content_layers=(layer,), style_weight=0.0, content_weight=1.0)))
+        config = base.replace(content_layers=(layer,), style_layers=("relu1_1",), style_weight=0.0, content_weight=1.0)
+        jobs.append((f"content {layer}", config))
     spent = 0.0
     out = []
     weights = probes.weights_digest(stylizer.encoder)
