@@ -18,6 +18,7 @@ from torch import Tensor
 
 from impasto.config import StyleConfig
 from impasto.engine.stylizer import Stylizer
+from impasto.errors import ConfigError
 from impasto.explain import figures, probes
 from impasto.explain.history import History, Recorder
 from impasto.imageio import load_image, resize, save_image, size_of
@@ -200,6 +201,9 @@ def explain(
     photo_full = load_image(inputs.content, name="content")
     painting_full = load_image(inputs.styles[0], name="style")
     size = size_of(result)
+    (h, w), (ph, pw) = size, size_of(photo_full)
+    if abs(w / h - pw / ph) > 0.02 * pw / ph + 1 / min(h, w):
+        raise ConfigError("result", f"is {w}x{h}, not the shape of the photo ({pw}x{ph}): not a result of this photo")
     photo = resize(photo_full, size, "bicubic")
     from impasto.metrics import references
 
