@@ -140,17 +140,16 @@ def optimize_scale(
             with torch.no_grad():
                 param.copy_(previous)
             opt = make_optimizer(optimizer, param, lr)
-        elif not best.offer(values["loss"], previous) and optimizer == "lbfgs":
+        else:
             fresh += 1
-            if values["loss"] > best.loss * (1 + RESTART_RISE) and fresh > RESTART_GRACE:
+            climbed = not best.offer(values["loss"], previous) and values["loss"] > best.loss * (1 + RESTART_RISE)
+            if climbed and optimizer == "lbfgs" and fresh > RESTART_GRACE:
                 # The curvature memory led uphill: back to the best iterate, memory cleared.
                 assert best.image is not None
                 with torch.no_grad():
                     param.copy_(best.image)
                 opt = make_optimizer(optimizer, param, lr)
                 fresh = 0
-        else:
-            fresh += 1
         current = param.detach() / scale
         if average is not None:
             current = average.update(current)
