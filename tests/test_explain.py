@@ -206,7 +206,10 @@ def test_cli_record_then_explain_the_result(pictures, tmp_path):
         (["{photo}", "{painting}", "-o", "r.png"], r"--output: r\.png: must end in \.html or \.htm"),
         (["{photo}", "{painting}", "-o", "r.html", "--history", "h.json"], r"--history: goes with --result"),
         (["{photo}", "{painting}", "-o", "r.html", "--reconstruct-size", "8"], r"--reconstruct-size: must be 0"),
-        (["{photo}", "{painting}", "-o", "nowhere/r.html"], r"--output: nowhere/r\.html: folder nowhere"),
+        (
+            ["{photo}", "{painting}", "-o", "nowhere/r.html"],
+            r"--output: nowhere/r\.html: output folder nowhere does not exist",
+        ),
         (["{photo}", "{painting}", "-o", "r.html", "--result", "{painting}"], r"--result: is 64x64, not the shape"),
         (
             ["{photo}", "{painting}", "-o", "r.html", "--result", "{painting}", "--history", "{photo}"],

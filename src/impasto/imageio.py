@@ -23,8 +23,9 @@ import secrets
 import stat
 import struct
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -252,16 +253,22 @@ def _input_paths(inputs: Iterable[object]) -> list[Path]:
     return [Path(x) for x in inputs if isinstance(x, str | os.PathLike) and str(x) != STDIO]
 
 
-def check_output_path(path: str | os.PathLike, inputs: Iterable[object] = ()) -> Path:
-    """Fail early, before any work, if ``path`` cannot be written as an image: its folder,
-    its format, its name's length, a read-only file, a folder where no file can be created
-    (no space, no inodes: a file is made there and removed), or one of ``inputs`` (paths or
-    anything else, which is ignored) however it is spelled (relative, ``..``, links)."""
-    return _check_output(path, inputs, probe=True)
+def check_output_path(
+    path: str | os.PathLike, inputs: Iterable[object] = (), suffixes: tuple[str, ...] | None = None
+) -> Path:
+    """Fail early, before any work, if ``path`` cannot be written as an image (or, with
+    ``suffixes``, as a file ending in one of them; standard output is then refused): its
+    folder, its format, its name's length, a read-only file, a folder where no file can be
+    created (no space, no inodes: a file is made there and removed), or one of ``inputs``
+    (paths or anything else, which is ignored) however it is spelled (relative, ``..``,
+    links)."""
+    return _check_output(path, inputs, probe=True, suffixes=suffixes)
 
 
-def _check_output(path: str | os.PathLike, inputs: Iterable[object], probe: bool) -> Path:
-    if str(path) == STDIO:
+def _check_output(
+    path: str | os.PathLike, inputs: Iterable[object], probe: bool, suffixes: tuple[str, ...] | None = None
+) -> Path:
+    if str(path) == STDIO and suffixes is None:
         return Path(STDIO)
     path = Path(path)
     try:
@@ -271,7 +278,10 @@ def _check_output(path: str | os.PathLike, inputs: Iterable[object], probe: bool
             )
         if path.is_dir():
             raise ImageError(f"{path}: is a folder; give a file name such as {path / 'out.png'}")
-        output_format(path)
+        if suffixes is None:
+            output_format(path)
+        elif path.suffix.lower() not in suffixes:
+            raise ImageError(f"{path}: must end in {' or '.join(suffixes)}")
         folder = path.parent if str(path.parent) else Path(".")
         if not folder.exists():
             raise ImageError(f"{path}: output folder {folder} does not exist")
@@ -319,6 +329,20 @@ def save_image(
     options: dict[str, object] = {"icc_profile": srgb_icc()}
     if fmt in ("JPEG", "WEBP"):
         options["quality"] = quality
+    _write_atomically(path, lambda f: pil.save(f, format=fmt, **options))
+    return path
+
+
+def save_text(text: str, path: str | os.PathLike, suffixes: tuple[str, ...], *, inputs: Iterable[object] = ()) -> Path:
+    """Write ``text`` (UTF-8) to a file ending in one of ``suffixes``, as atomically and
+    with the same care as :func:`save_image`."""
+    path = _check_output(path, inputs, probe=False, suffixes=suffixes)
+    _write_atomically(path, lambda f: f.write(text.encode("utf-8")))
+    return path
+
+
+def _write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """``write`` into a hidden file beside ``path``'s target, then rename it over the target."""
     target = Path(os.path.realpath(path))
     mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else None
     tmp = target.parent / _temporary_name()
@@ -327,7 +351,7 @@ def save_image(
         with os.fdopen(fd, "wb") as f:
             if mode is not None:
                 os.fchmod(f.fileno(), mode)
-            pil.save(f, format=fmt, **options)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
@@ -337,4 +361,3 @@ def save_image(
         if isinstance(exc, OSError):
             raise ImageError(f"{path}: cannot write ({exc.strerror or exc})") from None
         raise
-    return path

@@ -10,11 +10,13 @@ from pathlib import Path
 from impasto.cli.options import add_style_options, build_inputs, build_recipe, build_runtime
 from impasto.cli.progress import ProgressBar
 from impasto.cli.signals import SIGNALS
-from impasto.cli.stylize import check_text_output, write_text_atomically
+from impasto.cli.stylize import check_text_output
 from impasto.config import PRESETS
 from impasto.errors import ConfigError
-from impasto.imageio import STDIO, load_image
-from impasto.inputs import Inputs, load_inputs
+from impasto.imageio import STDIO, load_image, save_text
+from impasto.inputs import load_inputs
+
+HTML = (".html", ".htm")
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -72,7 +74,8 @@ def main(args: argparse.Namespace) -> int:
     if STDIO in (str(args.content), *map(str, args.styles)):
         raise ConfigError("content", "explain reads its images from files, not standard input")
     sources = [inputs.content, *inputs.styles, args.result, args.history]
-    output = check_text_output(args.output, [s for s in sources if s], "output", (".html", ".htm"))
+    sources = [s for s in sources if s]
+    output = check_text_output(args.output, sources, "output", HTML)
     figures_dir = None
     if args.figures is not None:
         figures_dir = Path(args.figures)
@@ -81,8 +84,6 @@ def main(args: argparse.Namespace) -> int:
     result = None if args.result is None else load_image(args.result, name=args.result)
     history = None if args.history is None else History.load(args.history)
     load_inputs(inputs, recipe)  # every file read and checked now, not after the set-up
-    inputs = Inputs(inputs.content, inputs.styles, inputs.init, inputs.masks, inputs.style_masks,
-                    labels=tuple(str(s) for s in inputs.styles))  # fmt: skip
     bar = None if args.quiet or result is not None else ProgressBar()
     SIGNALS.check()
     report = explain(
@@ -91,7 +92,7 @@ def main(args: argparse.Namespace) -> int:
         cache=None if args.no_cache else cache_folder(), on_progress=bar,
     )  # fmt: skip
     with SIGNALS.held():
-        write_text_atomically(output, report.to_html())
+        save_text(report.to_html(), output, HTML, inputs=sources)
         if figures_dir is not None:
             figures_dir.mkdir(parents=True, exist_ok=True)
             report.save_figures(figures_dir)

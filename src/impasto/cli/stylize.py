@@ -16,7 +16,7 @@ from impasto.cli.signals import SIGNALS
 from impasto.config import PRESETS, StyleConfig
 from impasto.engine.events import Previews, Progress
 from impasto.errors import ConfigError, ImageError
-from impasto.imageio import STDIO, check_output_path, save_image
+from impasto.imageio import STDIO, check_output_path, save_image, save_text
 from impasto.inputs import Inputs, load_inputs
 from impasto.runtime import Runtime
 
@@ -138,40 +138,19 @@ def run_stylize(
     save_result(result, output, sources)
     if recorder is not None and record is not None:
         with SIGNALS.held():
-            write_text_atomically(record, recorder.history.to_json())
+            save_text(recorder.history.to_json(), record, (".json",), inputs=sources)
     if SIGNALS.received is not None:  # arrived during the last save: the picture is whole
         return SIGNALS.exit_code()
     return 0
 
 
 def check_text_output(path: str, sources: Sequence[object], field: str, suffixes: tuple[str, ...]) -> Path:
-    """A path a text file may be written to: the right suffix, an existing folder, not
-    one of the inputs; ConfigError naming ``field`` otherwise."""
-    target = Path(path)
-    if target.suffix.lower() not in suffixes:
-        raise ConfigError(field, f"{path}: must end in {' or '.join(suffixes)}")
-    if not target.parent.is_dir():
-        raise ConfigError(field, f"{path}: folder {target.parent} does not exist")
-    if target.is_dir():
-        raise ConfigError(field, f"{path}: is a folder")
-    for source in sources:
-        named = isinstance(source, (str, Path)) and str(source) != STDIO and Path(source).exists()
-        if named and target.exists() and os.path.samefile(source, target):  # type: ignore[arg-type]
-            raise ConfigError(field, f"{path}: is one of the inputs; choose another name")
-    if not os.access(target.parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
-        raise ConfigError(field, f"{path}: not writable")
-    return target
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """Write ``text`` beside ``path`` then rename over it: a failure leaves any old file whole."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """:func:`check_output_path` for a text file ending in one of ``suffixes``, its error
+    naming the option ``field``."""
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ImageError(f"{path}: cannot write ({exc.strerror or exc})") from None
+        return check_output_path(path, sources, suffixes)
+    except ImageError as error:
+        raise ConfigError(field, str(error)) from None
 
 
 def main(args: argparse.Namespace) -> int:
