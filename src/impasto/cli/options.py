@@ -9,9 +9,10 @@ import dataclasses
 import re
 from typing import Any
 
-from impasto.config import PRESETS, StyleConfig, fields_help, preset
+from impasto.config import PRESETS, StyleConfig, fields_help
 from impasto.errors import ConfigError
 from impasto.inputs import Inputs
+from impasto.jobs.base import recipe_from
 from impasto.runtime import Runtime
 
 #: Settings whose flag is not their name with dashes.
@@ -105,7 +106,6 @@ def _split_list(text: str, kind: str, name: str) -> tuple:
 
 def build_recipe(args: argparse.Namespace) -> StyleConfig:
     """The preset named by ``--preset`` with every recipe option given applied."""
-    base = preset(args.preset)
     changes: dict[str, object] = {}
     for name, meta in fields_help().items():
         value = getattr(args, name)
@@ -114,13 +114,7 @@ def build_recipe(args: argparse.Namespace) -> StyleConfig:
         changes[name] = _split_list(value, meta["kind"], name) if meta["kind"] in ("floats", "layers") else value
     if changes.get("init") not in (None, "content", "noise", "image"):
         changes["init"] = "image"  # the option named a file: it is an input
-    if "size" in changes and "pixels" not in changes:
-        changes["pixels"] = None  # --size overrides a preset that sizes by area
-    if "pixels" in changes and "size" not in changes:
-        changes["size"] = None
-    if "style_layers" in changes and "style_layer_weights" not in changes:
-        changes["style_layer_weights"] = None
-    return base.replace(**changes)
+    return recipe_from({"preset": args.preset, **changes})  # --size overrides a preset that sizes by area
 
 
 def build_runtime(args: argparse.Namespace) -> Runtime:

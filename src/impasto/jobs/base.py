@@ -10,6 +10,7 @@ one of ``{"type": "done"}``, ``{"type": "failed", "error": …}``, ``{"type": "c
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import time
@@ -21,10 +22,30 @@ from typing import Any, Protocol
 
 from torch import Tensor
 
-from impasto.config import StyleConfig
+from impasto.config import StyleConfig, preset
 from impasto.engine.events import Progress
-from impasto.errors import ImpastoError
+from impasto.errors import ConfigError, ImpastoError
 from impasto.inputs import Inputs
+
+
+def recipe_from(data: object) -> StyleConfig:
+    """A recipe from plain request data: ``{"preset": name, **settings}`` (preset
+    ``default`` when not named). A size given without a pixel count (or the other way
+    round) replaces the preset's, and style layers without weights take equal ones, as
+    the command line's options do. ConfigError for anything else that is not a recipe."""
+    if not isinstance(data, dict):
+        raise ConfigError("recipe", f"expected an object of settings, got {type(data).__name__}")
+    changes = dict(data)
+    name = changes.pop("preset", "default")
+    if not isinstance(name, str):
+        raise ConfigError("preset", f"expected a preset name, got {name!r}")
+    if "size" in changes and "pixels" not in changes:
+        changes["pixels"] = None
+    if "pixels" in changes and "size" not in changes:
+        changes["size"] = None
+    if "style_layers" in changes and "style_layer_weights" not in changes:
+        changes["style_layer_weights"] = None
+    return StyleConfig.from_dict(changes, preset(name))
 
 
 class JobState(StrEnum):
@@ -104,6 +125,9 @@ class _Record:
     events: list[dict[str, Any]] = field(default_factory=list)
     progress: dict[str, Any] | None = None
     preview: Tensor | None = None
+    previews: int = 0
+    """How many previews the job has had: progress events carry the number of the latest
+    (``"preview"``), so a page fetches the image only when it changed."""
     error: str | None = None
     submitted: float = field(default_factory=time.time)
     started: float | None = None
@@ -131,6 +155,9 @@ class QueueRunner:
     # -- what implementations provide
     def execute(self, record: _Record) -> Tensor:
         raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Called once on the worker before its first job (loading what jobs share)."""
 
     # -- the interface
     def submit(self, job: Job) -> str:
@@ -246,10 +273,10 @@ class QueueRunner:
     def progress(self, record: _Record, event: Progress) -> bool:
         """Record an event; True when the job is to stop (stopped or cancelled)."""
         with self._changed:
-            record.progress = event.to_json()
-            record.events.append({"type": "progress", **record.progress})
             if event.image is not None:
-                record.preview = event.image
+                record.preview, record.previews = event.image, record.previews + 1
+            record.progress = {**event.to_json(), "preview": record.previews}
+            record.events.append({"type": "progress", **record.progress})
             self._changed.notify_all()
             return record.stop or record.cancel
 
@@ -266,6 +293,8 @@ class QueueRunner:
     def _work(self) -> None:
         from impasto.imageio import save_image
 
+        with contextlib.suppress(Exception):  # the first job meets the same error, and reports it
+            self.prepare()
         while True:
             with self._changed:
                 self._changed.wait_for(lambda: self._queue or self._closed)

@@ -13,15 +13,27 @@ from impasto.runtime import Runtime
 
 
 class LocalRunner(QueueRunner):
-    """Runs jobs on ``runtime``'s device; events carry a preview every ``preview_seconds``."""
+    """Runs jobs on ``runtime``'s device; events carry a preview every ``preview_seconds``.
+    ``warm``: load the network as soon as the runner starts (a server's first job then
+    starts painting at once), not at the first job."""
 
     def __init__(
-        self, runtime: Runtime | None = None, *, stylizer: Stylizer | None = None, preview_seconds: float = 1.0
+        self,
+        runtime: Runtime | None = None,
+        *,
+        stylizer: Stylizer | None = None,
+        preview_seconds: float = 1.0,
+        warm: bool = False,
     ) -> None:
         self._stylizer = stylizer
         self._runtime = runtime or Runtime()
         self._previews = Previews(every_seconds=preview_seconds)
+        self._warm = warm
         super().__init__()
+
+    def prepare(self) -> None:
+        if self._warm:
+            self.stylizer  # noqa: B018  (made on the worker, which alone uses it)
 
     @property
     def stylizer(self) -> Stylizer:
