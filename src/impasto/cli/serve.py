@@ -1,0 +1,113 @@
+"""``impasto serve``: the studio, a local web page to paint, watch and steer runs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import socket
+import sys
+import threading
+import webbrowser
+from pathlib import Path
+
+from impasto.errors import ImpastoError
+
+DEFAULT_PORT = 8765
+
+
+def data_home() -> Path:
+    """Where the studio keeps its gallery by default: the user's data folder."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "impasto" / "studio"
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "serve",
+        help="the studio: a local web page to paint, watch, stop and keep results",
+        description="Serve the studio on this machine and print its address (with the token every request needs).",
+    )
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)"
+    )
+    parser.add_argument("--data-dir", metavar="DIR", help=f"where results are kept (default {data_home()})")
+    parser.add_argument("--no-browser", action="store_true", help="do not open the page in a browser")
+    parser.add_argument("--device", default=None, help="device to paint on (default: the best there is)")
+    parser.add_argument(
+        "--max-upload-mb", type=float, default=50.0, metavar="MB", help="largest file accepted (default 50)"
+    )
+    parser.set_defaults(handler=main)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket, or one line on why not (so uvicorn never starts on a port it cannot have)."""
+    if not 0 <= port <= 65535:
+        raise ImpastoError(f"--port: {port} is not a port number (0-65535)")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ImpastoError(f"--host: {host}: not an address of this machine ({exc.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(64)
+    except OSError as exc:
+        sock.close()
+        raise ImpastoError(f"--port: cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+    return sock
+
+
+def main(args: argparse.Namespace) -> int:
+    from impasto.web import require_web
+
+    require_web()
+    if args.max_upload_mb <= 0:
+        raise ImpastoError(f"--max-upload-mb: must be positive, got {args.max_upload_mb}")
+    import uvicorn
+
+    from impasto.jobs import LocalRunner
+    from impasto.runtime import Runtime
+    from impasto.web.app import create_app
+    from impasto.web.studio import Studio
+
+    data = Path(args.data_dir) if args.data_dir else data_home()
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+        probe = data / f".impasto-{secrets.token_hex(4)}.probe"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise ImpastoError(f"--data-dir: {data}: cannot write there ({exc.strerror or exc})") from None
+    runtime = Runtime(device=args.device) if args.device else Runtime()
+    sock = bind(args.host, args.port)
+    port = sock.getsockname()[1]
+    token = secrets.token_urlsafe(24)
+    max_upload = int(args.max_upload_mb * 2**20)
+    runner = LocalRunner(runtime, preview_seconds=1.0, warm=True)
+    studio = Studio(data, runner, max_upload=max_upload)
+    app = create_app(studio, token, host=args.host, port=port)
+    shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    shown = f"[{shown}]" if ":" in shown else shown
+    url = f"http://{shown}:{port}/?token={token}"
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"impasto: warning: serving on {args.host}: anyone who can reach this machine and has the token "
+              "can use the studio", file=sys.stderr)  # fmt: skip
+    print(f"impasto studio: {url}\nresults in {data}; Ctrl-C stops the server", flush=True)
+    if not args.no_browser:
+        threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        studio.close()
+        sock.close()
+    return 0

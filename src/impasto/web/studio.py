@@ -1,0 +1,424 @@
+"""The studio's state: jobs submitted from the page, run by a :class:`~impasto.jobs.Runner`,
+kept on disk so that the gallery outlives the server.
+
+Each job has a folder ``<data>/jobs/<id>/`` with server-made names only: ``content``,
+``style-1`` … (the uploaded bytes, as sent), ``mask`` (optional), ``job.json`` (settings,
+state, timing, figures; written atomically at every change of state), ``result.png`` and
+``result.jpg``. Nothing a request sends becomes a path: a file's name is kept as text to
+show, and ids are checked against the ids the studio made.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from impasto.config import StyleConfig
+from impasto.errors import ConfigError, ImageError, ImpastoError
+from impasto.explain.history import CHECKPOINT_EVERY, MAX_CHECKPOINTS, History, Step
+from impasto.imageio import load_image, save_image, save_text, tensor_to_pil
+from impasto.inputs import Inputs, load_inputs
+from impasto.jobs.base import Job, JobState, Runner, UnknownJob, recipe_from
+
+#: Largest upload accepted per file (bytes); ``impasto serve --max-upload-mb`` changes it.
+MAX_UPLOAD = 50 * 1024 * 1024
+#: Most paintings one job blends.
+MAX_STYLES = 8
+#: JPEG quality of previews (small, fast to encode: the page fetches one every second or so).
+PREVIEW_QUALITY = 85
+#: A job's id: made here, checked on the way in (so it can name a folder).
+ID = re.compile(r"[0-9a-f]{12}")
+
+
+class UploadError(ImpastoError):
+    """An upload the studio refuses; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One file as the page sent it: which form field, the name it had (to show only)."""
+
+    field: str
+    name: str
+    data: bytes
+
+
+def display_name(name: str | None) -> str:
+    """A file name as sent, made safe to show: its last path part, printable, at most 80
+    characters (it never names a file here)."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    base = "".join(ch for ch in base if ch.isprintable()).strip()
+    return base[:80] or "upload"
+
+
+def _finished(state: str) -> bool:
+    return JobState(state).finished
+
+
+class Studio:
+    """Jobs of the page: submit, follow, stop, cancel, remove; their results on disk."""
+
+    def __init__(self, data_dir: str | Path, runner: Runner, *, max_upload: int = MAX_UPLOAD) -> None:
+        self.data = Path(data_dir)
+        self.jobs_dir = self.data / "jobs"
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self.runner = runner
+        self.max_upload = max_upload
+        self._lock = threading.RLock()
+        self._meta: dict[str, dict[str, Any]] = {}
+        self._runner_ids: dict[str, str] = {}
+        self._settled: dict[str, threading.Event] = {}
+        self._load()
+
+    # -- the gallery on disk
+    def _load(self) -> None:
+        """Read every job folder; a job that was queued or running when the server
+        stopped is marked failed (its process is gone)."""
+        for path in sorted(self.jobs_dir.glob("*/job.json")):
+            if not ID.fullmatch(path.parent.name):
+                continue
+            try:
+                meta = json.loads(path.read_text(encoding="utf-8"))
+                JobState(meta["state"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # not ours, or damaged: left as it is
+            if not _finished(meta["state"]):
+                meta.update(state="failed", error="the studio stopped before this job finished", finished=None)
+                self._write(path.parent.name, meta)
+            self._meta[path.parent.name] = meta
+        self._meta = dict(sorted(self._meta.items(), key=lambda item: item[1].get("submitted", 0)))
+
+    def _folder(self, job_id: str) -> Path:
+        if not ID.fullmatch(job_id) or job_id not in self._meta:
+            raise UnknownJob(f"no job {job_id!r}")
+        return self.jobs_dir / job_id
+
+    def _write(self, job_id: str, meta: dict[str, Any]) -> None:
+        save_text(json.dumps(meta, indent=1), self.jobs_dir / job_id / "job.json", (".json",))
+
+    # -- submitting
+    def submit(
+        self,
+        content: Upload | None,
+        styles: list[Upload],
+        recipe: object,
+        mask: Upload | None = None,
+        again: str | None = None,
+    ) -> str:
+        """Check the uploads and the recipe, keep them, queue the job; its id.
+
+        ``again``: the id of a job whose photo, paintings and mask are used where none is
+        uploaded. UploadError or ConfigError (with the CLI's one-line reason) otherwise;
+        nothing is kept of a refused job."""
+        config = recipe_from(recipe)
+        request = dict(recipe) if isinstance(recipe, dict) else {}
+        source = None
+        if again is not None:
+            with self._lock:
+                source = self._folder(again)
+                previous = self._meta[again]
+        if content is None and source is None:
+            raise UploadError("content: no photo was sent")
+        if not styles and source is None:
+            raise UploadError("style: no painting was sent")
+        if len(styles) > MAX_STYLES:
+            raise UploadError(f"style: {len(styles)} paintings sent; at most {MAX_STYLES} are blended")
+        job_id = secrets.token_hex(6)
+        staging = self.jobs_dir / f".{job_id}.part"
+        staging.mkdir()
+        try:
+            names: dict[str, Any] = {}
+            labels: dict[Path, str] = {}
+
+            def keep(upload: Upload, file: str) -> Path:
+                if len(upload.data) > self.max_upload:
+                    raise UploadError(
+                        f"{upload.field}: {display_name(upload.name)}: is {len(upload.data) / 2**20:.1f} MB, over "
+                        f"the {self.max_upload / 2**20:.0f} MB limit",
+                        413,
+                    )
+                if not upload.data:
+                    raise UploadError(f"{upload.field}: {display_name(upload.name)}: file is empty")
+                path = staging / file
+                path.write_bytes(upload.data)
+                labels[path] = f"{upload.field}: {display_name(upload.name)}"
+                return path
+
+            def reuse(file: str) -> Path:
+                path = staging / file
+                assert source is not None
+                shutil.copyfile(source / file, path)
+                return path
+
+            if content is not None:
+                content_path = keep(content, "content")
+                names["content"] = display_name(content.name)
+            else:
+                content_path, names["content"] = reuse("content"), previous["inputs"]["content"]
+            if styles:
+                style_paths = [keep(s, f"style-{k + 1}") for k, s in enumerate(styles)]
+                names["styles"] = [display_name(s.name) for s in styles]
+            else:
+                style_paths = [reuse(f"style-{k + 1}") for k in range(len(previous["inputs"]["styles"]))]
+                names["styles"] = list(previous["inputs"]["styles"])
+            mask_path = None
+            if mask is not None:
+                mask_path, names["mask"] = keep(mask, "mask"), display_name(mask.name)
+            elif source is not None and content is None and (source / "mask").is_file():
+                mask_path, names["mask"] = reuse("mask"), previous["inputs"].get("mask")
+            else:
+                names["mask"] = None
+            self._check(labels, content_path, style_paths, mask_path, config)
+            meta = {
+                "id": job_id,
+                "state": "queued",
+                "request": request,
+                "recipe": config.to_dict(),
+                "inputs": names,
+                "submitted": time.time(),
+                "started": None,
+                "finished": None,
+                "seconds": None,
+                "figures": None,
+                "error": None,
+            }
+            save_text(json.dumps(meta, indent=1), staging / "job.json", (".json",))
+            folder = self.jobs_dir / job_id
+            staging.rename(folder)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        inputs = Inputs.of(
+            folder / "content",
+            [folder / p.name for p in style_paths],
+            masks=None if mask_path is None else [folder / "mask"],
+        )
+        inputs = Inputs(inputs.content, inputs.styles, masks=inputs.masks, labels=tuple(names["styles"]))
+        with self._lock:
+            self._meta[job_id] = meta
+            self._settled[job_id] = threading.Event()
+            self._runner_ids[job_id] = self.runner.submit(Job(config, inputs, str(folder / "result.png")))
+        threading.Thread(target=self._follow, args=(job_id,), name=f"studio-{job_id}", daemon=True).start()
+        return job_id
+
+    @staticmethod
+    def _check(labels: dict[Path, str], content: Path, styles: list[Path], mask: Path | None, config) -> None:
+        """Decode every file (never trusting its name or type) and check it against the
+        recipe, as the run will; errors name the form field and the file as sent."""
+
+        def named(message: str) -> str:
+            for path, label in labels.items():
+                message = message.replace(str(path), label)
+            return message
+
+        try:
+            load_inputs(Inputs.of(content, styles, masks=None if mask is None else [mask]), config)
+        except ImageError as exc:
+            raise UploadError(named(str(exc)), 413 if "over the limit" in str(exc) else 400) from None
+        except ConfigError as exc:
+            raise ConfigError(exc.field, named(exc.reason)) from None
+
+    # -- following a job to its end
+    def _follow(self, job_id: str) -> None:
+        runner_id = self._runner_ids[job_id]
+        history, last_checkpoint, seen = History(), -CHECKPOINT_EVERY, 0
+        for event in self.runner.events(runner_id):
+            if event["type"] != "progress":
+                continue
+            h, w = event["size"]
+            step = Step(event["step"], event["scale"], (h, w), event["loss"], dict(event["terms"]), event["elapsed"])
+            if event["done"]:
+                history.final = step
+            else:
+                history.steps.append(step)
+            if event["preview"] > seen and (event["step"] - last_checkpoint >= CHECKPOINT_EVERY or event["done"]):
+                image = self.runner.preview(runner_id)
+                if image is not None:
+                    history.checkpoints.append((event["step"], image))
+                    history.checkpoints = history.thinned(2 * MAX_CHECKPOINTS)  # bounded while it runs
+                    last_checkpoint = event["step"]
+            seen = event["preview"]
+        status = self.runner.status(runner_id)
+        folder = self.jobs_dir / job_id
+        with self._lock:
+            meta = self._meta.get(job_id)
+            if meta is None:  # removed meanwhile
+                self._settled[job_id].set()
+                return
+            meta.update(state=status.state.value, error=status.error, started=status.started, finished=status.finished)
+            if status.progress is not None:
+                p = status.progress
+                meta["seconds"] = p["elapsed"]
+                meta["figures"] = {"loss": p["loss"], "groups": p["groups"], "steps": p["step"], "size": p["size"]}
+            try:
+                if status.state is JobState.DONE:
+                    save_image(load_image(folder / "result.png"), folder / "result.jpg", quality=92)
+                    save_text(history.to_json(), folder / "history.json", (".json",))
+                self._write(job_id, meta)
+            except ImpastoError as exc:  # the disk is full, say: the job failed, the server goes on
+                meta.update(state="failed", error=f"could not keep the result: {exc}")
+            self._settled[job_id].set()
+
+    # -- what the page reads
+    def status(self, job_id: str) -> dict[str, Any]:
+        with self._lock:
+            self._folder(job_id)
+            meta = dict(self._meta[job_id])
+            runner_id = self._runner_ids.get(job_id)
+            settled = self._settled.get(job_id)
+        meta["position"] = None
+        meta["progress"] = None
+        if runner_id is not None:
+            live = self.runner.status(runner_id)
+            meta["position"], meta["progress"] = live.position, live.progress
+            if settled is not None and not settled.is_set():
+                meta["state"] = "running" if live.state.finished else live.state.value
+        meta["result"] = meta["state"] == "done"
+        return meta
+
+    def jobs(self) -> list[dict[str, Any]]:
+        with self._lock:
+            ids = list(self._meta)
+        return [self.status(job_id) for job_id in ids]
+
+    def events(self, job_id: str, since: int = 0, wait: float = 10.0) -> Iterator[dict[str, Any] | None]:
+        """The job's events from number ``since``; None after ``wait`` seconds without one
+        (a keep-alive); ends after the last (``done``, ``failed`` or ``cancelled``), which
+        comes only once the job's files are written."""
+        with self._lock:
+            self._folder(job_id)
+            runner_id = self._runner_ids.get(job_id)
+            settled = self._settled.get(job_id)
+        return self._events(job_id, runner_id, settled, since, wait)
+
+    def _events(
+        self, job_id: str, runner_id: str | None, settled: threading.Event | None, since: int, wait: float
+    ) -> Iterator[dict[str, Any] | None]:
+        if runner_id is None or settled is None:  # a job of an earlier server: its end only
+            meta = self.status(job_id)
+            yield {"type": meta["state"], "error": meta["error"]}
+            return
+        index = since
+        while True:
+            got = False
+            for event in self.runner.events(runner_id, index, timeout=wait):
+                index += 1
+                got = True
+                if event["type"] == "progress":
+                    yield event
+                else:
+                    settled.wait()
+                    meta = self.status(job_id)
+                    yield {"type": meta["state"], "error": meta["error"]}  # no server paths
+                    return
+            if not got:
+                yield None
+
+    def preview_jpeg(self, job_id: str) -> bytes | None:
+        """The latest picture of a job (its result once done), as JPEG bytes."""
+        with self._lock:
+            folder = self._folder(job_id)
+            runner_id = self._runner_ids.get(job_id)
+            state = self._meta[job_id]["state"]
+        if state == "done":
+            return (folder / "result.jpg").read_bytes()
+        image = self.runner.preview(runner_id) if runner_id is not None else None
+        if image is None:
+            return None
+        buffer = io.BytesIO()
+        tensor_to_pil(image).save(buffer, format="JPEG", quality=PREVIEW_QUALITY)
+        return buffer.getvalue()
+
+    def file(self, job_id: str, name: str) -> Path:
+        """One of a job's files by its server-made name (``result.png``, ``content`` …)."""
+        allowed = {"result.png", "result.jpg", "content", "mask", *(f"style-{k}" for k in range(1, MAX_STYLES + 1))}
+        with self._lock:
+            folder = self._folder(job_id)
+            done = self._meta[job_id]["state"] == "done"
+        if name not in allowed or (name.startswith("result") and not done) or not (folder / name).is_file():
+            raise UnknownJob(f"job {job_id} has no {name}")
+        return folder / name
+
+    def explain_html(self, job_id: str, stylizer: object | None = None) -> str:
+        """The ``impasto explain`` report on a finished job (made once, then kept beside
+        it), without the layer reconstructions (a minute of work; the command makes them)."""
+        from impasto.explain import require_matplotlib
+
+        with self._lock:
+            folder = self._folder(job_id)
+            meta = dict(self._meta[job_id])
+        if meta["state"] != "done":
+            raise UnknownJob(f"job {job_id} has no result to explain ({meta['state']})")
+        kept = folder / "explain.html"
+        if kept.is_file():
+            return kept.read_text(encoding="utf-8")
+        require_matplotlib()
+        from impasto.explain.report import explain
+
+        recipe = StyleConfig.from_dict(meta["recipe"])
+        styles = [folder / f"style-{k + 1}" for k in range(len(meta["inputs"]["styles"]))]
+        mask = folder / "mask"
+        inputs = Inputs.of(folder / "content", styles, masks=[mask] if mask.is_file() else None)
+        history = History.load(folder / "history.json") if (folder / "history.json").is_file() else None
+        report = explain(
+            inputs, recipe, result=load_image(folder / "result.png"), history=history,
+            stylizer=stylizer, reconstruct_size=0,  # type: ignore[arg-type]
+        )  # fmt: skip
+        report.title = f"How impasto painted {meta['inputs']['content']} in the style of {meta['inputs']['styles'][0]}"
+        html = report.to_html()
+        save_text(html, kept, (".html",))
+        return html
+
+    # -- steering
+    def stop(self, job_id: str) -> None:
+        """Finish now, keeping the picture so far as the result (a queued job is cancelled)."""
+        with self._lock:
+            self._folder(job_id)
+            runner_id = self._runner_ids.get(job_id)
+        if runner_id is not None:
+            self.runner.stop(runner_id)
+
+    def delete(self, job_id: str) -> str:
+        """Cancel a queued or running job (its record stays, cancelled), or remove a finished
+        one and its files. Returns what was done: ``cancelled`` or ``removed``."""
+        with self._lock:
+            folder = self._folder(job_id)
+            runner_id = self._runner_ids.get(job_id)
+            settled = self._settled.get(job_id)
+            finished = settled is None or settled.is_set()
+        if not finished and runner_id is not None:
+            self.runner.cancel(runner_id)
+            return "cancelled"
+        with self._lock:
+            self._meta.pop(job_id, None)
+            self._runner_ids.pop(job_id, None)
+            self._settled.pop(job_id, None)
+            trash = self.jobs_dir / f".{job_id}.removed"
+            folder.rename(trash)  # gone from the gallery at once, even if deleting takes a while
+        shutil.rmtree(trash, ignore_errors=True)
+        return "removed"
+
+    def wait(self, job_id: str, timeout: float | None = None) -> dict[str, Any]:
+        """Block until the job's end is written (for tests and scripts); its status."""
+        with self._lock:
+            self._folder(job_id)
+            settled = self._settled.get(job_id)
+        if settled is not None:
+            settled.wait(timeout)
+        return self.status(job_id)
+
+    def close(self) -> None:
+        self.runner.close()

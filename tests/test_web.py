@@ -1,0 +1,370 @@
+"""The studio's API and its defences, through the ASGI test client: on the fake runner
+(fast) and on the real engine at a small size. The browser tests are in test_web_browser.py."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi", reason="pip install 'impasto[web]'")
+from fastapi.testclient import TestClient
+
+from impasto.engine.stylizer import Stylizer
+from impasto.jobs import FakeRunner, LocalRunner
+from impasto.model import Encoder
+from impasto.runtime import Runtime
+from impasto.web.app import create_app
+from impasto.web.studio import Studio
+
+TOKEN = "test-token"
+PORT = 8765
+BASE = f"http://127.0.0.1:{PORT}"
+
+
+def png(color=(200, 40, 40), size=(64, 48), mode="RGB") -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def client_for(studio: Studio, *, token: bool = True, **app_options) -> TestClient:
+    client = TestClient(create_app(studio, TOKEN, host="127.0.0.1", port=PORT, **app_options), base_url=BASE)
+    if token:
+        client.cookies.set(f"impasto-{PORT}", TOKEN)
+    return client
+
+
+def submit(client: TestClient, recipe: dict | None = None, content: bytes | None = None, name: str = "photo.png",
+           styles: list[bytes] | None = None, **extra):  # fmt: skip
+    files = [("content", (name, content if content is not None else png()))]
+    files += [("style", (f"painting{k}.png", s)) for k, s in enumerate(styles or [png((30, 30, 200))])]
+    data = {"recipe": json.dumps(recipe if recipe is not None else {"preset": "fast", "size": 64}), **extra}
+    return client.post("/api/jobs", files=files, data=data)
+
+
+def follow(client: TestClient, job_id: str) -> list[dict]:
+    events = []
+    with client.stream("GET", f"/api/jobs/{job_id}/events") as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+    return events
+
+
+@pytest.fixture
+def fake(tmp_path):
+    studio = Studio(tmp_path / "data", FakeRunner(steps=6, delay=0.02))
+    yield studio
+    studio.close()
+
+
+@pytest.fixture
+def client(fake):
+    return client_for(fake)
+
+
+# -- the API on the fake runner
+
+
+def test_a_job_runs_streams_its_events_and_keeps_its_result(client, fake, tmp_path):
+    response = submit(client, {"preset": "fast", "size": 64})
+    assert response.status_code == 201
+    job_id = response.json()["id"]
+    events = follow(client, job_id)
+    assert [e["type"] for e in events] == ["progress"] * 6 + ["done"]
+    assert [e["step"] for e in events[:-1]] == list(range(1, 7))
+    assert [e["preview"] for e in events[:-1]] == list(range(1, 7))  # every fake step has an image
+    assert all("output" not in e for e in events)  # no server path reaches the page
+    status = client.get(f"/api/jobs/{job_id}").json()
+    assert status["state"] == "done" and status["result"] is True
+    assert status["recipe"]["size"] == 64 and status["recipe"]["steps"] == 40  # fast's steps, the size given
+    assert status["request"] == {"preset": "fast", "size": 64}
+    assert status["inputs"] == {"content": "photo.png", "styles": ["painting0.png"], "mask": None}
+    assert status["figures"]["steps"] == 6 and status["seconds"] > 0
+    png_bytes = client.get(f"/api/jobs/{job_id}/result.png")
+    assert png_bytes.headers["content-disposition"] == f'attachment; filename="impasto-{job_id}.png"'
+    with Image.open(io.BytesIO(png_bytes.content)) as image:
+        assert image.format == "PNG" and image.size == (64, 48)
+        assert image.getpixel((3, 3)) == (255, 255, 255)  # the fake's last step: all 1.0
+    with Image.open(io.BytesIO(client.get(f"/api/jobs/{job_id}/result.jpg").content)) as image:
+        assert image.format == "JPEG" and image.size == (64, 48)
+    assert client.get(f"/api/jobs/{job_id}/preview.jpg").headers["content-type"] == "image/jpeg"
+    folder = tmp_path / "data" / "jobs" / job_id
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "content", "history.json", "job.json", "result.jpg", "result.png", "style-1",
+    ]  # fmt: skip
+    assert [j["id"] for j in client.get("/api/jobs").json()["jobs"]] == [job_id]
+
+
+def test_the_queue_runs_one_job_at_a_time_and_shows_each_place(tmp_path):
+    studio = Studio(tmp_path, FakeRunner(steps=20, delay=0.05))
+    client = client_for(studio)
+    try:
+        ids = [submit(client).json()["id"] for _ in range(3)]
+        time.sleep(0.2)
+        states = [client.get(f"/api/jobs/{i}").json() for i in ids]
+        assert [s["state"] for s in states] == ["running", "queued", "queued"]
+        assert [s["position"] for s in states] == [None, 0, 1]
+        # cancelling the running job frees the queue at once: the next one starts
+        assert client.delete(f"/api/jobs/{ids[0]}").json()["done"] == "cancelled"
+        assert follow(client, ids[0])[-1]["type"] == "cancelled"
+        time.sleep(0.2)
+        assert client.get(f"/api/jobs/{ids[1]}").json()["state"] == "running"
+        assert client.get(f"/api/jobs/{ids[2]}").json()["position"] == 0
+        # a queued job cancelled never runs
+        client.delete(f"/api/jobs/{ids[2]}")
+        assert follow(client, ids[1])[-1]["type"] == "done"
+        assert client.get(f"/api/jobs/{ids[2]}").json()["state"] == "cancelled"
+        assert studio.runner.executed == [studio._runner_ids[i] for i in ids[:2]]
+        # a finished job is removed with its files
+        assert client.delete(f"/api/jobs/{ids[1]}").json()["done"] == "removed"
+        assert client.get(f"/api/jobs/{ids[1]}").status_code == 404
+        assert not (tmp_path / "jobs" / ids[1]).exists()
+    finally:
+        studio.close()
+
+
+def test_stop_keeps_the_picture_so_far_as_the_result(tmp_path):
+    studio = Studio(tmp_path, FakeRunner(steps=200, delay=0.02))
+    client = client_for(studio)
+    try:
+        job_id = submit(client).json()["id"]
+        time.sleep(0.3)
+        assert client.post(f"/api/jobs/{job_id}/stop").status_code == 200
+        events = follow(client, job_id)
+        assert events[-1]["type"] == "done"
+        steps = events[-2]["step"]
+        assert 1 <= steps < 200
+        with Image.open(io.BytesIO(client.get(f"/api/jobs/{job_id}/result.png").content)) as image:
+            assert abs(image.getpixel((0, 0))[0] - round(255 * steps / 200)) <= 1  # the fake's picture at that step
+    finally:
+        studio.close()
+
+
+def test_a_failed_job_shows_its_error_and_frees_the_queue(tmp_path):
+    studio = Studio(tmp_path, FakeRunner(steps=3, fail_seed=7))
+    client = client_for(studio)
+    try:
+        bad = submit(client, {"preset": "fast", "size": 64, "seed": 7}).json()["id"]
+        good = submit(client).json()["id"]
+        assert follow(client, bad)[-1] == {"type": "failed", "error": "fake failure"}
+        assert client.get(f"/api/jobs/{bad}").json()["error"] == "fake failure"
+        assert client.get(f"/api/jobs/{bad}/result.png").status_code == 404
+        assert follow(client, good)[-1]["type"] == "done"
+    finally:
+        studio.close()
+
+
+def test_restarting_the_server_keeps_the_gallery(tmp_path):
+    studio = Studio(tmp_path, FakeRunner(steps=2))
+    client = client_for(studio)
+    done = submit(client, {"preset": "fast", "size": 64, "seed": 3}).json()["id"]
+    follow(client, done)
+    studio.close()
+    # a job still queued when the server stops is not lost silently either
+    slow = Studio(tmp_path, FakeRunner(steps=1000, delay=0.05))
+    unfinished = submit(client_for(slow)).json()["id"]
+    slow.runner._closed = True  # as a killed process: nothing more is written
+    again = Studio(tmp_path, FakeRunner(steps=2))
+    client = client_for(again)
+    try:
+        jobs = {j["id"]: j for j in client.get("/api/jobs").json()["jobs"]}
+        assert jobs[done]["state"] == "done" and jobs[done]["request"]["seed"] == 3
+        assert jobs[unfinished]["state"] == "failed" and "stopped" in jobs[unfinished]["error"]
+        assert client.get(f"/api/jobs/{done}/result.png").status_code == 200
+        assert follow(client, done) == [{"type": "done", "error": None}]
+        # "again with…": the inputs of the earlier job, new settings
+        redo = client.post("/api/jobs", data={"recipe": json.dumps({"preset": "fast", "size": 48}), "again": done})
+        assert redo.status_code == 201, redo.text
+        new = redo.json()["id"]
+        assert follow(client, new)[-1]["type"] == "done"
+        status = client.get(f"/api/jobs/{new}").json()
+        assert status["inputs"] == jobs[done]["inputs"] and status["recipe"]["size"] == 48
+        folder = tmp_path / "jobs"
+        assert (folder / new / "content").read_bytes() == (folder / done / "content").read_bytes()
+    finally:
+        again.close()
+
+
+def test_presets_and_input_thumbnails(client):
+    data = client.get("/api/presets").json()
+    assert set(data["presets"]) == {"default", "fast", "quality", "gatys"}
+    assert data["presets"]["fast"]["steps"] == 40 and "content_weight" in data["fields"]
+    job_id = submit(client, content=png(size=(1200, 900))).json()["id"]
+    follow(client, job_id)
+    thumb = client.get(f"/api/jobs/{job_id}/inputs/content")
+    with Image.open(io.BytesIO(thumb.content)) as image:  # re-encoded, never the bytes as sent
+        assert image.format == "JPEG" and image.size == (512, 384)
+    assert client.get(f"/api/jobs/{job_id}/inputs/job.json").status_code == 404
+    assert client.get(f"/api/jobs/{job_id}/inputs/..%2Fjob.json").status_code == 404
+
+
+# -- defences
+
+
+def test_every_request_needs_the_token(fake):
+    anonymous = client_for(fake, token=False)
+    assert anonymous.get("/api/jobs").status_code == 401
+    assert anonymous.get("/api/presets").status_code == 401
+    assert anonymous.get("/static/studio.js").status_code == 401
+    assert anonymous.get("/").status_code == 401
+    assert submit(anonymous).status_code == 401 and not fake.jobs()
+    assert anonymous.get("/api/jobs", headers={"authorization": "Bearer wrong"}).status_code == 401
+    assert anonymous.get("/?token=wrong", follow_redirects=False).status_code == 401
+    assert anonymous.get("/api/jobs", headers={"authorization": f"Bearer {TOKEN}"}).status_code == 200
+    # the printed URL sets the cookie (HttpOnly, SameSite=Strict) and drops the token from the address
+    first = anonymous.get(f"/?token={TOKEN}", follow_redirects=False)
+    assert first.status_code == 303 and first.headers["location"] == "/"
+    cookie = first.headers["set-cookie"].lower()
+    assert f"impasto-{PORT}={TOKEN}".lower() in cookie and "httponly" in cookie and "samesite=strict" in cookie
+    assert anonymous.get("/api/jobs").status_code == 200  # the client keeps the cookie
+
+
+def test_wrong_host_and_cross_site_requests_are_refused(client, fake):
+    assert client.get("/api/jobs", headers={"host": "evil.example:8765"}).status_code == 403  # DNS rebinding
+    assert client.get("/api/jobs", headers={"host": "localhost:8765"}).status_code == 200
+    assert client.get("/api/jobs", headers={"host": "10.0.0.5:8765"}).status_code == 403  # not bound there
+    cross = {"origin": "http://evil.example"}
+    assert submit(client, **{}).status_code == 201
+    job_id = fake.jobs()[0]["id"]
+    assert client.post("/api/jobs", headers=cross, data={"recipe": "{}"}).status_code == 403
+    assert client.delete(f"/api/jobs/{job_id}", headers=cross).status_code == 403
+    assert client.post(f"/api/jobs/{job_id}/stop", headers={"sec-fetch-site": "cross-site"}).status_code == 403
+    assert client.get(f"/api/jobs/{job_id}/events", headers=cross).status_code == 403
+    assert client.get(f"/api/jobs/{job_id}/events", headers={"sec-fetch-site": "same-site"}).status_code == 403
+    assert len(fake.jobs()) == 1
+    # no CORS: nothing tells a browser that another site may read an answer
+    answer = client.get("/api/jobs", headers=cross)
+    assert answer.status_code == 200 and not any(h.lower().startswith("access-control") for h in answer.headers)
+    assert client.options("/api/jobs", headers={**cross, "access-control-request-method": "POST"}).status_code >= 400
+    # same-origin requests pass, and every answer carries the policy
+    same = client.delete(f"/api/jobs/{job_id}", headers={"origin": BASE})
+    assert same.status_code == 200 and "default-src 'none'" in same.headers["content-security-policy"]
+
+
+def test_an_exposed_server_takes_ip_hosts_but_not_names(fake):
+    client = TestClient(create_app(fake, TOKEN, host="0.0.0.0", port=PORT), base_url=BASE)
+    client.cookies.set(f"impasto-{PORT}", TOKEN)
+    assert client.get("/api/jobs", headers={"host": "192.168.1.20:8765"}).status_code == 200
+    assert client.get("/api/jobs", headers={"host": "rebind.example:8765"}).status_code == 403
+
+
+def test_bad_uploads_are_refused_with_one_line_and_the_server_keeps_serving(tmp_path):
+    studio = Studio(tmp_path, FakeRunner(steps=2), max_upload=200_000)
+    client = client_for(studio)
+    bomb = io.BytesIO()
+    Image.new("1", (12_000, 10_000)).save(bomb, format="PNG")  # 120 M pixels in a small file
+    assert len(bomb.getvalue()) < 200_000
+    cases = [
+        (dict(content=b"GIF89a but not really"), 400, "content: photo.png: not an image"),
+        (dict(content=png()[:60]), 400, "content: photo.png: cannot decode image (truncated or corrupt"),
+        (dict(content=b""), 400, "content: photo.png: file is empty"),
+        (dict(content=bomb.getvalue()), 413, "content: photo.png: declares 12000x10000 pixels, over the limit"),
+        (dict(content=b"x" * 200_001), 413, "content: photo.png: is 0.2 MB, over the 0 MB limit"),
+        (dict(content=png(size=(8, 8))), 400, "content: photo.png: image is 8x8 px; the network needs"),
+        (dict(content=png(), name="../../../../etc/cron.d/evil.png"), 201, None),
+        (dict(content=b"<script>alert(1)</script>", name="x.png.html"), 400, "content: x.png.html: not an image"),
+        (dict(recipe={"preset": "nope"}), 400, "preset: unknown"),
+        (dict(recipe={"size": -3}), 400, "size: must be a positive whole number, got -3"),
+        (dict(recipe={"sizes": 64}), 400, "sizes: is not a recipe setting; did you mean 'size'?"),
+        (dict(recipe=[1, 2]), 400, "recipe: expected an object of settings"),
+        (dict(styles=[png(), png()], recipe={"style_weights": [1.0]}), 400, "style_weights"),
+    ]
+    try:
+        for kwargs, status, text in cases * 2:  # 26 uploads, 24 of them bad
+            response = submit(client, **kwargs)
+            assert response.status_code == status, (kwargs.get("name"), response.text)
+            if text is not None:
+                error = response.json()["error"]
+                assert error.startswith(text) or text in error, error
+                assert "\n" not in error and str(tmp_path) not in error
+        bad_json = client.post("/api/jobs", files=[("content", ("a.png", png())), ("style", ("b.png", png()))],
+                               data={"recipe": "{size: 64"})  # fmt: skip
+        assert bad_json.status_code == 400 and bad_json.json()["error"].startswith("recipe: not valid JSON")
+        no_style = client.post("/api/jobs", files=[("content", ("a.png", png()))], data={"recipe": "{}"})
+        assert no_style.json()["error"] == "style: no painting was sent"
+        # the two uploads with a path for a name were kept under server-made names only
+        kept = sorted(p.name for p in (tmp_path / "jobs").iterdir())
+        assert len(kept) == 2 and not (tmp_path / "etc").exists()
+        named = [j for j in studio.jobs() if j["inputs"]["content"] == "evil.png"]
+        assert len(named) == 2
+        for job in studio.jobs():
+            studio.wait(job["id"], 10)
+        # and after all that, a good job runs to the end
+        good = submit(client).json()["id"]
+        assert follow(client, good)[-1]["type"] == "done"
+        assert not [p for p in (tmp_path / "jobs").iterdir() if p.name.startswith(".")]  # no staging left
+    finally:
+        studio.close()
+
+
+def test_a_request_body_over_the_limit_is_refused_before_it_is_read(tmp_path):
+    studio = Studio(tmp_path, FakeRunner(steps=1), max_upload=1000)
+    client = client_for(studio, max_body=50_000)
+    try:
+        response = submit(client, content=b"x" * 60_000)
+        assert response.status_code == 413 and "over the limit" in response.json()["error"]
+        assert not list((tmp_path / "jobs").iterdir())
+    finally:
+        studio.close()
+
+
+# -- the real engine
+
+
+@pytest.mark.slow
+def test_a_real_job_at_a_small_size(tmp_path, vgg19):
+    runner = LocalRunner(stylizer=Stylizer(Runtime(device="cpu"), encoder=vgg19), preview_seconds=0)
+    studio = Studio(tmp_path, runner)
+    client = client_for(studio)
+    try:
+        photo = Image.linear_gradient("L").convert("RGB").resize((96, 72))
+        buffer = io.BytesIO()
+        photo.save(buffer, format="JPEG")
+        painting = io.BytesIO()
+        Image.effect_noise((64, 64), 80).convert("RGB").save(painting, format="PNG")
+        response = submit(client, {"preset": "fast", "size": 64, "first_steps": 6, "steps": 3}, buffer.getvalue(),
+                          "gradient.jpg", [painting.getvalue()])  # fmt: skip
+        assert response.status_code == 201, response.text
+        job_id = response.json()["id"]
+        events = follow(client, job_id)
+        progress = [e for e in events if e["type"] == "progress"]
+        assert events[-1] == {"type": "done", "error": None}
+        assert progress[-1]["done"] and progress[-1]["step"] == progress[-1]["total_steps"]
+        assert {k.split(".")[0] for k in progress[0]["terms"]} == {"content", "style", "tv"}
+        with Image.open(io.BytesIO(client.get(f"/api/jobs/{job_id}/result.png").content)) as image:
+            assert image.size == (64, 48)
+            result = image.convert("RGB")
+        assert result.getextrema() != photo.resize((64, 48)).getextrema()  # painted, not the photo
+        history = json.loads((tmp_path / "jobs" / job_id / "history.json").read_text())
+        assert len(history["steps"]) == progress[-1]["total_steps"] and history["checkpoints"]
+    finally:
+        studio.close()
+
+
+@pytest.mark.slow
+def test_the_explain_report_of_a_finished_job(tmp_path, vgg19_weights):
+    pytest.importorskip("matplotlib")
+    encoder = Encoder(vgg19_weights)  # the whole network, as a server loads it
+    runner = LocalRunner(stylizer=Stylizer(Runtime(device="cpu"), encoder=encoder), preview_seconds=0)
+    studio = Studio(tmp_path, runner)
+    client = client_for(studio)
+    try:
+        job_id = submit(client, {"preset": "fast", "size": 64, "first_steps": 4, "steps": 2}).json()["id"]
+        assert client.get(f"/api/jobs/{job_id}/explain").status_code in (404, 200)  # not before it is done
+        follow(client, job_id)
+        report = client.get(f"/api/jobs/{job_id}/explain")
+        assert report.status_code == 200 and report.headers["content-security-policy"].startswith("default-src 'none'")
+        html = report.text
+        assert "How impasto painted photo.png in the style of painting0.png" in html
+        sections = ("1. The network, as loaded", "2. Feature maps", "3. What is style?", "5. How the optimisation went")
+        for heading in sections:
+            assert heading in html
+        assert Path(tmp_path / "jobs" / job_id / "explain.html").read_text() == html  # made once, kept
+    finally:
+        studio.close()
