@@ -106,8 +106,11 @@ def main(args: argparse.Namespace) -> int:
         threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     try:
-        server.run(sockets=[sock])
+        server.run(sockets=[sock])  # until Ctrl-C or SIGTERM, which uvicorn hands back once it has stopped
+    except KeyboardInterrupt:
+        pass
     finally:
         studio.close()
         sock.close()
+    print(f"impasto studio stopped; the results stay in {data}", file=sys.stderr)
     return 0

@@ -222,6 +222,7 @@ function resetLive() {
   state.scaleStarts = [];
   state.lastScale = null;
   state.preview = 0;
+  state.last = null;
   drawChart();
   for (const id of ["download-png", "download-jpg", "explain"]) $(id).hidden = true;
   $("bar").hidden = true;
@@ -264,6 +265,7 @@ function progress(id, e) {
   }
   if (state.lastScale !== null && e.scale !== state.lastScale) state.scaleStarts.push(e.step);
   state.lastScale = e.scale;
+  state.last = e;
   if (e.preview && e.preview !== state.preview) {
     state.preview = e.preview;
     loadPreview(`/api/jobs/${id}/preview.jpg?n=${e.preview}`);
@@ -286,7 +288,10 @@ function finish(id, e, source) {
     jpg.href = `/api/jobs/${id}/result.jpg`; jpg.download = `impasto-${id}.jpg`;
     explain.href = `/api/jobs/${id}/explain`;
     png.hidden = jpg.hidden = explain.hidden = false;
-    $("status").textContent = `done · ${$("status").textContent}`;
+    const last = state.last;
+    $("status").textContent = last
+      ? `done · ${last.step} of ${last.total_steps} steps · ${last.size[1]}×${last.size[0]} px · ${clock(last.elapsed)}`
+      : "done";
   } else if (e.type === "failed") {
     $("idle").hidden = false;
     $("idle").textContent = "";
@@ -333,8 +338,8 @@ function drawChart() {
     g.beginPath(); g.moveTo(L, y(10 ** p)); g.lineTo(W - R, y(10 ** p)); g.stroke();
     g.fillText(`1e${p}`, 4, y(10 ** p) + 4);
   }
-  g.fillText("step", W - R - 26, H - 6);
-  g.fillText(String(last), x(last) - 20, H - 6);
+  g.fillText("step 1", L, H - 6);
+  g.fillText(`step ${last}`, W - R - 56, H - 6);
   g.setLineDash([4, 4]);
   g.strokeStyle = "#bbb";
   for (const s of state.scaleStarts) { g.beginPath(); g.moveTo(x(s), T); g.lineTo(x(s), H - B); g.stroke(); }

@@ -1,0 +1,138 @@
+"""The studio end to end in a real browser: Debian's chromium, headless, driven by
+Playwright, against ``impasto serve`` on the real engine. Skipped (with the command that
+installs it) where no Chromium is found; .ci/run installs it."""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi", reason="pip install 'impasto[web]'")
+sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium: apt-get install -y chromium"),
+]
+
+
+@pytest.fixture
+def server(tmp_path):
+    """``impasto serve`` on a free port; yields the URL it printed."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "impasto", "serve", "--port", "0", "--no-browser", "--data-dir", str(tmp_path / "data")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    line = proc.stdout.readline()
+    match = re.search(r"http://127\.0\.0\.1:\d+/\?token=\S+", line)
+    assert match, line + proc.stderr.read()
+    yield match.group(0)
+    proc.terminate()
+    assert proc.wait(30) == 0, proc.stderr.read()
+
+
+@pytest.fixture
+def page(server):
+    """A page of the studio; on leaving, no console errors and no request that left the server."""
+    origin = server.split("/?")[0]
+    errors: list[str] = []
+    requests: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        tab = browser.new_page(accept_downloads=True, viewport={"width": 1280, "height": 1000})
+        tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        tab.on("pageerror", lambda e: errors.append(str(e)))
+        tab.on("request", lambda r: requests.append(r.url))
+        tab.goto(server)
+        assert tab.url == origin + "/"  # the token went into a cookie, out of the address
+        yield tab
+        browser.close()
+    assert errors == []
+    outside = [u for u in requests if not (u.startswith(origin + "/") or u.startswith(f"blob:{origin}/"))]
+    assert outside == [] and len(requests) > 5
+
+
+def until(page, script: str, timeout: float = 180.0) -> None:
+    """Wait for ``script`` to be true in the page (polled from here: the page's CSP forbids
+    the eval that Playwright's wait_for_function uses)."""
+    end = time.monotonic() + timeout
+    while not page.evaluate(script):
+        assert time.monotonic() < end, f"timed out waiting for {script}"
+        time.sleep(0.1)
+
+
+PREVIEWS = "parseInt(document.getElementById('preview').dataset.count || '0', 10)"
+
+
+def test_paint_the_demo_pair_watch_it_stop_it_and_download(page, tmp_path):
+    page.click("#demo")
+    until(page, "document.querySelectorAll('#styles li').length === 1")
+    page.fill("#size", "160")
+    page.click("#paint")
+    until(page, f"{PREVIEWS} >= 1")
+    seen, end = set(), time.monotonic() + 120
+    while len(seen) < 4:  # the picture changes at least 3 times while it forms
+        seen.add(page.evaluate("document.getElementById('preview').src"))
+        assert time.monotonic() < end and not page.evaluate("document.getElementById('stop').disabled")
+        time.sleep(0.2)
+    assert re.search(r"scale 1/\d+ · step \d+/\d+ · 137×160 px · 0:\d\d elapsed · ETA", page.inner_text("#status"))
+    assert page.evaluate("document.querySelectorAll('#legend li').length") == 7  # content, 5 style layers, tv
+    page.click("#stop")
+    until(page, "!document.getElementById('download-png').hidden")
+    steps = int(re.search(r"done · (\d+) of (\d+) steps", page.inner_text("#status")).group(1))
+    assert steps < int(re.search(r"of (\d+) steps", page.inner_text("#status")).group(1))  # stopped early
+    with page.expect_download() as download:
+        page.click("#download-png")
+    path = tmp_path / "result.png"
+    download.value.save_as(path)
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.size == (137, 160)
+    assert "done in" in page.inner_text("#gallery li")
+
+
+def test_a_job_runs_to_the_end_and_is_kept_in_the_gallery(page, tmp_path):
+    photo, painting = tmp_path / "street.png", tmp_path / "stripes.png"
+    Image.radial_gradient("L").convert("RGB").resize((96, 64)).save(photo)
+    stripes = Image.new("RGB", (64, 64), (20, 60, 160))
+    for x in range(0, 64, 8):
+        stripes.paste((230, 190, 40), (x, 0, x + 4, 64))
+    stripes.save(painting)
+    page.set_input_files("#content", str(photo))
+    page.set_input_files("#style", str(painting))
+    page.select_option("#preset", "fast")
+    page.fill("#size", "64")
+    page.click("#paint")
+    until(page, "!document.getElementById('download-png').hidden")
+    until(page, "document.querySelector('#gallery li .state').textContent.startsWith('done in')")
+    card = page.locator("#gallery li").first
+    assert "street.png + stripes.png" in card.inner_text() and "fast · 64 px" in card.inner_text()
+    # the same pictures again, another size, from the gallery's "again with…"
+    card.get_by_text("again with…").click()
+    assert page.input_value("#preset") == "fast" and page.input_value("#size") == "64"
+    page.fill("#size", "48")
+    page.click("#paint")
+    until(page, "document.querySelectorAll('#gallery li').length === 2")
+    until(page, "[...document.querySelectorAll('#gallery li .state')].every(s => s.textContent.startsWith('done'))")
+    cards = page.locator("#gallery li")
+    assert "fast · 48 px" in cards.nth(0).inner_text() and "street.png + stripes.png" in cards.nth(0).inner_text()
+    # open the older one from the gallery, then both side by side
+    cards.nth(1).get_by_text("show").click()
+    until(page, "document.getElementById('preview').naturalWidth === 64")
+    cards.nth(0).locator("input[type=checkbox]").check()
+    page.locator("#gallery li").nth(1).locator("input[type=checkbox]").check()
+    until(page, "!document.getElementById('compare').hidden && document.getElementById('compare-b').naturalWidth > 0")
+    page.fill("#compare-slider", "30")
+    page.dispatch_event("#compare-slider", "input")
+    assert page.evaluate("document.getElementById('compare-top').style.width") == "30%"
+    with page.expect_download() as download:
+        page.click("#download-jpg")
+    with Image.open(io.BytesIO(Path(download.value.path()).read_bytes())) as image:
+        assert image.format == "JPEG" and image.size == (64, 43)
