@@ -368,3 +368,41 @@ def test_the_explain_report_of_a_finished_job(tmp_path, vgg19_weights):
         assert Path(tmp_path / "jobs" / job_id / "explain.html").read_text() == html  # made once, kept
     finally:
         studio.close()
+
+
+# -- the command
+
+
+def test_serve_refuses_a_taken_port_and_an_unwritable_data_folder(tmp_path, capsys):
+    import socket
+
+    from impasto.cli import main
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    port = taken.getsockname()[1]
+    try:
+        code = main(["serve", "--port", str(port), "--no-browser", "--data-dir", str(tmp_path)])
+    finally:
+        taken.close()
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"impasto: error: --port: cannot listen on 127.0.0.1:{port}")
+    assert err.count("\n") == 1
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["serve", "--no-browser", "--data-dir", str(blocker / "data")]) == 2
+    assert capsys.readouterr().err.startswith(f"impasto: error: --data-dir: {blocker / 'data'}: cannot write there")
+    assert main(["serve", "--no-browser", "--port", "70000", "--data-dir", str(tmp_path)]) == 2
+    assert "--port: 70000 is not a port number" in capsys.readouterr().err
+
+
+def test_serve_without_the_web_extra_names_the_pip_command(monkeypatch, capsys):
+    import importlib.util
+
+    from impasto.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "uvicorn" else real(name, *a))
+    assert main(["serve", "--no-browser"]) == 2
+    assert capsys.readouterr().err == "impasto: error: impasto serve needs uvicorn: pip install 'impasto[web]'\n"

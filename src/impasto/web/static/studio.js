@@ -308,11 +308,12 @@ async function stop() {
 }
 
 // ---------- the chart of the loss terms per layer (log scale)
+// Redrawn at most twice a second: on a 2-core laptop the page shares the CPU with the run.
 let chartPending = false;
 function scheduleChart() {
   if (chartPending) return;
   chartPending = true;
-  requestAnimationFrame(() => { chartPending = false; drawChart(); });
+  setTimeout(() => requestAnimationFrame(() => { chartPending = false; drawChart(); }), 500);
 }
 function drawChart() {
   const canvas = $("chart"), g = canvas.getContext("2d");
