@@ -17,6 +17,7 @@ Run it alone: another busy process on these cores changes every figure.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import re
 import shutil
@@ -106,7 +107,8 @@ def studio_run(page, server: Server, size: int, screenshot: Path | None) -> dict
     wait(page, "!document.getElementById('download-png').hidden")
     shown = page.evaluate("window.__shown")
     job = json.loads(server.get("/api/jobs"))["jobs"][-1]
-    gaps = [b - a for a, b in zip(shown, shown[1:-1], strict=False)]  # the last is the result, not a preview
+    previews = shown[:-1]  # the last picture shown is the result, not a preview
+    gaps = [b - a for a, b in itertools.pairwise(previews)]
     return {
         "first_preview": (shown[0] - pressed) / 1000,
         "gaps": [g / 1000 for g in gaps],
@@ -184,7 +186,8 @@ def main() -> None:
         f"{sorted(gaps)[int(0.95 * (len(gaps) - 1))]:.2f} / {max(gaps):.2f} s |",
         f"| the run's own time, CLI (median of {len(cli)}) | {statistics.median(cli):.1f} s "
         f"({', '.join(f'{c:.1f}' for c in cli)}) |",
-        f"| the run's own time, studio with the page watching (median of {len(studio)}) | {statistics.median(studio):.1f} s "
+        f"| the run's own time, studio with the page watching (median of {len(studio)}) | "
+        f"{statistics.median(studio):.1f} s "
         f"({', '.join(f'{s:.1f}' for s in studio)}) |",
         f"| studio / CLI | {ratio:.3f} ({100 * (ratio - 1):+.1f}%) |",
         f"| server memory (RSS) after the {len(rows)} runs above | {base:.0f} MB |",
