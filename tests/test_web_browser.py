@@ -136,3 +136,37 @@ def test_a_job_runs_to_the_end_and_is_kept_in_the_gallery(page, tmp_path):
         page.click("#download-jpg")
     with Image.open(io.BytesIO(Path(download.value.path()).read_bytes())) as image:
         assert image.format == "JPEG" and image.size == (64, 43)
+
+
+def test_two_paintings_blended_by_a_mask_painted_over_the_photo(page, tmp_path):
+    photo, warm, cold = tmp_path / "field.png", tmp_path / "warm.png", tmp_path / "cold.png"
+    Image.linear_gradient("L").convert("RGB").resize((96, 64)).save(photo)
+    Image.effect_noise((64, 64), 60).convert("RGB").save(warm)
+    Image.new("RGB", (64, 64), (20, 40, 160)).save(cold)
+    page.set_input_files("#content", str(photo))
+    page.set_input_files("#style", [str(warm), str(cold)])
+    assert page.locator("#styles input[type=range]").count() == 2  # blend sliders
+    page.locator("#styles input[type=range]").nth(1).fill("25")
+    page.click("#more summary")
+    page.click("#mask-paint")
+    until(page, "document.getElementById('mask-canvas').width === 96")
+    assert page.locator("#brushes button").all_inner_texts() == ["warm.png", "cold.png"]
+    page.locator("#brushes button").nth(1).click()
+    page.fill("#brush-size", "120")
+    box = page.locator("#mask-canvas").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.75, box["y"] + 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.75, box["y"] + box["height"] - 2, steps=8)
+    page.mouse.up()
+    page.select_option("#preset", "fast")
+    page.fill("#size", "64")
+    page.fill("#seed", "5")
+    page.click("#paint")
+    until(page, "!document.getElementById('download-png').hidden")
+    status = page.evaluate("fetch('/api/jobs').then(r => r.json()).then(d => d.jobs[0])")
+    assert status["state"] == "done" and status["inputs"]["mask"] == "painted-mask.png"
+    assert status["request"]["style_weights"] == [1.0, 0.5] and status["request"]["seed"] == 5
+    assert "mask" in page.inner_text("#gallery li")
+    with Image.open(tmp_path / "data" / "jobs" / status["id"] / "mask") as mask:  # kept as the page painted it
+        grey = mask.convert("L")
+        assert grey.size == (96, 64) and grey.getpixel((2, 32)) == 0 and grey.getpixel((72, 32)) == 255
