@@ -99,7 +99,7 @@ def studio_run(page, server: Server, size: int, screenshot: Path | None) -> dict
     page.click("#paint")
     wait(page, "window.__shown.length >= 1")
     if screenshot is not None:
-        wait(page, "document.getElementById('bar').value > 0.45")
+        wait(page, "document.getElementById('bar').value > 0.6")
         raw = screenshot.with_suffix(".png")
         page.screenshot(path=str(raw))
         Image.open(raw).convert("RGB").save(screenshot, quality=85)
@@ -147,7 +147,7 @@ def main() -> None:
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1280, "height": 960})
+            page = browser.new_page(viewport={"width": 1280, "height": 1180})
             for k in range(args.repeats):
                 cli.append(cli_run(content, style, args.size, folder))
                 print(f"cli {k + 1}: {cli[-1]:.1f} s", flush=True)

@@ -270,15 +270,21 @@ function progress(id, e) {
     state.preview = e.preview;
     loadPreview(`/api/jobs/${id}/preview.jpg?n=${e.preview}`);
   }
+  scheduleChart();
+}
+function drawStatus() {
+  const e = state.last;
+  if (!e) return;
   $("status").textContent = `scale ${e.scale + 1}/${e.scales} · step ${e.step}/${e.total_steps} · `
     + `${e.size[1]}×${e.size[0]} px · ${clock(e.elapsed)} elapsed · ETA ${clock(e.eta)} · loss ${e.loss.toPrecision(4)}`;
   $("bar").hidden = false;
   $("bar").value = e.fraction;
-  scheduleChart();
 }
 function finish(id, e, source) {
   source.close();
   if (id !== state.current) return;
+  state.source = null;
+  drawChart();
   $("stop").disabled = true;
   $("bar").hidden = true;
   if (e.type === "done") {
@@ -308,12 +314,16 @@ async function stop() {
 }
 
 // ---------- the chart of the loss terms per layer (log scale)
-// Redrawn at most twice a second: on a 2-core laptop the page shares the CPU with the run.
+// The status and the chart are redrawn at most twice a second, not at every step: on a
+// 2-core laptop the page shares the CPU with the run.
 let chartPending = false;
 function scheduleChart() {
   if (chartPending) return;
   chartPending = true;
-  setTimeout(() => requestAnimationFrame(() => { chartPending = false; drawChart(); }), 500);
+  setTimeout(() => requestAnimationFrame(() => {
+    chartPending = false;
+    if (state.source) { drawStatus(); drawChart(); }
+  }), 500);
 }
 function drawChart() {
   const canvas = $("chart"), g = canvas.getContext("2d");
