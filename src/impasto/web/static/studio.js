@@ -414,13 +414,44 @@ function card(job) {
 function markCurrent() {
   for (const li of $("gallery").children) li.classList.toggle("current", li.id === `job-${state.current}`);
 }
+// Cards are remade only when a job's state changes; a running job's card gets its new
+// text, and a new thumbnail every few previews (the page must not take the run's CPU).
+const cards = new Map();
+function signature(job) {
+  return [job.state, job.position, job.error, job.seconds, state.compare.includes(job.id)].join("|");
+}
+function drawGallery(jobs) {
+  const list = $("gallery"), wanted = jobs.slice().reverse(), keep = new Set(wanted.map((j) => j.id));
+  for (const [id, c] of cards) if (!keep.has(id)) { c.li.remove(); cards.delete(id); }
+  let previous = null;
+  for (const job of wanted) {
+    let c = cards.get(job.id);
+    const sig = signature(job);
+    if (!c || c.sig !== sig) {
+      const li = card(job);
+      if (c) c.li.replaceWith(li);
+      c = { li, sig, preview: job.progress ? job.progress.preview : 0 };
+      cards.set(job.id, c);
+    } else if (job.state === "running" && job.progress) {
+      c.li.querySelector(".state").textContent = stateText(job);
+      if (job.progress.preview - c.preview >= 5) {
+        c.preview = job.progress.preview;
+        c.li.querySelector("img").src = `/api/jobs/${job.id}/preview.jpg?n=${c.preview}`;
+      }
+    }
+    const next = previous ? previous.nextSibling : list.firstChild;
+    if (c.li !== next) list.insertBefore(c.li, next);
+    previous = c.li;
+  }
+  markCurrent();
+}
 async function refresh() {
   if (state.refreshing) return;
   state.refreshing = true;
   try {
     const { jobs } = await api("GET", "/api/jobs");
     state.jobs = jobs;
-    $("gallery").replaceChildren(...jobs.slice().reverse().map(card));
+    drawGallery(jobs);
   } catch (err) {
     say(err.message);
   } finally {
@@ -502,6 +533,6 @@ async function start() {
   await refresh();
   const running = state.jobs.find((j) => j.state === "running") || state.jobs.find((j) => j.state === "queued");
   if (running) show(running.id);
-  setInterval(() => { if (state.jobs.some((j) => !["done", "failed", "cancelled"].includes(j.state))) refresh(); }, 1500);
+  setInterval(() => { if (state.jobs.some((j) => !["done", "failed", "cancelled"].includes(j.state))) refresh(); }, 2000);
 }
 document.addEventListener("DOMContentLoaded", start);
