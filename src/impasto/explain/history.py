@@ -42,6 +42,13 @@ class Step:
     terms: dict[str, float]
     elapsed: float
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Step:
+        """A step from a progress event's JSON (:meth:`Progress.to_json`) or a history file's."""
+        h, w = (int(x) for x in d["size"])
+        return cls(int(d["step"]), int(d["scale"]), (h, w), float(d["loss"]),
+                   {str(k): float(v) for k, v in d["terms"].items()}, float(d["elapsed"]))  # fmt: skip
+
 
 @dataclass
 class History:
@@ -50,6 +57,17 @@ class History:
     """``(step, image)`` pairs, images ``(1, 3, h, w)`` at their scale's size."""
     final: Step | None = None
     """The last event: the result as the objective scores it."""
+
+    def add(self, step: Step, done: bool, image: Tensor | None = None) -> None:
+        """One event: the last (``done``) scores the final image; an image becomes a checkpoint."""
+        if done:
+            self.final = step
+        else:
+            self.steps.append(step)
+        if image is not None:
+            if self.checkpoints and self.checkpoints[-1][0] == step.step:  # the done event repeats the last step
+                self.checkpoints.pop()
+            self.checkpoints.append((step.step, image))
 
     def scale_starts(self) -> list[int]:
         """The first step of each scale after the first."""
@@ -85,14 +103,8 @@ class History:
             data = json.loads(text)
             if data.get("version") != VERSION:
                 raise ValueError(f"version {data.get('version')!r}, expected {VERSION}")
-
-            def step(d: dict) -> Step:
-                h, w = (int(x) for x in d["size"])
-                return Step(int(d["step"]), int(d["scale"]), (h, w), float(d["loss"]),
-                            {str(k): float(v) for k, v in d["terms"].items()}, float(d["elapsed"]))  # fmt: skip
-
-            steps = [step(d) for d in data["steps"]]
-            final = None if data["final"] is None else step(data["final"])
+            steps = [Step.from_dict(d) for d in data["steps"]]
+            final = None if data["final"] is None else Step.from_dict(data["final"])
             checkpoints = [(int(c["step"]), _decode_png(c["png"])) for c in data["checkpoints"]]
         except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
             raise ImageError(f"{name}: not a history written by impasto stylize --record ({exc})") from None
@@ -122,15 +134,5 @@ class Recorder:
         self.then = then
 
     def __call__(self, event: Progress):
-        h, w = event.size
-        step = Step(event.step, event.scale, (h, w), event.loss, dict(event.terms), event.elapsed)
-        if event.done:
-            self.history.final = step
-        else:
-            self.history.steps.append(step)
-        if event.image is not None:
-            points = self.history.checkpoints
-            if points and points[-1][0] == event.step:  # the done event repeats the last step
-                points.pop()
-            points.append((event.step, event.image))
+        self.history.add(Step.from_dict(event.to_json()), event.done, event.image)
         return self.then(event) if self.then is not None else None

@@ -64,6 +64,20 @@ def display_name(name: str | None) -> str:
     return base[:80] or "upload"
 
 
+def too_large(field: str, name: str | None, size: int, limit: int) -> UploadError:
+    """The refusal of a file of ``size`` bytes over ``limit`` (413)."""
+    return UploadError(
+        f"{field}: {display_name(name)}: is {size / 2**20:.1f} MB, over the {limit / 2**20:.0f} MB limit", 413
+    )
+
+
+def _inputs(folder: Path, names: dict[str, Any]) -> Inputs:
+    """A kept job's pictures (``names``: its ``inputs`` record, the names as sent)."""
+    styles = tuple(folder / f"style-{k + 1}" for k in range(len(names["styles"])))
+    masks = (folder / "mask",) if (folder / "mask").is_file() else None
+    return Inputs(folder / "content", styles, masks=masks, labels=tuple(names["styles"]))
+
+
 def _finished(state: str) -> bool:
     return JobState(state).finished
 
@@ -145,11 +159,7 @@ class Studio:
 
             def keep(upload: Upload, file: str) -> Path:
                 if len(upload.data) > self.max_upload:
-                    raise UploadError(
-                        f"{upload.field}: {display_name(upload.name)}: is {len(upload.data) / 2**20:.1f} MB, over "
-                        f"the {self.max_upload / 2**20:.0f} MB limit",
-                        413,
-                    )
+                    raise too_large(upload.field, upload.name, len(upload.data), self.max_upload)
                 if not upload.data:
                     raise UploadError(f"{upload.field}: {display_name(upload.name)}: file is empty")
                 path = staging / file
@@ -201,12 +211,7 @@ class Studio:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        inputs = Inputs.of(
-            folder / "content",
-            [folder / p.name for p in style_paths],
-            masks=None if mask_path is None else [folder / "mask"],
-        )
-        inputs = Inputs(inputs.content, inputs.styles, masks=inputs.masks, labels=tuple(names["styles"]))
+        inputs = _inputs(folder, names)
         with self._lock:
             self._meta[job_id] = meta
             self._settled[job_id] = threading.Event()
@@ -238,18 +243,13 @@ class Studio:
         for event in self.runner.events(runner_id):
             if event["type"] != "progress":
                 continue
-            h, w = event["size"]
-            step = Step(event["step"], event["scale"], (h, w), event["loss"], dict(event["terms"]), event["elapsed"])
-            if event["done"]:
-                history.final = step
-            else:
-                history.steps.append(step)
+            image = None
             if event["preview"] > seen and (event["step"] - last_checkpoint >= CHECKPOINT_EVERY or event["done"]):
                 image = self.runner.preview(runner_id)
-                if image is not None:
-                    history.checkpoints.append((event["step"], image))
-                    history.checkpoints = history.thinned(2 * MAX_CHECKPOINTS)  # bounded while it runs
-                    last_checkpoint = event["step"]
+            history.add(Step.from_dict(event), event["done"], image)
+            if image is not None:
+                history.checkpoints = history.thinned(2 * MAX_CHECKPOINTS)  # bounded while it runs
+                last_checkpoint = event["step"]
             seen = event["preview"]
         status = self.runner.status(runner_id)
         folder = self.jobs_dir / job_id
@@ -369,9 +369,7 @@ class Studio:
         from impasto.explain.report import explain
 
         recipe = StyleConfig.from_dict(meta["recipe"])
-        styles = [folder / f"style-{k + 1}" for k in range(len(meta["inputs"]["styles"]))]
-        mask = folder / "mask"
-        inputs = Inputs.of(folder / "content", styles, masks=[mask] if mask.is_file() else None)
+        inputs = _inputs(folder, meta["inputs"])
         history = History.load(folder / "history.json") if (folder / "history.json").is_file() else None
         report = explain(
             inputs, recipe, result=load_image(folder / "result.png"), history=history,
