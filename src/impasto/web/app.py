@@ -25,6 +25,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,7 +34,7 @@ from impasto.config import PRESETS, fields_help
 from impasto.errors import ConfigError, ImpastoError
 from impasto.imageio import load_image, resize, size_of, tensor_to_pil
 from impasto.jobs.base import UnknownJob
-from impasto.web.studio import MAX_STYLES, Studio, Upload, UploadError
+from impasto.web.studio import MAX_STYLES, Studio, Upload, UploadError, too_large
 
 #: The page's files: name -> media type. Nothing else is served from the package.
 STATIC = {
@@ -235,20 +236,12 @@ def create_app(
         form = await request.form(max_files=MAX_STYLES + 2, max_fields=8)
         try:
 
-            def file(item: Any, field: str) -> UploadFile:
+            async def upload(item: Any, field: str) -> Upload:
                 if not isinstance(item, UploadFile):
                     raise UploadError(f"{field}: expected a file, got text")
-                if item.size is not None and item.size > studio.max_upload:
-                    raise UploadError(
-                        f"{field}: {item.filename}: is {item.size / 2**20:.1f} MB, over the "
-                        f"{studio.max_upload / 2**20:.0f} MB limit",
-                        413,
-                    )
-                return item
-
-            async def upload(item: Any, field: str) -> Upload:
-                f = file(item, field)
-                return Upload(field, f.filename or field, await f.read())
+                if item.size is not None and item.size > studio.max_upload:  # refused before it is read
+                    raise too_large(field, item.filename, item.size, studio.max_upload)
+                return Upload(field, item.filename or field, await item.read())
 
             content = await upload(form["content"], "content") if "content" in form else None
             styles = [await upload(item, "style") for item in form.getlist("style")]
@@ -265,7 +258,7 @@ def create_app(
                 raise UploadError("again: expected a job id, got a file")
         finally:
             await form.close()
-        job_id = await _threaded(studio.submit, content, styles, recipe, mask, again or None)
+        job_id = await run_in_threadpool(studio.submit, content, styles, recipe, mask, again or None)  # decodes
         return JSONResponse({"id": job_id}, status_code=201)
 
     @app.get("/api/jobs")
@@ -344,10 +337,3 @@ def create_app(
         return Response(buffer.getvalue(), media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
 
     return app
-
-
-async def _threaded(function: Callable[..., Any], *args: Any) -> Any:
-    """Run blocking work (decoding uploads, writing files) off the event loop."""
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(function, *args)

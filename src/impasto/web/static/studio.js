@@ -53,7 +53,7 @@ function setContent(file) {
 }
 function addStyles(files) {
   if (state.againInputs && state.againInputs.styles) { state.styles = []; state.againInputs.styles = false; }
-  for (const file of files) state.styles.push({ file, weight: 1, url: URL.createObjectURL(file) });
+  for (const file of files) state.styles.push({ file, name: file.name, weight: 1, url: URL.createObjectURL(file) });
   drawStyles();
   ready();
 }
@@ -63,10 +63,10 @@ function drawStyles() {
   state.styles.forEach((s, k) => {
     const slider = el("input", { type: "range", min: 0, max: 100, value: Math.round(s.weight * 50),
       title: "blend weight", oninput: (e) => { s.weight = e.target.value / 50; } });
-    slider.setAttribute("aria-label", `blend weight of ${s.file ? s.file.name : "painting " + (k + 1)}`);
+    slider.setAttribute("aria-label", `blend weight of ${s.name}`);
     const remove = el("button", { type: "button", textContent: "×", title: "remove",
       onclick: () => { state.styles.splice(k, 1); drawStyles(); clearMask(); ready(); } });
-    const label = el("div", {}, s.file ? s.file.name : s.name);
+    const label = el("div", {}, s.name);
     if (state.styles.length > 1) label.append(el("br"), slider);
     list.append(el("li", {}, el("img", { src: s.url, alt: "" }), label, remove));
   });
@@ -109,7 +109,7 @@ function maskPalette() {
   if (n <= 1) return [{ name: "no style (photo only)", color: "#000000" }, { name: "the painting", color: "#ffffff" }];
   return state.styles.map((s, k) => {
     const v = Math.round((255 * k) / (n - 1)).toString(16).padStart(2, "0");
-    return { name: s.file ? s.file.name : s.name, color: `#${v}${v}${v}` }; // darkest = the first painting
+    return { name: s.name, color: `#${v}${v}${v}` }; // darkest = the first painting
   });
 }
 let brush = null;
