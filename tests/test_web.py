@@ -19,7 +19,7 @@ from impasto.jobs import FakeRunner, LocalRunner
 from impasto.model import Encoder
 from impasto.runtime import Runtime
 from impasto.web.app import create_app
-from impasto.web.studio import Studio
+from impasto.web.studio import MAX_UPLOAD, Studio
 
 TOKEN = "test-token"
 PORT = 8765
@@ -68,6 +68,22 @@ def client(fake):
     return client_for(fake)
 
 
+@pytest.fixture
+def make(tmp_path):
+    """``make(runner, **studio_or_app_options)`` -> ``(studio, client)`` over ``tmp_path``;
+    every studio made is closed at the end of the test."""
+    made: list[Studio] = []
+
+    def make(runner, max_upload: int = MAX_UPLOAD, **app_options):
+        studio = Studio(tmp_path, runner, max_upload=max_upload)
+        made.append(studio)
+        return studio, client_for(studio, **app_options)
+
+    yield make
+    for studio in made:
+        studio.close()
+
+
 # -- the API on the fake runner
 
 
@@ -101,63 +117,52 @@ def test_a_job_runs_streams_its_events_and_keeps_its_result(client, fake, tmp_pa
     assert [j["id"] for j in client.get("/api/jobs").json()["jobs"]] == [job_id]
 
 
-def test_the_queue_runs_one_job_at_a_time_and_shows_each_place(tmp_path):
-    studio = Studio(tmp_path, FakeRunner(steps=20, delay=0.05))
-    client = client_for(studio)
-    try:
-        ids = [submit(client).json()["id"] for _ in range(3)]
-        time.sleep(0.2)
-        states = [client.get(f"/api/jobs/{i}").json() for i in ids]
-        assert [s["state"] for s in states] == ["running", "queued", "queued"]
-        assert [s["position"] for s in states] == [None, 0, 1]
-        # cancelling the running job frees the queue at once: the next one starts
-        assert client.delete(f"/api/jobs/{ids[0]}").json()["done"] == "cancelled"
-        assert follow(client, ids[0])[-1]["type"] == "cancelled"
-        time.sleep(0.2)
-        assert client.get(f"/api/jobs/{ids[1]}").json()["state"] == "running"
-        assert client.get(f"/api/jobs/{ids[2]}").json()["position"] == 0
-        # a queued job cancelled never runs
-        client.delete(f"/api/jobs/{ids[2]}")
-        assert follow(client, ids[1])[-1]["type"] == "done"
-        assert client.get(f"/api/jobs/{ids[2]}").json()["state"] == "cancelled"
-        assert studio.runner.executed == [studio._runner_ids[i] for i in ids[:2]]
-        # a finished job is removed with its files
-        assert client.delete(f"/api/jobs/{ids[1]}").json()["done"] == "removed"
-        assert client.get(f"/api/jobs/{ids[1]}").status_code == 404
-        assert not (tmp_path / "jobs" / ids[1]).exists()
-    finally:
-        studio.close()
+def test_the_queue_runs_one_job_at_a_time_and_shows_each_place(tmp_path, make):
+    studio, client = make(FakeRunner(steps=20, delay=0.05))
+    ids = [submit(client).json()["id"] for _ in range(3)]
+    time.sleep(0.2)
+    states = [client.get(f"/api/jobs/{i}").json() for i in ids]
+    assert [s["state"] for s in states] == ["running", "queued", "queued"]
+    assert [s["position"] for s in states] == [None, 0, 1]
+    assert client.get(f"/api/jobs/{ids[1]}/explain").status_code == 404  # nothing to explain yet
+    # cancelling the running job frees the queue at once: the next one starts
+    assert client.delete(f"/api/jobs/{ids[0]}").json()["done"] == "cancelled"
+    assert follow(client, ids[0])[-1]["type"] == "cancelled"
+    time.sleep(0.2)
+    assert client.get(f"/api/jobs/{ids[1]}").json()["state"] == "running"
+    assert client.get(f"/api/jobs/{ids[2]}").json()["position"] == 0
+    # a queued job cancelled never runs
+    client.delete(f"/api/jobs/{ids[2]}")
+    assert follow(client, ids[1])[-1]["type"] == "done"
+    assert client.get(f"/api/jobs/{ids[2]}").json()["state"] == "cancelled"
+    assert studio.runner.executed == [studio._runner_ids[i] for i in ids[:2]]
+    # a finished job is removed with its files
+    assert client.delete(f"/api/jobs/{ids[1]}").json()["done"] == "removed"
+    assert client.get(f"/api/jobs/{ids[1]}").status_code == 404
+    assert not (tmp_path / "jobs" / ids[1]).exists()
 
 
-def test_stop_keeps_the_picture_so_far_as_the_result(tmp_path):
-    studio = Studio(tmp_path, FakeRunner(steps=200, delay=0.02))
-    client = client_for(studio)
-    try:
-        job_id = submit(client).json()["id"]
-        time.sleep(0.3)
-        assert client.post(f"/api/jobs/{job_id}/stop").status_code == 200
-        events = follow(client, job_id)
-        assert events[-1]["type"] == "done"
-        steps = events[-2]["step"]
-        assert 1 <= steps < 200
-        with Image.open(io.BytesIO(client.get(f"/api/jobs/{job_id}/result.png").content)) as image:
-            assert abs(image.getpixel((0, 0))[0] - round(255 * steps / 200)) <= 1  # the fake's picture at that step
-    finally:
-        studio.close()
+def test_stop_keeps_the_picture_so_far_as_the_result(tmp_path, make):
+    _, client = make(FakeRunner(steps=200, delay=0.02))
+    job_id = submit(client).json()["id"]
+    time.sleep(0.3)
+    assert client.post(f"/api/jobs/{job_id}/stop").status_code == 200
+    events = follow(client, job_id)
+    assert events[-1]["type"] == "done"
+    steps = events[-2]["step"]
+    assert 1 <= steps < 200
+    with Image.open(io.BytesIO(client.get(f"/api/jobs/{job_id}/result.png").content)) as image:
+        assert abs(image.getpixel((0, 0))[0] - round(255 * steps / 200)) <= 1  # the fake's picture at that step
 
 
-def test_a_failed_job_shows_its_error_and_frees_the_queue(tmp_path):
-    studio = Studio(tmp_path, FakeRunner(steps=3, fail_seed=7))
-    client = client_for(studio)
-    try:
-        bad = submit(client, {"preset": "fast", "size": 64, "seed": 7}).json()["id"]
-        good = submit(client).json()["id"]
-        assert follow(client, bad)[-1] == {"type": "failed", "error": "fake failure"}
-        assert client.get(f"/api/jobs/{bad}").json()["error"] == "fake failure"
-        assert client.get(f"/api/jobs/{bad}/result.png").status_code == 404
-        assert follow(client, good)[-1]["type"] == "done"
-    finally:
-        studio.close()
+def test_a_failed_job_shows_its_error_and_frees_the_queue(tmp_path, make):
+    _, client = make(FakeRunner(steps=3, fail_seed=7))
+    bad = submit(client, {"preset": "fast", "size": 64, "seed": 7}).json()["id"]
+    good = submit(client).json()["id"]
+    assert follow(client, bad)[-1] == {"type": "failed", "error": "fake failure"}
+    assert client.get(f"/api/jobs/{bad}").json()["error"] == "fake failure"
+    assert client.get(f"/api/jobs/{bad}/result.png").status_code == 404
+    assert follow(client, good)[-1]["type"] == "done"
 
 
 def test_restarting_the_server_keeps_the_gallery(tmp_path):
@@ -254,9 +259,8 @@ def test_an_exposed_server_takes_ip_hosts_but_not_names(fake):
     assert client.get("/api/jobs", headers={"host": "rebind.example:8765"}).status_code == 403
 
 
-def test_bad_uploads_are_refused_with_one_line_and_the_server_keeps_serving(tmp_path):
-    studio = Studio(tmp_path, FakeRunner(steps=2), max_upload=200_000)
-    client = client_for(studio)
+def test_bad_uploads_are_refused_with_one_line_and_the_server_keeps_serving(tmp_path, make):
+    studio, client = make(FakeRunner(steps=2), max_upload=200_000)
     bomb = io.BytesIO()
     Image.new("1", (12_000, 10_000)).save(bomb, format="PNG")  # 120 M pixels in a small file
     assert len(bomb.getvalue()) < 200_000
@@ -275,99 +279,83 @@ def test_bad_uploads_are_refused_with_one_line_and_the_server_keeps_serving(tmp_
         (dict(recipe=[1, 2]), 400, "recipe: expected an object of settings"),
         (dict(styles=[png(), png()], recipe={"style_weights": [1.0]}), 400, "style_weights"),
     ]
-    try:
-        for kwargs, status, text in cases * 2:  # 26 uploads, 24 of them bad
-            response = submit(client, **kwargs)
-            assert response.status_code == status, (kwargs.get("name"), response.text)
-            if text is not None:
-                error = response.json()["error"]
-                assert error.startswith(text) or text in error, error
-                assert "\n" not in error and str(tmp_path) not in error
-        bad_json = client.post("/api/jobs", files=[("content", ("a.png", png())), ("style", ("b.png", png()))],
-                               data={"recipe": "{size: 64"})  # fmt: skip
-        assert bad_json.status_code == 400 and bad_json.json()["error"].startswith("recipe: not valid JSON")
-        no_style = client.post("/api/jobs", files=[("content", ("a.png", png()))], data={"recipe": "{}"})
-        assert no_style.json()["error"] == "style: no painting was sent"
-        # the two uploads with a path for a name were kept under server-made names only
-        kept = sorted(p.name for p in (tmp_path / "jobs").iterdir())
-        assert len(kept) == 2 and not (tmp_path / "etc").exists()
-        named = [j for j in studio.jobs() if j["inputs"]["content"] == "evil.png"]
-        assert len(named) == 2
-        for job in studio.jobs():
-            studio.wait(job["id"], 10)
-        # and after all that, a good job runs to the end
-        good = submit(client).json()["id"]
-        assert follow(client, good)[-1]["type"] == "done"
-        assert not [p for p in (tmp_path / "jobs").iterdir() if p.name.startswith(".")]  # no staging left
-    finally:
-        studio.close()
+    for kwargs, status, text in cases * 2:  # 26 uploads, 24 of them bad
+        response = submit(client, **kwargs)
+        assert response.status_code == status, (kwargs.get("name"), response.text)
+        if text is not None:
+            error = response.json()["error"]
+            assert error.startswith(text) or text in error, error
+            assert "\n" not in error and str(tmp_path) not in error
+    bad_json = client.post("/api/jobs", files=[("content", ("a.png", png())), ("style", ("b.png", png()))],
+                           data={"recipe": "{size: 64"})  # fmt: skip
+    assert bad_json.status_code == 400 and bad_json.json()["error"].startswith("recipe: not valid JSON")
+    no_style = client.post("/api/jobs", files=[("content", ("a.png", png()))], data={"recipe": "{}"})
+    assert no_style.json()["error"] == "style: no painting was sent"
+    # the two uploads with a path for a name were kept under server-made names only
+    kept = sorted(p.name for p in (tmp_path / "jobs").iterdir())
+    assert len(kept) == 2 and not (tmp_path / "etc").exists()
+    named = [j for j in studio.jobs() if j["inputs"]["content"] == "evil.png"]
+    assert len(named) == 2
+    for job in studio.jobs():
+        studio.wait(job["id"], 10)
+    # and after all that, a good job runs to the end
+    good = submit(client).json()["id"]
+    assert follow(client, good)[-1]["type"] == "done"
+    assert not [p for p in (tmp_path / "jobs").iterdir() if p.name.startswith(".")]  # no staging left
 
 
-def test_a_request_body_over_the_limit_is_refused_before_it_is_read(tmp_path):
-    studio = Studio(tmp_path, FakeRunner(steps=1), max_upload=1000)
-    client = client_for(studio, max_body=50_000)
-    try:
-        response = submit(client, content=b"x" * 60_000)
-        assert response.status_code == 413 and "over the limit" in response.json()["error"]
-        assert not list((tmp_path / "jobs").iterdir())
-    finally:
-        studio.close()
+def test_a_request_body_over_the_limit_is_refused_before_it_is_read(tmp_path, make):
+    _, client = make(FakeRunner(steps=1), max_upload=1000, max_body=50_000)
+    response = submit(client, content=b"x" * 60_000)
+    assert response.status_code == 413 and "over the limit" in response.json()["error"]
+    assert not list((tmp_path / "jobs").iterdir())
 
 
 # -- the real engine
 
 
 @pytest.mark.slow
-def test_a_real_job_at_a_small_size(tmp_path, vgg19):
+def test_a_real_job_at_a_small_size(tmp_path, make, vgg19):
     runner = LocalRunner(stylizer=Stylizer(Runtime(device="cpu"), encoder=vgg19), preview_seconds=0)
-    studio = Studio(tmp_path, runner)
-    client = client_for(studio)
-    try:
-        photo = Image.linear_gradient("L").convert("RGB").resize((96, 72))
-        buffer = io.BytesIO()
-        photo.save(buffer, format="JPEG")
-        painting = io.BytesIO()
-        Image.effect_noise((64, 64), 80).convert("RGB").save(painting, format="PNG")
-        response = submit(client, {"preset": "fast", "size": 64, "first_steps": 6, "steps": 3}, buffer.getvalue(),
-                          "gradient.jpg", [painting.getvalue()])  # fmt: skip
-        assert response.status_code == 201, response.text
-        job_id = response.json()["id"]
-        events = follow(client, job_id)
-        progress = [e for e in events if e["type"] == "progress"]
-        assert events[-1] == {"type": "done", "error": None}
-        assert progress[-1]["done"] and progress[-1]["step"] == progress[-1]["total_steps"]
-        assert {k.split(".")[0] for k in progress[0]["terms"]} == {"content", "style", "tv"}
-        with Image.open(io.BytesIO(client.get(f"/api/jobs/{job_id}/result.png").content)) as image:
-            assert image.size == (64, 48)
-            result = image.convert("RGB")
-        assert result.getextrema() != photo.resize((64, 48)).getextrema()  # painted, not the photo
-        history = json.loads((tmp_path / "jobs" / job_id / "history.json").read_text())
-        assert len(history["steps"]) == progress[-1]["total_steps"] and history["checkpoints"]
-    finally:
-        studio.close()
+    _, client = make(runner)
+    photo = Image.linear_gradient("L").convert("RGB").resize((96, 72))
+    buffer = io.BytesIO()
+    photo.save(buffer, format="JPEG")
+    painting = io.BytesIO()
+    Image.effect_noise((64, 64), 80).convert("RGB").save(painting, format="PNG")
+    response = submit(client, {"preset": "fast", "size": 64, "first_steps": 6, "steps": 3}, buffer.getvalue(),
+                      "gradient.jpg", [painting.getvalue()])  # fmt: skip
+    assert response.status_code == 201, response.text
+    job_id = response.json()["id"]
+    events = follow(client, job_id)
+    progress = [e for e in events if e["type"] == "progress"]
+    assert events[-1] == {"type": "done", "error": None}
+    assert progress[-1]["done"] and progress[-1]["step"] == progress[-1]["total_steps"]
+    assert {k.split(".")[0] for k in progress[0]["terms"]} == {"content", "style", "tv"}
+    with Image.open(io.BytesIO(client.get(f"/api/jobs/{job_id}/result.png").content)) as image:
+        assert image.size == (64, 48)
+        result = image.convert("RGB")
+    assert result.getextrema() != photo.resize((64, 48)).getextrema()  # painted, not the photo
+    history = json.loads((tmp_path / "jobs" / job_id / "history.json").read_text())
+    assert len(history["steps"]) == progress[-1]["total_steps"] and history["checkpoints"]
 
 
 @pytest.mark.slow
-def test_the_explain_report_of_a_finished_job(tmp_path, vgg19_weights):
+def test_the_explain_report_of_a_finished_job(tmp_path, make, vgg19_weights):
     pytest.importorskip("matplotlib")
     encoder = Encoder(vgg19_weights)  # the whole network, as a server loads it
     runner = LocalRunner(stylizer=Stylizer(Runtime(device="cpu"), encoder=encoder), preview_seconds=0)
-    studio = Studio(tmp_path, runner)
-    client = client_for(studio)
-    try:
-        job_id = submit(client, {"preset": "fast", "size": 64, "first_steps": 4, "steps": 2}).json()["id"]
-        assert client.get(f"/api/jobs/{job_id}/explain").status_code in (404, 200)  # not before it is done
-        follow(client, job_id)
-        report = client.get(f"/api/jobs/{job_id}/explain")
-        assert report.status_code == 200 and report.headers["content-security-policy"].startswith("default-src 'none'")
-        html = report.text
-        assert "How impasto painted photo.png in the style of painting0.png" in html
-        sections = ("1. The network, as loaded", "2. Feature maps", "3. What is style?", "5. How the optimisation went")
-        for heading in sections:
-            assert heading in html
-        assert Path(tmp_path / "jobs" / job_id / "explain.html").read_text() == html  # made once, kept
-    finally:
-        studio.close()
+    _, client = make(runner)
+    job_id = submit(client, {"preset": "fast", "size": 64, "first_steps": 4, "steps": 2}).json()["id"]
+    follow(client, job_id)
+    report = client.get(f"/api/jobs/{job_id}/explain")
+    assert report.status_code == 200 and report.headers["content-security-policy"].startswith("default-src 'none'")
+    html = report.text
+    assert "How impasto painted photo.png in the style of painting0.png" in html
+    sections = ("1. The network, as loaded", "2. Feature maps", "3. What is style?", "5. How the optimisation went")
+    for heading in sections:
+        assert heading in html
+    assert Path(tmp_path / "jobs" / job_id / "explain.html").read_text() == html  # made once, kept
 
 
 # -- the command
