@@ -119,14 +119,20 @@ class Sweep:
             self.references[pair] = references(load_image(content), load_image(style), self.size)
         return self.references[pair]
 
-    def run(self, pair: str, content: Path, style: Path, recipe: str) -> dict:
-        image_path, record_path = self.files(pair, recipe)
-        config = recipe_of(recipe, self.size)
+    def paint(self, pair: str, content: Path, style: Path, config: StyleConfig, image_path: Path) -> tuple:
+        """Run ``config`` on the pair, save the picture, score the saved file: ``(seconds,
+        style distance, content distance)``."""
         started = time.perf_counter()
         image = self.stylizer.run(Inputs.of(content, [style]), config)
         seconds = time.perf_counter() - started
         save_image(image, image_path)
         style_d, content_d = figures(self.encoder, load_image(image_path), *self.reference(pair, content, style))
+        return seconds, style_d, content_d
+
+    def run(self, pair: str, content: Path, style: Path, recipe: str) -> dict:
+        image_path, record_path = self.files(pair, recipe)
+        config = recipe_of(recipe, self.size)
+        seconds, style_d, content_d = self.paint(pair, content, style, config, image_path)
         data = {
             "pair": pair, "recipe": recipe, "size": self.size, "seconds": seconds,
             "style": style_d, "content": content_d, "machine": machine(),

@@ -12,17 +12,13 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import sweep
 
-from impasto import Inputs
 from impasto.config import DEFAULT
-from impasto.imageio import load_image, save_image
-from impasto.metrics import figures
 
 
 def main() -> None:
@@ -48,12 +44,8 @@ def main() -> None:
                 print(f"{pair} {recipe} (recorded): style {data['style']:.3f}, content {data['content']:.3f}, "
                       f"{data['seconds']:.0f} s")  # fmt: skip
         for name, recipe in variants.items():
-            started = time.perf_counter()
-            image = runs.stylizer.run(Inputs.of(content, [style]), recipe)
-            seconds = time.perf_counter() - started
             path = folder / f"{pair.replace(':', '_')}_{name}.png"
-            save_image(image, path)
-            style_d, content_d = figures(runs.encoder, load_image(path), *runs.reference(pair, content, style))
+            seconds, style_d, content_d = runs.paint(pair, content, style, recipe, path)
             print(f"{pair} {name}: style {style_d:.3f}, content {content_d:.3f}, {seconds:.0f} s", flush=True)
 
 
