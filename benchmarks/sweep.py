@@ -1,8 +1,12 @@
 """Quality sweep over many pairs, resumable: every run is recorded on disk as it finishes
-(a JSON with its seconds, figures, machine, recipe and a digest of the engine's source,
-under benchmarks/results/sweep/, committed; the output PNG under benchmarks/out/sweep/, for
-the contact sheets), so a sweep can be spread over sittings and machines; a run is redone
-only when its recipe or the engine's source changed since it was recorded.
+(a JSON with its seconds, figures, machine, recipe and the recipe's fingerprint, under
+benchmarks/results/sweep/SET_SIZE/MACHINE/, committed; the output PNG under
+benchmarks/out/sweep/, for the contact sheets), so a sweep can be spread over sittings. A
+run is redone when its recipe changed, or when the recipe no longer paints the canary (a
+small drawn pair, three scales of 8 steps) to the same 8-bit pixels as when the run was
+recorded: a refactor that changes no pixel keeps the records, a change that does paint
+differently makes them stale. Pixels and times differ between processors, so records are
+kept and compared per machine: a sweep runs and reports the records of the machine it runs on.
 
 Pair sets:
 - ``all``: every photo x painting of ../shared/images (5 x 7 = 35; the four tuning pairs of
@@ -26,12 +30,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -53,23 +59,29 @@ REPORT_EXTRA = ("stata:la_muse", "chicago:woman-with-hat-matisse")
 NOISE = 0.01
 
 
-#: The parts of impasto that decide what a stylisation paints (the CLI, jobs, studio and
-#: explain report do not): a recorded run is stale when one of them changes.
-ENGINE = ("engine", "objective", "model", "config.py", "schedule.py", "color.py", "imageio.py", "runtime.py",
-          "inputs.py", "metrics.py")  # fmt: skip
+def canary() -> Inputs:
+    """The fingerprint's pair: a 48x64 photo (gradients, a square with hard edges) and a
+    64x64 painting (colour blobs and stripes), drawn from a fixed seed."""
+    generator = torch.Generator().manual_seed(0)
+    y, x = torch.meshgrid(torch.linspace(0, 1, 48), torch.linspace(0, 1, 64), indexing="ij")
+    photo = torch.stack([x, y, 1 - x * y])
+    photo[:, 12:36, 20:44] = torch.tensor([0.9, 0.2, 0.1]).view(3, 1, 1)
+    blobs = F.interpolate(torch.rand(1, 3, 4, 4, generator=generator), size=(64, 64), mode="bicubic")
+    stripes = (torch.arange(64) // 4 % 2).float().view(1, 1, 1, 64) * 0.3
+    return Inputs.of(photo.unsqueeze(0), [(blobs + stripes).clamp(0, 1)])
 
 
-def source_digest() -> str:
-    """A digest of the source files in ENGINE."""
-    digest = hashlib.sha256()
-    package = ROOT / "src" / "impasto"
-    files = [
-        p for part in ENGINE for p in ([package / part] if part.endswith(".py") else (package / part).rglob("*.py"))
-    ]
-    for path in sorted(files):
-        digest.update(path.relative_to(ROOT).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+def fingerprint(stylizer: Stylizer, config: StyleConfig) -> str:
+    """What ``config`` paints on the canary at 64 px (scales from 32 px, 8 steps each:
+    past the L-BFGS restart's grace steps): a digest of the 8-bit pixels."""
+    small = config.replace(size=64, pixels=None, start_size=32, scales=None, first_steps=8, steps=8, final_steps=8)
+    image = stylizer.run(canary(), small)
+    return hashlib.sha256((image * 255).round().to(torch.uint8).numpy().tobytes()).hexdigest()[:16]
+
+
+def machine_folder(name: str) -> str:
+    """A folder name for a machine description."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 def recipe_of(name: str, size: int) -> StyleConfig:
@@ -95,24 +107,32 @@ def pairs_of(which: str) -> list[tuple[str, Path, Path]]:
 
 class Sweep:
     def __init__(self, out: Path, records: Path, size: int) -> None:
-        self.out, self.records, self.size = out, records, size
+        self.out, self.size = out, size
+        self.machine = machine()
+        self.records = records / machine_folder(self.machine)
         self.encoder = build_encoder()
         self.stylizer = Stylizer(encoder=self.encoder)
-        self.digest = source_digest()
+        self.fingerprints: dict[str, str] = {}
         self.references: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def fingerprint(self, recipe: str) -> str:
+        if recipe not in self.fingerprints:
+            self.fingerprints[recipe] = fingerprint(self.stylizer, recipe_of(recipe, self.size))
+        return self.fingerprints[recipe]
 
     def files(self, pair: str, recipe: str) -> tuple[Path, Path]:
         stem = f"{pair.replace(':', '_')}_{recipe}"
         return self.out / f"{stem}.png", self.records / f"{stem}.json"
 
     def recorded(self, pair: str, recipe: str) -> dict | None:
-        """The record of a run, if it was made with this recipe and this source."""
+        """The record of a run, if it was made with this recipe and the recipe still paints
+        the canary as it did then."""
         _, record = self.files(pair, recipe)
         if not record.is_file():
             return None
         data = json.loads(record.read_text())
         config = recipe_of(recipe, self.size).to_json()
-        return data if data.get("config") == config and data.get("source") == self.digest else None
+        return data if data.get("config") == config and data.get("fingerprint") == self.fingerprint(recipe) else None
 
     def reference(self, pair: str, content: Path, style: Path) -> tuple[torch.Tensor, torch.Tensor]:
         if pair not in self.references:
@@ -135,8 +155,8 @@ class Sweep:
         seconds, style_d, content_d = self.paint(pair, content, style, config, image_path)
         data = {
             "pair": pair, "recipe": recipe, "size": self.size, "seconds": seconds,
-            "style": style_d, "content": content_d, "machine": machine(),
-            "source": self.digest, "config": config.to_json(),
+            "style": style_d, "content": content_d, "machine": self.machine,
+            "fingerprint": self.fingerprint(recipe), "config": config.to_json(),
         }  # fmt: skip
         tmp = record_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1))
@@ -234,8 +254,8 @@ def main() -> None:
     out = args.out / f"{args.set}_{args.size}"
     records = args.records / f"{args.set}_{args.size}"
     out.mkdir(parents=True, exist_ok=True)
-    records.mkdir(parents=True, exist_ok=True)
     sweep = Sweep(out, records, args.size)
+    sweep.records.mkdir(parents=True, exist_ok=True)
     pairs = pairs_of(args.set)
     if args.pairs:
         pairs = [p for p in pairs if p[0] in args.pairs]
@@ -248,7 +268,7 @@ def main() -> None:
                           flush=True)  # fmt: skip
     text = report(sweep, pairs, recipes, args.set)
     print(text)
-    (records / "report.md").write_text(text)
+    (sweep.records / "report.md").write_text(text)
 
     # Worst cases: the pairs where `default` is furthest behind crowsonkb's recipe.
     def behind(p: tuple[str, Path, Path]) -> float:
