@@ -360,3 +360,25 @@ def test_an_average_worse_than_the_best_iterate_is_not_handed_out(images, vgg19)
     # trails the iterates, so the best raw iterate is handed out instead.
     assert not torch.equal(events[-2].image, out)
     assert events[-1].loss <= best * (1 + 1e-5)
+
+
+def test_the_histogram_term_brings_the_channels_nearer_the_paintings_distribution(images, vgg19):
+    from impasto.objective.losses import channel_quantiles, histogram_loss
+
+    layers = ("relu1_1", "relu2_1", "relu3_1")
+    # The histogram term alone: what it is computed against, at which size, and the sign
+    # of its gradient decide whether the photo's channels move towards the painting's.
+    config = SMALL.replace(style_weight=0.0, content_weight=0.0, tv_weight=0.0, steps=10, histogram_weight=1.0,
+                           style_layers=layers)  # fmt: skip
+    out, events = _run(config, images, vgg19)
+    keys = {"content.relu4_2", *(f"style.{n}" for n in layers), *(f"histogram.{n}" for n in layers)}
+    assert set(events[0].terms) == keys
+    assert events[0].loss == pytest.approx(sum(events[0].terms.values()), rel=1e-5)
+    style = vgg19(images[1], layers)
+
+    def distance(image):
+        features = vgg19(image, layers)
+        return [histogram_loss(features[n], channel_quantiles(style[n], 1024)).item() for n in layers]
+
+    for before, after in zip(distance(images[0]), distance(out), strict=True):
+        assert after < 0.5 * before

@@ -135,3 +135,70 @@ def test_statistics_and_gradients_do_not_depend_on_the_memory_layout():
     b = last.clone().requires_grad_(True)
     gram(b).sum().backward()
     assert b.grad.is_contiguous(memory_format=torch.channels_last), "the gradient keeps the network's layout"
+
+
+from impasto.objective.losses import channel_quantiles, histogram_loss, resample_quantiles  # noqa: E402
+
+
+def _exact_transport_target(features, target):
+    """Each value replaced by the target's value of the same rank (sorting), the exact 1-D
+    optimal transport the histogram loss approximates."""
+    c = features.shape[1]
+    values = features.reshape(c, -1)
+    order = values.argsort(dim=1)
+    out = torch.empty_like(values)
+    out.scatter_(1, order, resample_quantiles(target.to(values.dtype), values.shape[1]))
+    return out
+
+
+def test_histogram_loss_is_near_zero_against_its_own_distribution_and_blind_to_positions():
+    features = torch.randn(1, 3, 64, 64)
+    own = channel_quantiles(features, 1024)
+    assert histogram_loss(features, own).item() < 1e-3 * features.var().item()
+    shuffled = features.flatten(2)[..., torch.randperm(64 * 64)].reshape(1, 3, 64, 64)
+    assert histogram_loss(shuffled, own).item() == pytest.approx(histogram_loss(features, own).item(), rel=1e-5)
+
+
+def test_histogram_loss_of_a_shift_and_of_a_scale_is_the_one_dimensional_w2():
+    features = torch.randn(1, 3, 64, 64, dtype=torch.float64)
+    target = channel_quantiles(features, 1024)
+    # W2² between X and X + c is c²; between X and aX (a > 0) it is (a - 1)² E[X²].
+    assert histogram_loss(features + 0.5, target).item() == pytest.approx(0.25, rel=0.02)
+    expected = (2.0 - 1.0) ** 2 * features.square().mean().item()
+    assert histogram_loss(2.0 * features, target).item() == pytest.approx(expected, rel=0.02)
+
+
+def test_relu_zeros_are_one_atom_and_every_live_value_gets_its_exact_ranks_target():
+    # Half the values exactly 0 (a ReLU layer) against a target with a fifth. The zeros
+    # (no gradient passes a ReLU there) go together to one target value; every positive
+    # value, however small, is ranked above all of them, as in the exact transport.
+    from impasto.objective.losses import remap
+
+    features = torch.relu(torch.randn(1, 2, 64, 64, dtype=torch.float64))
+    target = channel_quantiles(torch.relu(torch.randn(1, 2, 64, 64, dtype=torch.float64) + 0.84), 1024)
+    values = features.reshape(2, -1)
+    ours, exact = remap(values.T, target, 1024).T, _exact_transport_target(features, target)
+    live = values > 0
+    for row in range(2):
+        assert ours[row][~live[row]].unique().numel() == 1
+    error, spread = (ours[live] - exact[live]).abs(), exact[live].std().item()
+    # Within a bin the values are taken as evenly spread: off by little, most where a
+    # sparse tail leaves a few values to a bin.
+    assert error.mean().item() < 0.005 * spread and torch.quantile(error, 0.99).item() < 0.02 * spread
+
+
+def test_histogram_loss_gradient_is_that_of_the_exact_transport():
+    features = torch.randn(1, 4, 48, 48, dtype=torch.float64, requires_grad=True)
+    target = channel_quantiles(torch.randn(1, 4, 40, 40, dtype=torch.float64).exp(), 1024)
+    histogram_loss(features, target).backward()
+    values = features.detach().reshape(4, -1)
+    exact = 2 * (values - _exact_transport_target(features.detach(), target)) / values.numel()
+    ours = features.grad.reshape(4, -1)
+    assert torch.nn.functional.cosine_similarity(ours.reshape(-1), exact.reshape(-1), dim=0) > 0.99
+    assert ours.norm().item() == pytest.approx(exact.norm().item(), rel=0.05)
+
+
+def test_resampled_quantiles_are_read_linearly():
+    assert torch.allclose(resample_quantiles(torch.tensor([[0.0, 1.0]]), 5), torch.linspace(0, 1, 5).view(1, 5))
+    ramp = torch.linspace(0, 1, 9).view(1, 1, 3, 3)
+    assert torch.allclose(channel_quantiles(ramp, 17), torch.linspace(0, 1, 17).view(1, 17))

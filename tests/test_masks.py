@@ -159,3 +159,17 @@ def test_a_style_mask_picks_the_part_of_the_style_used(vgg19):
     assert from_right > 0.5, "only the blue half of the style image was used"
     assert from_left < -0.5, "only the red half of the style image was used"
     assert from_left < whole - 0.25 and whole + 0.25 < from_right
+
+
+def test_regional_styles_keep_their_own_style_loss_and_leave_the_histogram_term_out(vgg19):
+    content, red, blue = _textures()
+    halves = _halves().expand(2, 3, 48, 64)
+    config = StyleConfig(size=64, steps=3, style_loss="wasserstein", histogram_weight=1.0)
+    events = []
+    masked = stylize(content, [red, blue], config, encoder=vgg19, masks=(halves[0:1], halves[1:2]), runtime=CPU,
+                     on_progress=events.append)  # fmt: skip
+    assert masked.shape == (1, 3, 48, 64)
+    assert {k.split(".")[0] for k in events[0].terms} == {"content", "style"}
+    plain = []
+    stylize(content, [red, blue], config, encoder=vgg19, runtime=CPU, on_progress=plain.append)
+    assert {k.split(".")[0] for k in plain[0].terms} == {"content", "style", "histogram"}

@@ -43,3 +43,20 @@ def test_targets_carry_no_gradient(tiny_encoder):
     targets = build_targets(tiny_encoder, content, [torch.rand(1, 3, 32, 32)], ["relu4_2"], LAYERS)
     assert not targets.content["relu4_2"].requires_grad
     assert not any(g.requires_grad for g in targets.style_gram.values())
+
+
+def test_histogram_targets_blend_quantile_functions(tiny_encoder):
+    content, a, b = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 48), torch.rand(1, 3, 40, 32) ** 2
+    only_a = build_targets(tiny_encoder, content, [a], ["relu4_2"], LAYERS, style_loss="wasserstein", histogram=True)
+    only_b = build_targets(tiny_encoder, content, [b], ["relu4_2"], LAYERS, style_loss="wasserstein", histogram=True)
+    blend = build_targets(
+        tiny_encoder, content, [a, b], ["relu4_2"], LAYERS, [1.0, 3.0], style_loss="wasserstein", histogram=True
+    )
+    first = build_targets(tiny_encoder, content, [a, b], ["relu4_2"], LAYERS, [1.0, 0.0], histogram=True)
+    for name in LAYERS:
+        qa, qb = only_a.style_quantiles[name], only_b.style_quantiles[name]
+        # The 1-D Wasserstein barycentre: the weighted mean of the quantile functions.
+        assert torch.allclose(blend.style_quantiles[name], 0.25 * qa + 0.75 * qb, atol=1e-6)
+        assert torch.allclose(first.style_quantiles[name], qa)
+        assert bool((qa[:, 1:] >= qa[:, :-1]).all())  # quantile functions do not decrease
+    assert not build_targets(tiny_encoder, content, [a], ["relu4_2"], LAYERS).style_quantiles

@@ -89,6 +89,13 @@ class StyleConfig:
     )
     style_weight: float = setting(10.0, "weight of the style loss", "float")
     tv_weight: float = setting(0.0, "weight of the total-variation (smoothness) loss", "float")
+    histogram_weight: float = setting(
+        0.0,
+        "weight of the histogram loss (Risser et al. 2017): each style layer's per-channel distribution matched "
+        "whole, not only its mean and covariance; layers weighted as the style loss's (not with --mask: regions "
+        "keep their own style loss)",
+        "float",
+    )
     content_layers: tuple[str, ...] = setting(("relu4_2",), "comma-separated VGG layers for content", "layers")
     style_layers: tuple[str, ...] = setting(
         ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "comma-separated VGG layers for style", "layers"
@@ -262,7 +269,7 @@ def validate(config: StyleConfig) -> None:
             "style_scale",
             f"must be at most {MAX_STYLE_SCALE} (the painting's side per output side), got {config.style_scale:g}",
         )
-    for field in ("content_weight", "style_weight", "tv_weight", "content_size_exponent"):
+    for field in ("content_weight", "style_weight", "tv_weight", "histogram_weight", "content_size_exponent"):
         _non_negative(field, getattr(config, field))
     if config.style_weights is not None:
         _tuple_of("style_weights", config.style_weights, (int, float))

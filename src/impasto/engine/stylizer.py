@@ -211,7 +211,7 @@ class _Run:
                 lambda image, layers: s.network(image, layers, recipe.pooling), content, recipe.content_layers
             )
             weights = normalized(recipe.style_weights, len(scaled))
-            kind = statistics_kind(recipe.style_loss, self.masks is not None)
+            kind = statistics_kind(recipe.style_loss, self.masks is not None, recipe.histogram_weight > 0)
             if self.masks is None:
                 stats = [s.style_statistics(style, recipe.style_layers, kind, recipe.pooling) for style in scaled]
                 return blend_targets(features, stats, weights, recipe.style_layers, kind)

@@ -6,6 +6,7 @@ Shapes: features ``(B, C, H, W)``, Gram matrices ``(B, C, C)``, images ``(B, 3, 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from impasto.objective.linalg import covariance, trace_sqrt
@@ -134,3 +135,83 @@ def wasserstein_loss(
     trace = torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1) + torch.diagonal(target_cov, dim1=-2, dim2=-1).sum(-1)
     distance = (mean - target_mean).square().mean(dim=-1) + (trace - 2 * cross) / c
     return distance.clamp(min=0).mean()
+
+
+def channel_quantiles(features: Tensor, count: int) -> Tensor:
+    """Per channel of ``(1, C, H, W)`` features, ``count`` quantiles evenly spaced from the
+    smallest value to the largest: ``(C, count)``."""
+    values = features.reshape(features.shape[1], -1).sort(dim=1).values
+    return resample_quantiles(values, count)
+
+
+def resample_quantiles(quantiles: Tensor, count: int) -> Tensor:
+    """Quantile functions ``(C, K)`` read at ``count`` evenly spaced levels (linear)."""
+    if quantiles.shape[1] == count:
+        return quantiles
+    return F.interpolate(quantiles.unsqueeze(0), size=count, mode="linear", align_corners=True)[0]
+
+
+def histogram_loss(features: Tensor, target_quantiles: Tensor, bins: int = 1024) -> Tensor:
+    """The histogram loss of Risser et al. (2017): ``mean((F - R(F))²)`` over ``(1, C, H, W)``
+    features, where ``R`` remaps each channel's values onto the target's distribution
+    (given by its quantile functions ``(C, K)``) and is held constant, so the gradient is
+    ``2 (F - R(F)) / n``: that of the squared 1-D 2-Wasserstein distance per channel,
+    which sees what a Gaussian fit does not (the many zeros of a ReLU layer, a painting's
+    few saturated colours).
+
+    ``R`` reads a value's rank off a ``bins``-bin histogram of its channel (linear within
+    its bin) instead of sorting: sorting a 384 px picture's relu1_1 (7 million values) took
+    420 ms on 2 cores, about a whole step; each pass over them takes 5-10 ms, so this makes
+    as few as it can, over the values as they lie in memory (positions by channels: a view
+    of channels-last features)."""
+    c = features.shape[1]
+    return _Histogram.apply(features.permute(0, 2, 3, 1).reshape(-1, c), target_quantiles, bins)
+
+
+class _Histogram(torch.autograd.Function):
+    """``mean((x - R(x))²)`` with ``R(x)`` held constant; saves ``x - R(x)`` for the backward."""
+
+    @staticmethod
+    def forward(ctx, values: Tensor, target_quantiles: Tensor, bins: int) -> Tensor:  # type: ignore[override]
+        difference = values - remap(values, target_quantiles.to(values.dtype), bins)
+        ctx.save_for_backward(difference)
+        return torch.linalg.vector_norm(difference).square() / difference.numel()
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
+        (difference,) = ctx.saved_tensors
+        return difference * (2 * grad / difference.numel()), None, None
+
+
+def remap(values: Tensor, target_quantiles: Tensor, bins: int) -> Tensor:
+    """Each column of ``values`` ``(N, C)`` mapped through its own distribution's CDF (a
+    ``bins``-bin histogram between the column's extremes, linear within a bin) and the
+    target's quantile function ``(C, K)``: values of rank r become the target's quantile r.
+
+    Per bin, the target's values at the bin's first and last rank make a line; a value is
+    read off its bin's line by its place in the bin (two table look-ups a value)."""
+    n, c = values.shape
+    low, high = values.aminmax(dim=0, keepdim=True)
+    # Just under `bins` at the maximum, so that its bin is the last one.
+    scale = bins * (1 - 1e-6) / (high - low).clamp(min=1e-12)
+    position = torch.addcmul(-low * scale, values, scale)
+    flat = position.long() + torch.arange(0, c * bins, bins, device=values.device)
+    counts = torch.bincount(flat.reshape(-1), minlength=c * bins).view(c, bins).to(values.dtype)
+    edges = torch.cat([counts.new_zeros(c, 1), counts.cumsum(1)], 1) / n  # rank at each bin edge
+    # The lowest value is often an atom (the zeros of a ReLU layer: half of them, say): the
+    # first bin's line starts above it, so the small positive values that share its bin
+    # are ranked above all the zeros, as they are. The zeros themselves, through which no
+    # gradient passes, go together to the target at the atom's top rank.
+    edges[:, 0] = (values <= low).sum(0) / n
+    start = read_quantiles(target_quantiles, edges)  # (C, bins + 1)
+    slope = start[:, 1:] - start[:, :-1]
+    intercept = start[:, :-1] - torch.arange(bins, dtype=values.dtype, device=values.device) * slope
+    return torch.addcmul(intercept.reshape(-1).take(flat), position, slope.reshape(-1).take(flat))
+
+
+def read_quantiles(quantiles: Tensor, ranks: Tensor) -> Tensor:
+    """Quantile functions ``(C, K)`` read at ``ranks`` ``(C, M)`` in [0, 1], linearly."""
+    level = ranks * (quantiles.shape[1] - 1)
+    lower = level.floor().clamp_(0, quantiles.shape[1] - 2).long()
+    weight = level - lower
+    return quantiles.gather(1, lower) * (1 - weight) + quantiles.gather(1, lower + 1) * weight

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from impasto.config import StyleConfig
-from impasto.objective.losses import content_loss, gram_loss, tv_loss, wasserstein_loss
+from impasto.objective.losses import content_loss, gram_loss, histogram_loss, tv_loss, wasserstein_loss
 from impasto.objective.targets import Region, Targets
 
 
@@ -127,6 +127,22 @@ class WassersteinTerm(OneLayer):
 
 
 @dataclass(frozen=True)
+class HistogramTerm(OneLayer):
+    """``weight · histogram loss``: each channel's distribution against the style's (see
+    :func:`impasto.objective.losses.histogram_loss`)."""
+
+    group: ClassVar[str] = "histogram"
+
+    layer: str
+    quantiles: Tensor = field(repr=False)
+    weight: float
+    wide: bool = True
+
+    def __call__(self, features: Features) -> Tensor:
+        return self.weight * histogram_loss(features.wide[self.layer], self.quantiles)
+
+
+@dataclass(frozen=True)
 class RegionalTerm(OneLayer):
     """Regional styles at one layer: each region's Gram or W2 loss over the positions
     under its mask, scaled by its weight and its share of the image."""
@@ -195,8 +211,11 @@ def build_objective(
     style_layer_weights: Sequence[float] | None,
     style_loss: str,
     tv_weight: float,
+    histogram_weight: float = 0.0,
 ) -> Objective:
-    """The terms of one scale: content, then style per layer, then TV when weighted."""
+    """The terms of one scale: content, then style per layer, then the histogram term per
+    style layer (layers weighted as the style's; not with regional styles, whose regions
+    keep their own style loss) and TV, when weighted."""
     terms: list[Term] = [ContentTerm(name, targets.content[name], content_weight) for name in content_layers]
     layer_weights = style_layer_weights or (1.0,) * len(style_layers)
     for name, w in zip(style_layers, layer_weights, strict=True):
@@ -208,6 +227,9 @@ def build_objective(
             terms.append(WassersteinTerm(name, mean, cov, root, weight))
         else:
             terms.append(GramTerm(name, targets.style_gram[name], targets.style_offset[name], weight))
+    if histogram_weight and targets.regions is None:
+        for name, w in zip(style_layers, layer_weights, strict=True):
+            terms.append(HistogramTerm(name, targets.style_quantiles[name], histogram_weight * w))
     if tv_weight:
         terms.append(TVTerm(tv_weight))
     return Objective(tuple(terms))
@@ -225,4 +247,5 @@ def recipe_objective(recipe: StyleConfig, targets: Targets) -> Objective:
         style_layer_weights=recipe.style_layer_weights,
         style_loss=recipe.style_loss,
         tv_weight=recipe.tv_weight,
+        histogram_weight=recipe.histogram_weight,
     )
