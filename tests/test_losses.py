@@ -202,3 +202,16 @@ def test_resampled_quantiles_are_read_linearly():
     assert torch.allclose(resample_quantiles(torch.tensor([[0.0, 1.0]]), 5), torch.linspace(0, 1, 5).view(1, 5))
     ramp = torch.linspace(0, 1, 9).view(1, 1, 3, 3)
     assert torch.allclose(channel_quantiles(ramp, 17), torch.linspace(0, 1, 17).view(1, 17))
+
+
+def test_histogram_loss_of_dead_and_constant_channels_is_finite():
+    features = torch.rand(1, 4, 16, 16)
+    features[0, 0] = 0.0  # a dead channel
+    features[0, 1] = 123.456  # a constant one, far from 0
+    target = channel_quantiles(torch.rand(1, 4, 16, 16) * 100, 1024)
+    value = histogram_loss(features.requires_grad_(), target)
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(features.grad).all()
+    nan = features.detach().clone()
+    nan[0, 2, 0, 0] = float("nan")
+    assert not torch.isfinite(histogram_loss(nan, target))  # NaN in, NaN out: no crash, no huge allocation

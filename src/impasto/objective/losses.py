@@ -192,10 +192,14 @@ def remap(values: Tensor, target_quantiles: Tensor, bins: int) -> Tensor:
     read off its bin's line by its place in the bin (two table look-ups a value)."""
     n, c = values.shape
     low, high = values.aminmax(dim=0, keepdim=True)
-    # Just under `bins` at the maximum, so that its bin is the last one.
-    scale = bins * (1 - 1e-6) / (high - low).clamp(min=1e-12)
-    position = torch.addcmul(-low * scale, values, scale)
-    flat = position.long() + torch.arange(0, c * bins, bins, device=values.device)
+    span = high - low
+    # Just under `bins` at the maximum, so that its bin is the last one; a constant column
+    # (a dead channel) is all in its first bin. (v - low) is exactly 0 at the minimum,
+    # where v·scale - low·scale could round far off with a large scale.
+    scale = torch.where(span > 0, bins * (1 - 1e-6) / span, torch.zeros_like(span))
+    position = (values - low) * scale
+    # The clamp only guards the index (a NaN feature); the engine reports the NaN loss.
+    flat = position.long().clamp_(0, bins - 1) + torch.arange(0, c * bins, bins, device=values.device)
     counts = torch.bincount(flat.reshape(-1), minlength=c * bins).view(c, bins).to(values.dtype)
     edges = torch.cat([counts.new_zeros(c, 1), counts.cumsum(1)], 1) / n  # rank at each bin edge
     # The lowest value is often an atom (the zeros of a ReLU layer: half of them, say): the
