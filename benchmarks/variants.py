@@ -1,9 +1,10 @@
 """A recipe change tried on a few held-out pairs before a whole sweep: ``default`` with the
-settings given, each run scored as benchmarks/sweep.py scores them and printed beside the
-sweep's recorded crowsonkb and default runs of the same pair (nothing is recorded).
+settings given (or a recipe of the sweep by its name: a preset, or crowsonkb), each run
+scored as benchmarks/sweep.py scores them and printed beside the sweep's recorded
+crowsonkb and default runs of the same pair (nothing is recorded).
 
     python benchmarks/variants.py --size 192 --pairs astronaut:strokes chelsea:dots coffee:strokes \\
-        --variant 'crowsonkb_objective={"content_weight": 0.015, "content_size_exponent": 0}'
+        --variant crowsonkb --variant 'no_histogram={"histogram_weight": 0}'
 """
 
 from __future__ import annotations
@@ -26,12 +27,17 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=192)
     parser.add_argument("--set", default="holdout", choices=("holdout", "all"))
     parser.add_argument("--pairs", nargs="+", required=True, help="photo:painting names of the set")
-    parser.add_argument("--variant", action="append", required=True, help="NAME=JSON settings over default")
+    parser.add_argument(
+        "--variant", action="append", required=True, help="NAME=JSON settings over default, or a recipe's name"
+    )
     args = parser.parse_args()
     variants = {}
     for item in args.variant:
         name, _, settings = item.partition("=")
-        variants[name] = DEFAULT.replace(size=args.size, pixels=None, **json.loads(settings))
+        if settings:
+            variants[name] = DEFAULT.replace(size=args.size, pixels=None, **json.loads(settings))
+        else:  # a recipe of the sweep by its name: a preset, or crowsonkb
+            variants[name] = sweep.recipe_of(name, args.size)
     folder = Path(tempfile.mkdtemp(prefix="impasto-variants-"))
     runs = sweep.Sweep(folder, sweep.ROOT / "benchmarks" / "results" / "sweep" / f"{args.set}_{args.size}", args.size)
     pairs = {name: (c, s) for name, c, s in sweep.pairs_of(args.set)}

@@ -37,7 +37,10 @@ def _images():
 
 def _cases():
     content, style, mask = _images()
-    default, gatys = PRESETS["default"], PRESETS["gatys"]
+    # 0.1's `default` recipe: the preset since gained the histogram term and a content
+    # weight to go with it (issue 11); the cases' steps are set below.
+    default = PRESETS["default"].replace(histogram_weight=0.0, content_weight=0.016)
+    gatys = PRESETS["gatys"]
     return {
         "default": (default.replace(size=96, start_size=48, first_steps=12, steps=6, final_steps=8),
                     Inputs.of(content, [style])),

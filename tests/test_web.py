@@ -14,6 +14,7 @@ from PIL import Image
 pytest.importorskip("fastapi", reason="pip install 'impasto[web]'")
 from fastapi.testclient import TestClient
 
+from impasto.config import PRESETS
 from impasto.engine.stylizer import Stylizer
 from impasto.jobs import FakeRunner, LocalRunner
 from impasto.model import Encoder
@@ -98,7 +99,8 @@ def test_a_job_runs_streams_its_events_and_keeps_its_result(client, fake, tmp_pa
     assert all("output" not in e for e in events)  # no server path reaches the page
     status = client.get(f"/api/jobs/{job_id}").json()
     assert status["state"] == "done" and status["result"] is True
-    assert status["recipe"]["size"] == 64 and status["recipe"]["steps"] == 40  # fast's steps, the size given
+    # fast's steps, the size given
+    assert status["recipe"]["size"] == 64 and status["recipe"]["steps"] == PRESETS["fast"].steps
     assert status["request"] == {"preset": "fast", "size": 64}
     assert status["inputs"] == {"content": "photo.png", "styles": ["painting0.png"], "mask": None}
     assert status["figures"]["steps"] == 6 and status["seconds"] > 0
@@ -199,7 +201,7 @@ def test_restarting_the_server_keeps_the_gallery(tmp_path):
 def test_presets_and_input_thumbnails(client):
     data = client.get("/api/presets").json()
     assert set(data["presets"]) == {"default", "fast", "quality", "gatys"}
-    assert data["presets"]["fast"]["steps"] == 40 and "content_weight" in data["fields"]
+    assert data["presets"]["fast"]["steps"] == PRESETS["fast"].steps and "content_weight" in data["fields"]
     job_id = submit(client, content=png(size=(1200, 900))).json()["id"]
     follow(client, job_id)
     thumb = client.get(f"/api/jobs/{job_id}/inputs/content")
@@ -331,7 +333,7 @@ def test_a_real_job_at_a_small_size(tmp_path, make, vgg19):
     progress = [e for e in events if e["type"] == "progress"]
     assert events[-1] == {"type": "done", "error": None}
     assert progress[-1]["done"] and progress[-1]["step"] == progress[-1]["total_steps"]
-    assert {k.split(".")[0] for k in progress[0]["terms"]} == {"content", "style", "tv"}
+    assert {k.split(".")[0] for k in progress[0]["terms"]} == {"content", "style", "histogram", "tv"}
     with Image.open(io.BytesIO(client.get(f"/api/jobs/{job_id}/result.png").content)) as image:
         assert image.size == (64, 48)
         result = image.convert("RGB")

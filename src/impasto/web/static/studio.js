@@ -355,10 +355,15 @@ function drawChart() {
   g.strokeStyle = "#bbb";
   for (const s of state.scaleStarts) { g.beginPath(); g.moveTo(x(s), T); g.lineTo(x(s), H - B); g.stroke(); }
   g.setLineDash([]);
-  keys.forEach((k, i) => {
-    const color = COLORS[i % COLORS.length];
+  // A layer's histogram term takes its style term's colour, dashed.
+  const solid = keys.filter((k) => !k.startsWith("histogram."));
+  keys.forEach((k) => {
+    const histogram = k.startsWith("histogram.");
+    const twin = histogram ? solid.indexOf(`style.${k.slice("histogram.".length)}`) : -1;
+    const color = COLORS[(histogram && twin >= 0 ? twin : solid.indexOf(k) >= 0 ? solid.indexOf(k) : keys.indexOf(k)) % COLORS.length];
     g.strokeStyle = color;
     g.lineWidth = 1.5;
+    g.setLineDash(histogram ? [5, 3] : []);
     g.beginPath();
     let started = false;
     for (const [s, v] of state.series[k]) {
@@ -367,9 +372,10 @@ function drawChart() {
     }
     g.stroke();
     const swatch = el("i");
-    swatch.style.background = color;
+    swatch.style.background = histogram ? `repeating-linear-gradient(90deg, ${color} 0 5px, transparent 5px 8px)` : color;
     legend.append(el("li", {}, swatch, k));
   });
+  g.setLineDash([]);
 }
 
 // ---------- queue and gallery
