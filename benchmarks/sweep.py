@@ -244,7 +244,7 @@ def main() -> None:
     parser.add_argument("--set", choices=("all", "holdout", "report"), default="all")
     parser.add_argument("--size", type=int, default=192)
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES))
-    parser.add_argument("--pairs", nargs="+", help="only these pairs of the set (content:style)")
+    parser.add_argument("--pairs", nargs="+", help="only these pairs of the set (content:style), in this order")
     parser.add_argument("--report", action="store_true", help="run nothing; report what is recorded")
     parser.add_argument("--sheets", type=int, default=3, help="contact sheets of this many worst pairs")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "sweep", help="images, sheets")
@@ -257,8 +257,9 @@ def main() -> None:
     sweep = Sweep(out, records, args.size)
     sweep.records.mkdir(parents=True, exist_ok=True)
     pairs = pairs_of(args.set)
-    if args.pairs:
-        pairs = [p for p in pairs if p[0] in args.pairs]
+    if args.pairs:  # in the order given: a sweep cut short has covered the first ones
+        named = {p[0]: p for p in pairs}
+        pairs = [named[name] for name in args.pairs if name in named]
     if not args.report:
         for pair, content, style in pairs:
             for r in recipes:
