@@ -77,10 +77,9 @@ class OneLayer:
 
 
 @dataclass(frozen=True)
-class ContentTerm(OneLayer):
-    """``weight · MSE(F_l, F_l(content))``."""
-
-    group: ClassVar[str] = "content"
+class TargetTerm(OneLayer):
+    """``weight · loss(F_l, target)`` on one layer's float32 features; a subclass names its
+    ``group`` and measures the loss."""
 
     layer: str
     target: Tensor = field(repr=False)
@@ -88,7 +87,29 @@ class ContentTerm(OneLayer):
     wide: bool = True
 
     def __call__(self, features: Features) -> Tensor:
-        return self.weight * content_loss(features.wide[self.layer], self.target)
+        return self.weight * self.measure(features.wide[self.layer])
+
+    def measure(self, features: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+class ContentTerm(TargetTerm):
+    """``weight · MSE(F_l, F_l(content))``."""
+
+    group: ClassVar[str] = "content"
+
+    def measure(self, features: Tensor) -> Tensor:
+        return content_loss(features, self.target)
+
+
+class HistogramTerm(TargetTerm):
+    """``weight · histogram loss``: each channel's distribution against the style's, whose
+    quantile functions are the target (see :func:`impasto.objective.losses.histogram_loss`)."""
+
+    group: ClassVar[str] = "histogram"
+
+    def measure(self, features: Tensor) -> Tensor:
+        return histogram_loss(features, self.target)
 
 
 @dataclass(frozen=True)
@@ -124,22 +145,6 @@ class WassersteinTerm(OneLayer):
 
     def __call__(self, features: Features) -> Tensor:
         return self.weight * wasserstein_loss(features.wide[self.layer], self.mean, self.cov, self.cov_sqrt)
-
-
-@dataclass(frozen=True)
-class HistogramTerm(OneLayer):
-    """``weight · histogram loss``: each channel's distribution against the style's (see
-    :func:`impasto.objective.losses.histogram_loss`)."""
-
-    group: ClassVar[str] = "histogram"
-
-    layer: str
-    quantiles: Tensor = field(repr=False)
-    weight: float
-    wide: bool = True
-
-    def __call__(self, features: Features) -> Tensor:
-        return self.weight * histogram_loss(features.wide[self.layer], self.quantiles)
 
 
 @dataclass(frozen=True)
