@@ -58,10 +58,12 @@ class StyleConfig:
     """Everything one stylisation needs besides its images, device and network.
 
     The objective is ``content_weight * sum(MSE(F_l, F_l^content))``
-    ``+ style_weight * sum(w_l * style_loss_l)`` ``+ tv_weight * TV``, where the style loss
-    of layer ``l`` is the MSE of its Gram matrix divided by ``C*H*W`` (see
-    :func:`impasto.objective.losses.gram`) or the 2-Wasserstein distance of Gaussian fits,
-    and ``w_l`` are ``style_layer_weights``. ``fields_help()`` describes each field.
+    ``+ style_weight * sum(w_l * style_loss_l)`` ``+ histogram_weight * sum(w_l * H_l)``
+    ``+ tv_weight * TV``, where the style loss of layer ``l`` is the MSE of its Gram matrix
+    divided by ``C*H*W`` (see :func:`impasto.objective.losses.gram`) or the 2-Wasserstein
+    distance of Gaussian fits, ``H_l`` the histogram loss
+    (:func:`impasto.objective.losses.histogram_loss`), and ``w_l`` are
+    ``style_layer_weights``. ``fields_help()`` describes each field.
     """
 
     size: int | None = setting(512, "longest side of the output in px", "int", none="unset, `pixels` applies")
