@@ -12,11 +12,11 @@ reports them; the studio and ``explain`` show them):
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from impasto.imageio import resize, size_of
 from impasto.model.encoder import Encoder
+from impasto.objective.losses import resample_quantiles
 from impasto.schedule import fit_longest_side, style_size
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
@@ -36,11 +36,7 @@ def sliced_wasserstein(a: Tensor, b: Tensor, projections: int = 64, seed: int = 
     pa = (a.reshape(c, -1).T.double().cpu() @ directions).sort(dim=0).values
     pb = (b.reshape(c, -1).T.double().cpu() @ directions).sort(dim=0).values
     n = max(pa.shape[0], pb.shape[0])
-
-    def quantiles(p: Tensor) -> Tensor:
-        return F.interpolate(p.T.unsqueeze(0), size=n, mode="linear", align_corners=True)[0].T
-
-    return float((quantiles(pa) - quantiles(pb)).square().mean().sqrt())
+    return float((resample_quantiles(pa.T, n) - resample_quantiles(pb.T, n)).square().mean().sqrt())
 
 
 def references(content: Tensor, style: Tensor, size: int) -> tuple[Tensor, Tensor]:

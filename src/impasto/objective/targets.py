@@ -150,8 +150,8 @@ def blend_targets(
     if kind.endswith(WITH_QUANTILES):
         kind = kind.removesuffix(WITH_QUANTILES)
         for name in layers:
-            quantiles[name] = torch.stack([w * style[name][-1] for style, w in zip(stats, weights, strict=True)])
-            quantiles[name] = quantiles[name].sum(0).float()
+            blend = [w * style[name][-1] for style, w in zip(stats, weights, strict=True)]
+            quantiles[name] = torch.stack(blend).sum(0).float()
     if kind == "moments":
         means: dict[str, Tensor] = {}
         seconds: dict[str, Tensor] = {}

@@ -360,7 +360,8 @@ function drawChart() {
   keys.forEach((k) => {
     const histogram = k.startsWith("histogram.");
     const twin = histogram ? solid.indexOf(`style.${k.slice("histogram.".length)}`) : -1;
-    const color = COLORS[(histogram && twin >= 0 ? twin : solid.indexOf(k) >= 0 ? solid.indexOf(k) : keys.indexOf(k)) % COLORS.length];
+    const slot = histogram ? (twin >= 0 ? twin : keys.indexOf(k)) : solid.indexOf(k);
+    const color = COLORS[slot % COLORS.length];
     g.strokeStyle = color;
     g.lineWidth = 1.5;
     g.setLineDash(histogram ? [5, 3] : []);
