@@ -250,13 +250,13 @@ def report(sweep: Sweep, pairs: list[tuple[str, Path, Path]], recipes: tuple[str
 
 
 def sheet(sweep: Sweep, pair: str, content: Path, style: Path, recipes: tuple[str, ...], path: Path) -> None:
-    """A contact sheet: photo, painting, then each recipe's output labelled with its figures."""
+    """A contact sheet: photo, painting, then each recipe's output labelled "recipe: style / content, time"."""
     c, s = sweep.reference(pair, content, style)
     h = c.shape[-2]
     tiles = [label(c, "content", h), label(s, "style", h)]
     for r in recipes:
         if (d := sweep.recorded(pair, r)) is not None and sweep.files(pair, r)[0].is_file():
-            text = f"{r} s{d['style']:.3f} c{d['content']:.3f} {d['seconds']:.0f}s"
+            text = f"{r}: {d['style']:.3f} / {d['content']:.3f}, {d['seconds']:.0f} s"
             tiles.append(label(load_image(sweep.files(pair, r)[0]), text, h))
     canvas = Image.new("RGB", (sum(t.width for t in tiles), tiles[0].height), "white")
     x = 0
