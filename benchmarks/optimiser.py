@@ -23,11 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import holdout
 from common import SHARED, machine
 
-import impasto.engine.optimize as optimize
 from impasto import Inputs, Stylizer
 from impasto.config import CROWSONKB, preset
+from impasto.engine import DEFAULT_POLICY, Policy
 from impasto.imageio import load_image
 from impasto.metrics import figures, references
+from impasto.model import build_encoder
 
 
 def find(name: str, kind: str) -> Path:
@@ -47,19 +48,19 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--recipe", default="default")
     parser.add_argument("--rules", nargs="+", default=["last", "best", "restart"])
-    parser.add_argument("--rise", type=float, default=optimize.RESTART_RISE)
+    parser.add_argument("--rise", type=float, default=DEFAULT_POLICY.restart_rise)
     parser.add_argument("--pairs", nargs="+", default=["astronaut:mosaic", "coffee:dots"])
     args = parser.parse_args()
     holdout.make()
-    stylizer = Stylizer()
+    encoder = build_encoder()
     print(f"machine: {machine()}")
     for pair in args.pairs:
         c, s = pair.split(":")
         content, style = find(c, "content"), find(s, "style")
         photo, painting = references(load_image(content), load_image(style), args.size)
         for rule in args.rules:
-            optimize.HAND_OUT_BEST = rule != "last"
-            optimize.RESTART_RISE = args.rise if rule == "restart" else math.inf
+            policy = Policy(hand_out_best=rule != "last", restart_rise=args.rise if rule == "restart" else math.inf)
+            stylizer = Stylizer(encoder=encoder, policy=policy)
             base = CROWSONKB if args.recipe == "crowsonkb" else preset(args.recipe)
             config = base.replace(size=args.size, pixels=None)
             trace: list[tuple[int, float, bool]] = []

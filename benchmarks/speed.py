@@ -44,7 +44,7 @@ from common import (
 )
 
 from impasto.config import GATYS
-from impasto.engine import optimize_scale
+from impasto.engine import WholeImage, optimize_scale
 from impasto.objective.targets import build_targets
 from impasto.objective.terms import recipe_objective
 from impasto.runtime import network_precision, resolve_precision, step_network
@@ -93,7 +93,8 @@ def step_seconds(scorer: ClassicScorer, precision: str, repeats: int = 8) -> flo
         stamps.append(time.perf_counter())
         return False
 
-    optimize_scale(encoder, recipe_objective(config, targets), scorer.content, repeats + 2, report, autocast=autocast)
+    evaluator = WholeImage(encoder, recipe_objective(config, targets), autocast)
+    optimize_scale(evaluator, scorer.content, repeats + 2, report)
     times = [b - a for a, b in itertools.pairwise(stamps)]
     return statistics.median(times[2:])
 

@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from impasto.config import GATYS, PRESETS, StyleConfig
-from impasto.engine import stylize
+from impasto.engine import DEFAULT_POLICY, Policy, Stylizer, stylize
 from impasto.errors import ConfigError, ImageError
 from impasto.imageio import resize
+from impasto.inputs import Inputs
 from impasto.runtime import Runtime
 from impasto.schedule import content_weight_at, plan
 
@@ -322,17 +323,16 @@ def test_presets_scale_the_content_weight_with_the_size_except_gatys(name, expon
 
 
 @pytest.mark.parametrize("restarts", [True, False], ids=["restarts", "no-restarts"])
-def test_the_result_is_never_worse_than_the_best_iterate_of_the_final_scale(images, vgg19, monkeypatch, restarts):
+def test_the_result_is_never_worse_than_the_best_iterate_of_the_final_scale(images, vgg19, restarts):
     # L-BFGS at 40x its step overshoots; float32 throughout, so that the steps' losses and
     # the last event's (always float32) compare exactly. Without restarts the run wanders
     # most, and only the hand-out rule guards the result.
-    import impasto.engine.optimize
-
-    rise, grace = impasto.engine.optimize.RESTART_RISE, impasto.engine.optimize.RESTART_GRACE
-    if not restarts:
-        monkeypatch.setattr(impasto.engine.optimize, "RESTART_RISE", math.inf)
+    rise, grace = DEFAULT_POLICY.restart_rise, DEFAULT_POLICY.restart_grace
+    policy = DEFAULT_POLICY if restarts else Policy(restart_rise=math.inf)
+    stylizer = Stylizer(Runtime(device="cpu", precision="float32"), encoder=vgg19, policy=policy)
     config = SMALL.replace(lr=40.0, steps=25)
-    out, events = _run(config, images, vgg19, runtime=Runtime(device="cpu", precision="float32"))
+    events = []
+    out = stylizer.run(Inputs.of(images[0], [images[1]]), config, on_progress=events.append)
     final = [e.loss for e in events[:-1] if e.scale == events[-1].scale]
     best = min(final)
     # The run did wander (else the test would prove nothing): an iterate after the best

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from impasto import PRESETS, Inputs, Runtime, Stylizer
+from impasto.engine import Policy
 from impasto.imageio import tensor_to_pil
 
 GOLDEN = json.loads((Path(__file__).with_name("golden_0_1.json")).read_text())
@@ -76,14 +77,12 @@ def _machine():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("precision", ["auto", "float32"])
-def test_the_pixels_of_0_1(precision, monkeypatch):
+def test_the_pixels_of_0_1(precision):
     if _machine() != GOLDEN["machine"]:
         pytest.skip(f"the 0.1 pixels were recorded on {GOLDEN['machine']}; this machine is {_machine()}")
-    import impasto.engine.optimize
-
-    monkeypatch.setattr(impasto.engine.optimize, "HAND_OUT_BEST", False)
-    monkeypatch.setattr(impasto.engine.optimize, "RESTART_RISE", math.inf)
-    stylizer = Stylizer(Runtime(device="cpu", precision=precision))
+    # 0.1's optimiser: the last iterate handed out, no restarts.
+    policy = Policy(hand_out_best=False, restart_rise=math.inf)
+    stylizer = Stylizer(Runtime(device="cpu", precision=precision), policy=policy)
     for name, (recipe, inputs) in _cases().items():
         assert _digest(stylizer.run(inputs, recipe)) == GOLDEN["cases"][f"{name}/{precision}"], name
 

@@ -32,6 +32,7 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 BASELINE_BYTES = 500 * 2**20
 #: Backward buffers relative to the saved activations (fitted).
 BACKWARD_FACTOR = 1.6
+#: L-BFGS curvature pairs kept by default (see impasto.engine.optimize.Policy).
 LBFGS_HISTORY = 30
 
 
@@ -136,8 +137,10 @@ def estimate_bytes(
     low_precision: bool,
     optimizer: str,
     layers: Sequence[str] | None = None,
+    history: int = LBFGS_HISTORY,
 ) -> int:
-    """Peak bytes of a run whose final scale is ``size = (h, w)``."""
+    """Peak bytes of a run whose final scale is ``size = (h, w)``, L-BFGS keeping
+    ``history`` curvature pairs."""
     pixels = size[0] * size[1]
     values, indices = activation_elements_per_pixel(encoder, layers)
     element = 2 if low_precision else 4
@@ -146,7 +149,7 @@ def estimate_bytes(
         encoder.convs[n] for n in encoder.names_for(encoder.layers if layers is None else layers) if n in encoder.convs
     ]
     weights = sum(p.numel() for conv in used for p in conv.parameters()) * (4 + (2 if low_precision else 0))
-    state = pixels * 3 * 4 * (2 * LBFGS_HISTORY + 4 if optimizer == "lbfgs" else 6)
+    state = pixels * 3 * 4 * (2 * history + 4 if optimizer == "lbfgs" else 6)
     return int(BASELINE_BYTES + activations * (1 + BACKWARD_FACTOR) + weights + state)
 
 
@@ -188,11 +191,12 @@ def check_memory(
     *,
     style_pixels: int = 0,
     field: str = "size",
+    history: int = LBFGS_HISTORY,
 ) -> None:
     """Fail before allocating when the run cannot fit, with what it would need. A style
     image of ``style_pixels`` runs through the network without grad: its two largest
     activations (the first block's 64 channels) and its resized copies count too."""
-    need = estimate_bytes(encoder, size, low, optimizer, layers)
+    need = estimate_bytes(encoder, size, low, optimizer, layers, history)
     need += style_pixels * (2 * 64 * (2 if low else 4) + 3 * 4 * 3)
     have = available_bytes(device)
     if have is not None and need > have:

