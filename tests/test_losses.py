@@ -215,3 +215,24 @@ def test_histogram_loss_of_dead_and_constant_channels_is_finite():
     nan = features.detach().clone()
     nan[0, 2, 0, 0] = float("nan")
     assert not torch.isfinite(histogram_loss(nan, target))  # NaN in, NaN out: no crash, no huge allocation
+
+
+@pytest.mark.parametrize(("channels", "h", "w"), [(32, 3, 4), (16, 3, 5)])
+def test_wasserstein_with_fewer_positions_than_channels_equals_the_general_path(channels, h, w):
+    # N = h·w < C takes the N x N path; a mask of ones takes the general C x C one.
+    torch.manual_seed(0)
+    target = _target(torch.randn(1, channels, 8, 8, dtype=torch.float64).clamp(min=0))
+    features = torch.randn(1, channels, h, w, dtype=torch.float64).clamp(min=0)
+    features[:, :3] = 0.0  # dead channels, as in a ReLU layer
+    few = features.clone().requires_grad_(True)
+    general = features.clone().requires_grad_(True)
+    a = wasserstein_loss(few, *target)
+    b = wasserstein_loss(general, *target, mask=torch.ones(1, 1, h, w, dtype=torch.float64))
+    a.backward()
+    b.backward()
+    # (The general path's C - N zero eigenvalues come out as rounding, ~1e-16, whose square
+    # roots add ~1e-8 each: agreement to 1e-7, not to float64's precision.)
+    assert a.item() == pytest.approx(b.item(), rel=1e-7) and a.item() > 0.01
+    torch.testing.assert_close(few.grad, general.grad, rtol=1e-6, atol=1e-9)
+    # And it is a distance: zero against the features' own statistics.
+    assert wasserstein_loss(features, *_target(features)).item() == pytest.approx(0.0, abs=1e-8)

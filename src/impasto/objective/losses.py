@@ -127,7 +127,14 @@ def wasserstein_loss(
     ``mean((μ - μₛ)²) + tr(Σ + Σₛ - 2 (Σₛ^½ Σ Σₛ^½)^½) / C`` for ``(1, C, H, W)``
     features (those under ``mask``, weighted by it, when given); the target is given by
     its mean ``(1, C)``, covariance and the covariance's square root ``(1, C, C)``.
+
+    With fewer positions than channels (the deep layers at the coarse scales: relu5_1 of a
+    128 px picture has 48 positions for 512 channels) the covariance has rank below its
+    size, and the trace is taken through an ``N x N`` matrix instead (see
+    :func:`_few_positions_wasserstein`).
     """
+    if mask is None and features.shape[0] == 1 and features.shape[-2] * features.shape[-1] < features.shape[1]:
+        return _few_positions_wasserstein(features, target_mean, target_cov, target_cov_sqrt)
     mean, second = masked_moments(features, mask)
     cov = covariance(mean, second)
     c = features.shape[1]
@@ -135,6 +142,29 @@ def wasserstein_loss(
     trace = torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1) + torch.diagonal(target_cov, dim1=-2, dim2=-1).sum(-1)
     distance = (mean - target_mean).square().mean(dim=-1) + (trace - 2 * cross) / c
     return distance.clamp(min=0).mean()
+
+
+def _few_positions_wasserstein(
+    features: Tensor, target_mean: Tensor, target_cov: Tensor, target_cov_sqrt: Tensor
+) -> Tensor:
+    """:func:`wasserstein_loss` of ``(1, C, H, W)`` features with ``N = H·W < C``.
+
+    With ``X`` the centred features ``(N, C)``, ``Σ = XᵀX / N`` and ``A = Σₛ^½``, the
+    matrix ``A Σ A = YᵀY / N`` (``Y = X A``) has the non-zero eigenvalues of ``Y Yᵀ / N``,
+    an ``N x N`` matrix: its trace of a square root is the same, found by an eigensolver
+    on ``N`` instead of ``C`` (a 48 x 48 problem for a 512 x 512 one). ``tr Σ`` is
+    ``|X|² / N``. The same value as the general path, without its ``C - N`` eigenvalues
+    that are zero but for rounding."""
+    _, c, h, w = features.shape
+    n = h * w
+    flat = features.permute(0, 2, 3, 1).reshape(n, c).to(torch.promote_types(features.dtype, torch.float32))
+    mean = flat.mean(dim=0, keepdim=True)
+    centred = flat - mean
+    projected = centred @ target_cov_sqrt[0].to(centred.dtype)
+    cross = trace_sqrt(projected @ projected.T / n)
+    trace = centred.square().sum() / n + torch.diagonal(target_cov[0]).sum()
+    distance = (mean - target_mean).square().mean() + (trace - 2 * cross) / c
+    return distance.clamp(min=0)
 
 
 def channel_quantiles(features: Tensor, count: int) -> Tensor:
@@ -173,7 +203,8 @@ class _Histogram(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, values: Tensor, target_quantiles: Tensor, bins: int) -> Tensor:  # type: ignore[override]
-        difference = values - remap(values, target_quantiles.to(values.dtype), bins)
+        mapped = remap(values, target_quantiles.to(values.dtype), bins)
+        difference = torch.sub(values, mapped, out=mapped)
         ctx.save_for_backward(difference)
         return torch.linalg.vector_norm(difference).square() / difference.numel()
 
@@ -189,28 +220,37 @@ def remap(values: Tensor, target_quantiles: Tensor, bins: int) -> Tensor:
     target's quantile function ``(C, K)``: values of rank r become the target's quantile r.
 
     Per bin, the target's values at the bin's first and last rank make a line; a value is
-    read off its bin's line by its place in the bin (two table look-ups a value)."""
+    read off its bin's line by its place in the bin (one look-up of a pair a value).
+
+    Every pass over the values is one of torch's fast ones for an ``(N, C)`` column
+    layout (benchmarks/profile.py): ``amin`` and ``amax`` apart (``aminmax`` over the
+    first dimension was 10x slower), int32 bin indices, counts by ``index_add_`` (parallel,
+    where ``bincount`` is not), the intercept and slope of a bin read together."""
     n, c = values.shape
-    low, high = values.aminmax(dim=0, keepdim=True)
+    low, high = values.amin(dim=0, keepdim=True), values.amax(dim=0, keepdim=True)
     span = high - low
     # Just under `bins` at the maximum, so that its bin is the last one; a constant column
     # (a dead channel) is all in its first bin. (v - low) is exactly 0 at the minimum,
     # where v·scale - low·scale could round far off with a large scale.
     scale = torch.where(span > 0, bins * (1 - 1e-6) / span, torch.zeros_like(span))
-    position = (values - low) * scale
+    position = torch.sub(values, low).mul_(scale)
     # The clamp only guards the index (a NaN feature); the engine reports the NaN loss.
-    flat = position.long().clamp_(0, bins - 1) + torch.arange(0, c * bins, bins, device=values.device)
-    counts = torch.bincount(flat.reshape(-1), minlength=c * bins).view(c, bins).to(values.dtype)
+    offsets = torch.arange(0, c * bins, bins, dtype=torch.int32, device=values.device)
+    flat = position.to(torch.int32).clamp_(0, bins - 1).add_(offsets).reshape(-1)
+    counts = torch.zeros(c * bins, dtype=torch.int32, device=values.device)
+    counts.index_add_(0, flat, torch.ones((), dtype=torch.int32, device=values.device).expand(flat.numel()))
+    counts = counts.view(c, bins).to(values.dtype)
     edges = torch.cat([counts.new_zeros(c, 1), counts.cumsum(1)], 1) / n  # rank at each bin edge
     # The lowest value is often an atom (the zeros of a ReLU layer: half of them, say): the
     # first bin's line starts above it, so the small positive values that share its bin
     # are ranked above all the zeros, as they are. The zeros themselves, through which no
     # gradient passes, go together to the target at the atom's top rank.
-    edges[:, 0] = (values <= low).sum(0) / n
+    edges[:, 0] = (values <= low).sum(0, dtype=values.dtype) / n
     start = read_quantiles(target_quantiles, edges)  # (C, bins + 1)
     slope = start[:, 1:] - start[:, :-1]
     intercept = start[:, :-1] - torch.arange(bins, dtype=values.dtype, device=values.device) * slope
-    return torch.addcmul(intercept.reshape(-1).take(flat), position, slope.reshape(-1).take(flat))
+    lines = torch.stack([intercept, slope], dim=-1).view(c * bins, 2).index_select(0, flat).view(n, c, 2)
+    return torch.addcmul(lines[..., 0], position, lines[..., 1])
 
 
 def read_quantiles(quantiles: Tensor, ranks: Tensor) -> Tensor:

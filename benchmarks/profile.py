@@ -1,0 +1,86 @@
+"""Where a step's time goes: per scale of a preset's schedule, the seconds of one step
+(network forward and backward with every term) and what each group of terms adds to it,
+measured by leaving the group out (content alone is the floor: the network up to the
+content layer), plus the seconds of the scale's steps as the schedule has them.
+
+Terms are grouped as the events report them: ``style`` (the W2 or Gram term of every style
+layer), ``histogram``, ``tv``. Each figure is the median of --repeats steps after two
+warm-up steps, on the step network the engine runs (the run's precision and layout).
+
+    python benchmarks/profile.py --size 512
+    python benchmarks/profile.py --size 256 --pair tubingen:starry_night --preset fast
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import machine
+from speedup import find
+
+from impasto import Stylizer
+from impasto.color import COLOR_MODES
+from impasto.config import preset
+from impasto.engine import WholeImage
+from impasto.engine.stylizer import _Run
+from impasto.imageio import load_image, resize
+from impasto.objective.terms import Objective
+from impasto.schedule import plan
+
+
+def step_seconds(evaluator: WholeImage, image, repeats: int) -> float:
+    times = []
+    for k in range(repeats + 2):
+        pixels = image.detach().clone().requires_grad_(True)
+        started = time.perf_counter()
+        evaluator(pixels, backward=True)
+        if k >= 2:
+            times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--pair", default="tubingen:starry_night")
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    photo, painting = args.pair.split(":")
+    content, style = load_image(find(photo, "content")), load_image(find(painting, "style"))
+    stylizer = Stylizer()
+    recipe = preset(args.preset).replace(size=args.size, pixels=None)
+    schedule = plan(recipe, *content.shape[-2:])
+    recipe = recipe.replace(content_weight=schedule.content_weight, content_size_exponent=0.0)
+    run = _Run(stylizer, recipe, schedule, COLOR_MODES[recipe.colors], content, content, [style], None, [painting])
+    groups = ("style", "histogram", "tv")
+    print(f"`{args.preset}` at {args.size} px, {args.pair}, {machine()}, {stylizer.autocast or 'float32'} network\n")
+    print("| scale | steps | ms/step | content alone | + style | + histogram | + tv | scale's steps, s |")
+    print("|---|---|---|---|---|---|---|---|")
+    total = 0.0
+    for size, steps in zip(schedule.sizes, schedule.steps, strict=True):
+        objective = run.objective(run.targets(size))
+        image = resize(content, size, "bicubic")
+
+        def timed(keep, objective=objective, image=image) -> float:
+            terms = tuple(t for t in objective.terms if keep(t.key.split(".")[0]))
+            network = WholeImage(stylizer.network, Objective(terms), stylizer.autocast, recipe.pooling)
+            return step_seconds(network, image, args.repeats)
+
+        whole = timed(lambda group: True)
+        alone = timed(lambda group: group == "content")
+        costs = [whole - timed(lambda group, g=g: group != g) for g in groups]
+        total += whole * steps
+        print(f"| {size[1]}x{size[0]} | {steps} | {whole * 1000:.0f} | {alone * 1000:.0f} | "
+              + " | ".join(f"{c * 1000:.0f}" for c in costs) + f" | {whole * steps:.1f} |", flush=True)  # fmt: skip
+    print(f"\nsteps alone: {total:.1f} s (set-up, targets and events not counted)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""Before and after, side by side: a preset of this tree against the same preset at an
+earlier commit (the baseline: by default impasto as it was when issue 21 opened), on the
+same pairs and sizes, one run at a time, alternating which side goes first.
+
+Each run is its own process (``python benchmarks/speedup.py --paint``) with the side's
+``src`` first on its path, so the baseline runs its own code (a ``git worktree`` of the
+commit under benchmarks/out/); its time is that of ``Stylizer.run`` alone (the network is
+loaded before the clock starts, as in a warm studio or batch). Both sides' saved PNGs are
+scored by this tree's impasto.metrics (style and content distance, lower is better)
+against the same references. Records go to benchmarks/results/speedup/SIZE/MACHINE/ and are
+reused while the side's source is unchanged (a digest of its src/ tree).
+
+Prints per size: per pair, seconds before and after, their ratio, and the change of each
+figure; the median ratio and the worst change of each figure.
+
+    python benchmarks/speedup.py --sizes 256 512
+    python benchmarks/speedup.py --sizes 256 --pairs tubingen:starry_night --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+ROOT = Path(__file__).resolve().parents[1]
+#: impasto when issue 21 ("default in half the time") opened.
+BASELINE = "5736c44"
+#: The four tuning pairs of benchmarks/quality.py and four held-out ones (benchmarks/holdout.py).
+PAIRS = (
+    "tubingen:starry_night",
+    "hoovertowernight:the_scream",
+    "brad_pitt:picasso_selfport1907",
+    "tubingen:shipwreck",
+    "astronaut:strokes",
+    "chelsea:dots",
+    "coffee:mosaic",
+    "rocket:strokes",
+)
+#: A figure within this of the baseline's counts as the same (issue 21: "within 2%").
+SAME = 0.02
+
+
+def paint(args: argparse.Namespace) -> None:
+    """In a child process: paint one pair with the impasto found first on the path."""
+    import torch
+
+    from impasto import Inputs, Stylizer
+    from impasto.config import preset
+    from impasto.imageio import save_image
+
+    stylizer = Stylizer()
+    config = preset(args.preset).replace(size=args.size, pixels=None)
+    inputs = Inputs.of(args.content, [args.style])
+    started = time.perf_counter()
+    image = stylizer.run(inputs, config)
+    seconds = time.perf_counter() - started
+    save_image(image, args.out)
+    print(json.dumps({"seconds": seconds, "threads": torch.get_num_threads()}))
+
+
+def source_digest(src: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(src.rglob("*.py")):
+        h.update(str(path.relative_to(src)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def baseline_tree(rev: str) -> Path:
+    """A checkout of ``rev`` under benchmarks/out/, made once."""
+    folder = ROOT / "benchmarks" / "out" / f"baseline-{rev}"
+    if not (folder / "src" / "impasto").is_dir():
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(folder), rev], check=True)
+    return folder
+
+
+def find(name: str, kind: str) -> Path:
+    import holdout
+    from common import SHARED
+
+    for root in (SHARED, holdout.FOLDER):
+        path = root / kind / f"{name}.jpg"
+        if path.is_file():
+            return path
+    sys.exit(f"speedup: no {kind} image {name!r} in {SHARED} or {holdout.FOLDER} (run benchmarks/holdout.py)")
+
+
+class Bench:
+    def __init__(self, baseline: str, preset: str, size: int, report_only: bool) -> None:
+        from common import machine
+        from sweep import machine_folder
+
+        self.preset, self.size = preset, size
+        self.machine = machine()
+        self.sides = {"before": baseline_tree(baseline) / "src", "after": ROOT / "src"}
+        self.digests = {side: source_digest(src) for side, src in self.sides.items()}
+        self.records = ROOT / "benchmarks" / "results" / "speedup" / f"{preset}_{size}" / machine_folder(self.machine)
+        self.images = ROOT / "benchmarks" / "out" / "speedup" / f"{preset}_{size}"
+        self.report_only = report_only
+        self.encoder = None
+
+    def record_path(self, pair: str, side: str) -> Path:
+        return self.records / f"{pair.replace(':', '_')}_{side}.json"
+
+    def recorded(self, pair: str, side: str) -> dict | None:
+        path = self.record_path(pair, side)
+        if not path.is_file():
+            return None
+        data = json.loads(path.read_text())
+        return data if data.get("source") == self.digests[side] else None
+
+    def run(self, pair: str, side: str) -> dict:
+        from impasto.imageio import load_image
+        from impasto.metrics import figures, references
+        from impasto.model import build_encoder
+
+        photo, painting = pair.split(":")
+        content, style = find(photo, "content"), find(painting, "style")
+        self.images.mkdir(parents=True, exist_ok=True)
+        image = self.images / f"{pair.replace(':', '_')}_{side}.png"
+        env = {"PYTHONPATH": str(self.sides[side])}
+        command = [sys.executable, __file__, "--paint", "--preset", self.preset, "--size", str(self.size),
+                   "--content", str(content), "--style", str(style), "--out", str(image)]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, env={**_environ(), **env})
+        if done.returncode != 0:
+            raise RuntimeError(f"{side} {pair} failed:\n{done.stderr[-3000:]}")
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        if self.encoder is None:
+            self.encoder = build_encoder()
+        refs = references(load_image(content), load_image(style), self.size)
+        style_d, content_d = figures(self.encoder, load_image(image), *refs)
+        data = {"pair": pair, "side": side, "size": self.size, "preset": self.preset,
+                "seconds": result["seconds"], "style": style_d, "content": content_d,
+                "machine": self.machine, "source": self.digests[side]}  # fmt: skip
+        path = self.record_path(pair, side)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1))
+        tmp.replace(path)
+        return data
+
+    def pair(self, pair: str, index: int) -> dict[str, dict]:
+        order = ("before", "after") if index % 2 == 0 else ("after", "before")
+        out = {}
+        for side in order:
+            data = self.recorded(pair, side)
+            if data is None and not self.report_only:
+                data = self.run(pair, side)
+                print(f"  {pair} {side}: {data['seconds']:.1f} s, style {data['style']:.4f}, "
+                      f"content {data['content']:.4f}", flush=True)  # fmt: skip
+            if data is not None:
+                out[side] = data
+        return out
+
+
+def _environ() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
+def report(size: int, preset: str, machine: str, rows: dict[str, dict[str, dict]]) -> list[str]:
+    lines = [f"### `{preset}` at {size} px ({machine})", "",
+             "| pair | before s | after s | after/before | style before → after | content before → after |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    ratios, style_changes, content_changes = [], [], []
+    for pair, sides in rows.items():
+        if len(sides) < 2:
+            continue
+        b, a = sides["before"], sides["after"]
+        ratio = a["seconds"] / b["seconds"]
+        ds, dc = a["style"] / b["style"] - 1, a["content"] / b["content"] - 1
+        ratios.append(ratio)
+        style_changes.append(ds)
+        content_changes.append(dc)
+        lines.append(f"| {pair} | {b['seconds']:.1f} | {a['seconds']:.1f} | {ratio:.2f} | "
+                     f"{b['style']:.4f} → {a['style']:.4f} ({ds:+.1%}) | "
+                     f"{b['content']:.4f} → {a['content']:.4f} ({dc:+.1%}) |")  # fmt: skip
+    if ratios:
+        held = sum(ds <= SAME and dc <= SAME for ds, dc in zip(style_changes, content_changes, strict=True))
+        spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
+        lines += ["", f"median after/before {statistics.median(ratios):.2f} (range {spread}); "
+                  f"worst change: style {max(style_changes):+.1%}, content {max(content_changes):+.1%}; "
+                  f"both figures within {SAME:.0%} (or better) on {held}/{len(ratios)} pairs"]  # fmt: skip
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[256, 512])
+    parser.add_argument("--pairs", nargs="+", default=list(PAIRS))
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--baseline", default=BASELINE)
+    parser.add_argument("--report", action="store_true", help="print from the records, run nothing")
+    # The child's options.
+    parser.add_argument("--paint", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--content", help=argparse.SUPPRESS)
+    parser.add_argument("--style", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.paint:
+        paint(args)
+        return
+    for size in args.sizes:
+        bench = Bench(args.baseline, args.preset, size, args.report)
+        rows = {pair: bench.pair(pair, k) for k, pair in enumerate(args.pairs)}
+        print("\n".join(report(size, args.preset, bench.machine, rows)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
