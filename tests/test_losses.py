@@ -236,3 +236,31 @@ def test_wasserstein_with_fewer_positions_than_channels_equals_the_general_path(
     torch.testing.assert_close(few.grad, general.grad, rtol=1e-6, atol=1e-9)
     # And it is a distance: zero against the features' own statistics.
     assert wasserstein_loss(features, *_target(features)).item() == pytest.approx(0.0, abs=1e-8)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_moments_gradient_float64_in_both_layouts(channels_last):
+    features = torch.randn(2, 5, 4, 3, dtype=torch.float64)
+    if channels_last:
+        features = features.contiguous(memory_format=torch.channels_last)
+    features.requires_grad_(True)
+    assert torch.autograd.gradcheck(feature_moments, (features,))
+    mean, second = feature_moments(features)
+    flat = features.detach().reshape(2, 5, 12)
+    torch.testing.assert_close(mean, flat.mean(2))
+    torch.testing.assert_close(second, flat @ flat.transpose(1, 2) / 12)
+
+
+def test_histogram_term_reads_bfloat16_features_as_their_float32_values():
+    from impasto.objective.losses import channel_quantiles, histogram_loss
+
+    torch.manual_seed(0)
+    target = channel_quantiles(torch.randn(1, 4, 16, 16).clamp(min=0), 1024)
+    half = torch.randn(1, 4, 12, 10).clamp(min=0).to(torch.bfloat16).requires_grad_(True)
+    wide = half.detach().float().requires_grad_(True)
+    a, b = histogram_loss(half, target), histogram_loss(wide, target)
+    a.backward()
+    b.backward()
+    assert a.dtype == torch.float32 and a.item() == b.item()
+    assert half.grad.dtype == torch.bfloat16
+    torch.testing.assert_close(half.grad.float(), wide.grad.to(torch.bfloat16).float())

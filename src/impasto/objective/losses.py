@@ -102,10 +102,58 @@ def tv_loss(image: Tensor) -> Tensor:
 
 
 def feature_moments(features: Tensor) -> tuple[Tensor, Tensor]:
-    """Mean ``(B, C)`` and raw second moment ``E[f fᵀ]`` ``(B, C, C)`` over positions."""
-    h, w = features.shape[-2:]
-    second = second_moment_sum(features) / (h * w)
-    return features.mean(dim=(2, 3), dtype=second.dtype), second
+    """Mean ``(B, C)`` and raw second moment ``E[f fᵀ]`` ``(B, C, C)`` over positions, in
+    at least float32, without copying the features whatever their memory layout; see
+    :class:`_Moments`."""
+    return _Moments.apply(features)
+
+
+class _Moments(torch.autograd.Function):
+    """``(mean, E[f fᵀ])`` of ``(B, C, H, W)`` features with one backward for both:
+    ``X (dS + dSᵀ) / N + dμ / N`` as a single batched product that adds the mean's share,
+    in the features' dtype and layout (autograd's own would make the mean's gradient a
+    full-size tensor and add it to the product's: two more passes over the features).
+    The forward products are at least float32, as :class:`_FlatGram`'s."""
+
+    @staticmethod
+    def forward(ctx, features: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        h, w = features.shape[-2:]
+        wide = _positions(features).to(torch.promote_types(features.dtype, torch.float32))
+        ctx.save_for_backward(features)
+        n = h * w
+        if _rows(features):
+            return wide.mean(dim=1), torch.bmm(wide.transpose(1, 2), wide) / n
+        return wide.mean(dim=2), torch.bmm(wide, wide.transpose(1, 2)) / n
+
+    @staticmethod
+    def backward(ctx, grad_mean: Tensor | None, grad_second: Tensor | None) -> Tensor:  # type: ignore[override]
+        (features,) = ctx.saved_tensors
+        b, c, h, w = features.shape
+        n = h * w
+        flat = _positions(features)
+        shift = (grad_mean if grad_mean is not None else features.new_zeros(b, c, dtype=torch.float32)) / n
+        if grad_second is None:
+            grad_second = shift.new_zeros(b, c, c)
+        symmetric = ((grad_second + grad_second.transpose(1, 2)) / n).to(features.dtype)
+        shift = shift.to(features.dtype)
+        if _rows(features):  # (B, N, C): the gradient in channels-last layout
+            grad = torch.baddbmm(shift.unsqueeze(1), flat, symmetric)
+            return grad.view(b, h, w, c).permute(0, 3, 1, 2)
+        grad = torch.baddbmm(shift.unsqueeze(2), symmetric, flat)
+        return grad.view(b, c, h, w)
+
+
+def _rows(features: Tensor) -> bool:
+    """Whether ``(B, C, H, W)`` features lie positions-major (channels-last)."""
+    return not features.is_contiguous() and features.is_contiguous(memory_format=torch.channels_last)
+
+
+def _positions(features: Tensor) -> Tensor:
+    """The features as ``(B, N, C)`` rows (channels-last) or ``(B, C, N)`` (otherwise), a view."""
+    b, c, h, w = features.shape
+    if _rows(features):
+        return features.permute(0, 2, 3, 1).reshape(b, h * w, c)
+    return features.reshape(b, c, h * w)
 
 
 def masked_moments(features: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -203,15 +251,17 @@ class _Histogram(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, values: Tensor, target_quantiles: Tensor, bins: int) -> Tensor:  # type: ignore[override]
-        mapped = remap(values, target_quantiles.to(values.dtype), bins)
+        wide = torch.promote_types(values.dtype, torch.float32)
+        mapped = remap(values, target_quantiles.to(wide), bins)
         difference = torch.sub(values, mapped, out=mapped)
         ctx.save_for_backward(difference)
+        ctx.dtype = values.dtype
         return torch.linalg.vector_norm(difference).square() / difference.numel()
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
         (difference,) = ctx.saved_tensors
-        return difference * (2 * grad / difference.numel()), None, None
+        return (difference * (2 * grad / difference.numel())).to(ctx.dtype), None, None
 
 
 def remap(values: Tensor, target_quantiles: Tensor, bins: int) -> Tensor:
@@ -227,7 +277,10 @@ def remap(values: Tensor, target_quantiles: Tensor, bins: int) -> Tensor:
     first dimension was 10x slower), int32 bin indices, counts by ``index_add_`` (parallel,
     where ``bincount`` is not), the intercept and slope of a bin read together."""
     n, c = values.shape
-    low, high = values.amin(dim=0, keepdim=True), values.amax(dim=0, keepdim=True)
+    # Positions, ranks and the result in at least float32 (bfloat16 features are read as
+    # they are: every bfloat16 value is exact in float32).
+    wide = torch.promote_types(values.dtype, torch.float32)
+    low, high = values.amin(dim=0, keepdim=True).to(wide), values.amax(dim=0, keepdim=True).to(wide)
     span = high - low
     # Just under `bins` at the maximum, so that its bin is the last one; a constant column
     # (a dead channel) is all in its first bin. (v - low) is exactly 0 at the minimum,
@@ -239,16 +292,16 @@ def remap(values: Tensor, target_quantiles: Tensor, bins: int) -> Tensor:
     flat = position.to(torch.int32).clamp_(0, bins - 1).add_(offsets).reshape(-1)
     counts = torch.zeros(c * bins, dtype=torch.int32, device=values.device)
     counts.index_add_(0, flat, torch.ones((), dtype=torch.int32, device=values.device).expand(flat.numel()))
-    counts = counts.view(c, bins).to(values.dtype)
+    counts = counts.view(c, bins).to(wide)
     edges = torch.cat([counts.new_zeros(c, 1), counts.cumsum(1)], 1) / n  # rank at each bin edge
     # The lowest value is often an atom (the zeros of a ReLU layer: half of them, say): the
     # first bin's line starts above it, so the small positive values that share its bin
     # are ranked above all the zeros, as they are. The zeros themselves, through which no
     # gradient passes, go together to the target at the atom's top rank.
-    edges[:, 0] = (values <= low).sum(0, dtype=values.dtype) / n
+    edges[:, 0] = (values <= low).sum(0, dtype=wide) / n
     start = read_quantiles(target_quantiles, edges)  # (C, bins + 1)
     slope = start[:, 1:] - start[:, :-1]
-    intercept = start[:, :-1] - torch.arange(bins, dtype=values.dtype, device=values.device) * slope
+    intercept = start[:, :-1] - torch.arange(bins, dtype=wide, device=values.device) * slope
     lines = torch.stack([intercept, slope], dim=-1).view(c * bins, 2).index_select(0, flat).view(n, c, 2)
     return torch.addcmul(lines[..., 0], position, lines[..., 1])
 
