@@ -273,7 +273,7 @@ def remap(values: Tensor, target_quantiles: Tensor, bins: int) -> Tensor:
     read off its bin's line by its place in the bin (one look-up of a pair a value).
 
     Every pass over the values is one of torch's fast ones for an ``(N, C)`` column
-    layout (benchmarks/profile.py): ``amin`` and ``amax`` apart (``aminmax`` over the
+    layout (benchmarks/step_profile.py): ``amin`` and ``amax`` apart (``aminmax`` over the
     first dimension was 10x slower), int32 bin indices, counts by ``index_add_`` (parallel,
     where ``bincount`` is not), the intercept and slope of a bin read together."""
     n, c = values.shape

@@ -7,8 +7,8 @@ Terms are grouped as the events report them: ``style`` (the W2 or Gram term of e
 layer), ``histogram``, ``tv``. Each figure is the median of --repeats steps after two
 warm-up steps, on the step network the engine runs (the run's precision and layout).
 
-    python benchmarks/profile.py --size 512
-    python benchmarks/profile.py --size 256 --pair tubingen:starry_night --preset fast
+    python benchmarks/step_profile.py --size 512
+    python benchmarks/step_profile.py --size 256 --pair tubingen:starry_night --preset fast
 """
 
 from __future__ import annotations
