@@ -1,14 +1,22 @@
-"""The CUDA path: the gatys and default presets on the demo's built-in inputs, per precision.
+"""Everything issue 21 measures on a GPU, in one run (a GPU is lent only now and then):
+per preset, size and precision, the whole run's seconds, the seconds of one step at the
+final scale, the seconds of the same step's network alone (the convolutions forward and
+their input gradient, no terms: the floor a step cannot go under) and their ratio, the
+float32 objective of the result and peak device memory.
 
-Prints, per size and precision: seconds per step at the final scale, total seconds,
-the float32 objective of the result and peak GPU memory. Run on a machine with a GPU:
+Targets (issue 21 §3): ``default`` at 512 px under 2 s and at 1024 px under 5 s, ``gatys``
+at 1024 px under 1 s, a ``default`` step at 1024 px within 3x of its network alone.
 
-    python benchmarks/gpu.py --sizes 512 1024
+Test it on the CPU first (small sizes, same code path):
+
+    python benchmarks/gpu.py --device cpu --sizes 128 --presets gatys default --precisions float32
+    python benchmarks/gpu.py --sizes 512 1024 > benchmarks/results/gpu_h200.md     # on the GPU
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -16,50 +24,107 @@ import torch
 from impasto import Inputs, Runtime, Stylizer
 from impasto.config import PRESETS
 from impasto.demo import demo_content, paint_style
+from impasto.engine import WholeImage
+from impasto.engine.stylizer import _Run
 from impasto.errors import ImpastoError
-from impasto.imageio import load_image
+from impasto.imageio import load_image, resize
 from impasto.model import build_encoder
+from impasto.objective.terms import Objective
+from impasto.schedule import plan
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed_steps(stylizer: Stylizer, evaluator: WholeImage, image: torch.Tensor, repeats: int) -> float:
+    """Median seconds of one evaluation with its backward (after two warm-up ones)."""
+    times = []
+    for k in range(repeats + 2):
+        pixels = image.detach().clone().requires_grad_(True)
+        synchronize(stylizer.device)
+        started = time.perf_counter()
+        evaluator(pixels, backward=True)
+        synchronize(stylizer.device)
+        if k >= 2:
+            times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def step_and_network(stylizer: Stylizer, name: str, size: int, content, style, repeats: int) -> tuple[float, float]:
+    """A final-scale step of ``name`` at ``size``, and the same step's network alone."""
+    recipe = PRESETS[name].replace(size=size, pixels=None)
+    schedule = plan(recipe, *content.shape[-2:])
+    recipe = recipe.replace(content_weight=schedule.content_weight, content_size_exponent=0.0)
+    run = _Run(stylizer, recipe, schedule, _colors(recipe), content, content, [style], None, ["style"])
+    objective = run.objective(run.targets(schedule.final))
+    image = resize(content, schedule.final, "bicubic").to(stylizer.device)
+    whole = WholeImage(stylizer.network, objective, stylizer.autocast, recipe.pooling)
+    step = timed_steps(stylizer, whole, image, repeats)
+
+    class NetworkAlone(WholeImage):
+        """The same network to the same layers, its output summed: no term's work."""
+
+        def __call__(self, image: torch.Tensor, *, backward: bool):
+            from impasto.runtime import network_precision
+
+            with network_precision(image.device.type, self.autocast):
+                raw = self.network(image, self.objective.layers, self.pooling)
+            loss = sum(f.float().sum() for f in raw.values())
+            loss.backward()
+            return loss, {}
+
+    alone = timed_steps(stylizer, NetworkAlone(stylizer.network, Objective(objective.terms), stylizer.autocast,
+                                               recipe.pooling), image, repeats)  # fmt: skip
+    return step, alone
+
+
+def _colors(recipe):
+    from impasto.color import COLOR_MODES
+
+    return COLOR_MODES[recipe.colors]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", type=int, default=[512, 1024])
     parser.add_argument("--presets", nargs="+", default=["gatys", "default"])
+    parser.add_argument("--precisions", nargs="+", default=["float32", "bfloat16"])
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args()
-    if args.device.startswith("cuda"):
-        print(f"device: {torch.cuda.get_device_name(args.device)}, torch {torch.__version__}")
+    device = torch.device(args.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    print(f"device: {name}, torch {torch.__version__}\n")
     content, style = load_image(demo_content()), load_image(paint_style(512))
     encoder = build_encoder()
-    stylizers = {
-        p: Stylizer(Runtime(device=args.device, precision=p), encoder=encoder) for p in ("float32", "bfloat16")
-    }
-    print("| preset | size | precision | s/step (final scale) | total s | objective (fp32) | peak GPU MB |")
-    print("|---|---|---|---|---|---|---|")
-    for name in args.presets:
+    stylizers = {p: Stylizer(Runtime(device=args.device, precision=p), encoder=encoder) for p in args.precisions}
+    print(
+        "| preset | size | precision | total s | step s (final scale) | network alone s | step / network "
+        "| objective (fp32) | peak device MB |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for preset in args.presets:
         for size in args.sizes:
-            results = {}
-            for precision in ("float32", "bfloat16"):
-                config = PRESETS[name].replace(size=size, pixels=None)
-                events = []
-                torch.cuda.reset_peak_memory_stats()
-                torch.cuda.synchronize()
+            for precision, stylizer in stylizers.items():
+                config = PRESETS[preset].replace(size=size, pixels=None)
+                events: list = []
+                if device.type == "cuda":
+                    torch.cuda.reset_peak_memory_stats(device)
+                synchronize(device)
                 started = time.perf_counter()
                 try:
-                    stylizers[precision].run(Inputs.of(content, [style]), config, on_progress=events.append)
+                    stylizer.run(Inputs.of(content, [style]), config, on_progress=events.append)
                 except ImpastoError as error:
-                    print(f"| {name} | {size} | {precision} | failed: {error} | | | |", flush=True)
-                    results[precision] = float("nan")
+                    print(f"| {preset} | {size} | {precision} | failed: {error} | | | | | |", flush=True)
                     continue
+                synchronize(device)
                 total = time.perf_counter() - started
-                final = [e for e in events if e.scale == events[-1].scale and not e.done]
-                per_step = (final[-1].elapsed - final[0].elapsed) / max(1, len(final) - 1)
-                results[precision] = events[-1].loss
-                peak = torch.cuda.max_memory_allocated() / 2**20
-                print(f"| {name} | {size} | {precision} | {per_step:.4f} | {total:.1f} | {events[-1].loss:.5g} "
-                      f"| {peak:.0f} |", flush=True)  # fmt: skip
-            change = (results["bfloat16"] / results["float32"] - 1) * 100
-            print(f"  {name} {size}: bfloat16 objective {change:+.1f}% against float32")
+                peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else float("nan")
+                step, alone = step_and_network(stylizer, preset, size, content, style, args.repeats)
+                print(f"| {preset} | {size} | {precision} | {total:.2f} | {step:.4f} | {alone:.4f} | "
+                      f"{step / alone:.2f} | {events[-1].loss:.5g} | {peak:.0f} |", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 earlier commit (the baseline: by default impasto as it was when issue 21 opened), on the
 same pairs and sizes, one run at a time, alternating which side goes first.
 
-Each run is its own process (``python benchmarks/speedup.py --paint``) with the side's
+``--after COMMIT`` measures a commit instead of the working tree (in a worktree of its
+own, so that the tree may change while a long run goes on). Each run is its own process (``python benchmarks/speedup.py --paint``) with the side's
 ``src`` first on its path, so the baseline runs its own code (a ``git worktree`` of the
 commit under benchmarks/out/); its time is that of ``Stylizer.run`` alone (the network is
 loaded before the clock starts, as in a warm studio or batch). Both sides' saved PNGs are
@@ -94,13 +95,16 @@ def find(name: str, kind: str) -> Path:
 
 
 class Bench:
-    def __init__(self, baseline: str, preset: str, size: int, report_only: bool) -> None:
+    def __init__(self, baseline: str, after: str | None, preset: str, size: int, report_only: bool) -> None:
         from common import machine
         from sweep import machine_folder
 
         self.preset, self.size = preset, size
         self.machine = machine()
-        self.sides = {"before": baseline_tree(baseline) / "src", "after": ROOT / "src"}
+        self.sides = {
+            "before": baseline_tree(baseline) / "src",
+            "after": (baseline_tree(after) if after else ROOT) / "src",
+        }
         self.digests = {side: source_digest(src) for side, src in self.sides.items()}
         self.records = ROOT / "benchmarks" / "results" / "speedup" / f"{preset}_{size}" / machine_folder(self.machine)
         self.images = ROOT / "benchmarks" / "out" / "speedup" / f"{preset}_{size}"
@@ -199,6 +203,9 @@ def main() -> None:
     parser.add_argument("--pairs", nargs="+", default=list(PAIRS))
     parser.add_argument("--preset", default="default")
     parser.add_argument("--baseline", default=BASELINE)
+    parser.add_argument(
+        "--after", help="a commit to measure instead of the working tree (so that the tree can change meanwhile)"
+    )
     parser.add_argument("--report", action="store_true", help="print from the records, run nothing")
     # The child's options.
     parser.add_argument("--paint", action="store_true", help=argparse.SUPPRESS)
@@ -211,7 +218,7 @@ def main() -> None:
         paint(args)
         return
     for size in args.sizes:
-        bench = Bench(args.baseline, args.preset, size, args.report)
+        bench = Bench(args.baseline, args.after, args.preset, size, args.report)
         rows = {pair: bench.pair(pair, k) for k, pair in enumerate(args.pairs)}
         print("\n".join(report(size, args.preset, bench.machine, rows)), flush=True)
 
