@@ -3,7 +3,8 @@ earlier commit (the baseline: by default impasto as it was when issue 21 opened)
 same pairs and sizes, one run at a time, alternating which side goes first.
 
 ``--after COMMIT`` measures a commit instead of the working tree (in a worktree of its
-own, so that the tree may change while a long run goes on). Each run is its own process (``python benchmarks/speedup.py --paint``) with the side's
+own, so that the tree may change while a long run goes on). Each run is its own process
+(``python benchmarks/speedup.py --paint``) with the side's
 ``src`` first on its path, so the baseline runs its own code (a ``git worktree`` of the
 commit under benchmarks/out/); its time is that of ``Stylizer.run`` alone (the network is
 loaded before the clock starts, as in a warm studio or batch). Both sides' saved PNGs are
