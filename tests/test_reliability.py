@@ -309,6 +309,63 @@ def test_a_link_as_output_is_written_through(tmp_path):
     assert link.is_symlink() and Image.open(target).size == (16, 16)
 
 
+# -- never replace what is not a regular file (issue 22, class 1) ---------------------------------
+
+
+def test_an_output_that_is_a_device_is_refused_before_the_run_and_left_a_device(files, tmp_path, capsys):
+    # A character device node of our own (as root, which CI is): renaming a PNG over it is
+    # what turned /dev/null into a file. Elsewhere, a link to /dev/zero (also a device, and
+    # not one impasto writes into) shows the same refusal.
+    content, style, _ = files
+    if os.geteuid() == 0:
+        device = tmp_path / "zero-node"
+        os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 5))  # the node of /dev/zero
+    else:
+        device = Path("/dev/zero")
+    out = tmp_path / "out.png"
+    os.symlink(device, out)
+    err = _one_line(capsys, cli.main(["stylize", str(content), str(style), "-o", str(out), "--size", "32"]))
+    assert "is a device, not a regular file" in err and str(out) in err
+    assert stat.S_ISCHR(os.stat(device).st_mode) and out.is_symlink()
+    with pytest.raises(ImageError, match="not a regular file"):
+        save_image(torch.zeros(1, 3, 16, 16), out)
+    assert stat.S_ISCHR(os.stat(device).st_mode)
+
+
+def test_an_output_that_is_a_socket_is_refused(files, tmp_path, capsys):
+    import socket
+
+    content, style, _ = files
+    out = tmp_path / "out.png"
+    server = socket.socket(socket.AF_UNIX)
+    try:
+        server.bind(str(out))
+        err = _one_line(capsys, cli.main(["stylize", str(content), str(style), "-o", str(out), "--size", "32"]))
+        assert "is a socket" in err and stat.S_ISSOCK(out.stat().st_mode)
+    finally:
+        server.close()
+
+
+def test_a_fifo_as_output_is_written_into_as_a_stream(files, tmp_path):
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    save_image(torch.rand(1, 3, 20, 30), fifo)
+    reader.join(timeout=10)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # still a FIFO, not replaced by a file
+    with Image.open(__import__("io").BytesIO(received[0])) as image:
+        assert image.size == (30, 20)
+
+
+def test_dev_null_as_output_discards_the_picture_and_stays_a_device(tmp_path):
+    link = tmp_path / "discard.png"
+    os.symlink(os.devnull, link)
+    save_image(torch.rand(1, 3, 16, 16), link)
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
 # -- 6. errors that must stay one line ------------------------------------------------------------
 
 

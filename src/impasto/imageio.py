@@ -291,13 +291,14 @@ def _check_output(
             raise ImageError(f"{path}: output folder {folder} is not writable")
         target = Path(os.path.realpath(path))
         if target.exists():
+            _check_kind(path, target)
             for source in _input_paths(inputs):
                 if source.exists() and os.path.samefile(target, source):
                     raise ImageError(f"{path}: is an input ({source}); choose another output name")
             # No write bit is read-only for everyone, root included (who os.access lets through).
             if not os.access(target, os.W_OK) or not stat.S_IMODE(target.stat().st_mode) & 0o222:
                 raise ImageError(f"{path}: the file is read-only; it is left as it is")
-        if probe:
+        if probe and not _is_stream(target):
             trial = target.parent / _temporary_name()
             os.close(os.open(trial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
             os.unlink(trial)
@@ -306,6 +307,41 @@ def _check_output(
     except OSError as exc:
         raise ImageError(f"{path}: cannot write there ({exc.strerror or exc})") from None
     return path
+
+
+def _is_stream(target: Path) -> bool:
+    """Whether an existing ``target`` is written into as a stream rather than replaced: a
+    FIFO, ``/dev/null``, or the terminal or pipe that is this process's standard output or
+    error (``-o /dev/stdout``)."""
+    try:
+        info = os.stat(target)
+    except OSError:
+        return False
+    if stat.S_ISFIFO(info.st_mode):
+        return True
+    if not stat.S_ISCHR(info.st_mode):
+        return False
+    if target == Path(os.devnull):
+        return True
+    for fd in (1, 2):
+        with contextlib.suppress(OSError):
+            if os.path.samestat(info, os.fstat(fd)):
+                return True
+    return False
+
+
+def _check_kind(path: Path, target: Path) -> None:
+    """Refuse an existing output that is neither a regular file nor a stream: renaming a
+    file over it would replace a device (as root, ``ln -s /dev/sda out.png`` would make the
+    disk's node a PNG file) or a socket."""
+    mode = os.stat(target).st_mode
+    if stat.S_ISREG(mode) or _is_stream(target):
+        return
+    kind = (
+        "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a file"
+    )
+    shown = f"{path} ({target})" if Path(os.path.abspath(path)) != target else str(path)
+    raise ImageError(f"{shown}: is {kind}, not a regular file; it is left as it is: choose a file name")
 
 
 def save_image(
@@ -344,6 +380,15 @@ def save_text(text: str, path: str | os.PathLike, suffixes: tuple[str, ...], *, 
 def _write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """``write`` into a hidden file beside ``path``'s target, then rename it over the target."""
     target = Path(os.path.realpath(path))
+    if target.exists():
+        _check_kind(path, target)  # again: it may have changed since the check before the run
+        if _is_stream(target):
+            try:
+                with open(target, "wb") as stream:
+                    write(stream)
+            except OSError as exc:
+                raise ImageError(f"{path}: cannot write ({exc.strerror or exc})") from None
+            return
     mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else None
     tmp = target.parent / _temporary_name()
     try:
