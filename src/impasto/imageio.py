@@ -372,8 +372,16 @@ def save_image(
 def save_text(text: str, path: str | os.PathLike, suffixes: tuple[str, ...], *, inputs: Iterable[object] = ()) -> Path:
     """Write ``text`` (UTF-8) to a file ending in one of ``suffixes``, as atomically and
     with the same care as :func:`save_image`."""
+    return save_bytes(text.encode("utf-8"), path, suffixes, inputs=inputs)
+
+
+def save_bytes(
+    data: bytes, path: str | os.PathLike, suffixes: tuple[str, ...], *, inputs: Iterable[object] = ()
+) -> Path:
+    """Write ``data`` to a file ending in one of ``suffixes``, as atomically and with the
+    same care as :func:`save_image` (nothing that is not a regular file is replaced)."""
     path = _check_output(path, inputs, probe=False, suffixes=suffixes)
-    _write_atomically(path, lambda f: f.write(text.encode("utf-8")))
+    _write_atomically(path, lambda f: f.write(data))
     return path
 
 

@@ -21,7 +21,7 @@ from impasto.engine.stylizer import Stylizer
 from impasto.errors import ConfigError
 from impasto.explain import figures, probes
 from impasto.explain.history import History, Recorder
-from impasto.imageio import load_image, resize, save_image, size_of
+from impasto.imageio import load_image, resize, save_bytes, save_image, size_of
 from impasto.inputs import Inputs
 from impasto.metrics import figures as quality_figures
 from impasto.runtime import Runtime
@@ -97,7 +97,7 @@ class Report:
         for n, s in enumerate(self.sections, start=1):
             for name, fig in s.figures.items():
                 path = folder / f"{n:02d}-{s.key}-{name}.png"
-                path.write_bytes(_png(fig))
+                save_bytes(_png(fig), path, (".png",))
                 paths.append(path)
         return paths
 
