@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import time
 from pathlib import Path
 
@@ -176,7 +177,9 @@ def test_restarting_the_server_keeps_the_gallery(tmp_path):
     # a job still queued when the server stops is not lost silently either
     slow = Studio(tmp_path, FakeRunner(steps=1000, delay=0.05))
     unfinished = submit(client_for(slow)).json()["id"]
-    slow.runner._closed = True  # as a killed process: nothing more is written
+    slow.runner._closed = True  # as a killed process: nothing more is written,
+    os.close(slow._lock_file)  # and the system releases its lock on the folder
+    slow._lock_file = -1
     again = Studio(tmp_path, FakeRunner(steps=2))
     client = client_for(again)
     try:
@@ -396,3 +399,49 @@ def test_serve_without_the_web_extra_names_the_pip_command(monkeypatch, capsys):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "uvicorn" else real(name, *a))
     assert main(["serve", "--no-browser"]) == 2
     assert capsys.readouterr().err == "impasto: error: impasto serve needs uvicorn: pip install 'impasto[web]'\n"
+
+
+def test_a_second_studio_on_the_same_folder_is_refused_naming_the_first(tmp_path):
+    from impasto.errors import ImpastoError
+
+    first = Studio(tmp_path, FakeRunner(steps=2), owner="port 8765")
+    try:
+        with pytest.raises(ImpastoError, match=r"in use by another impasto studio \(port 8765 pid \d+\)"):
+            Studio(tmp_path, FakeRunner(steps=2))
+    finally:
+        first.close()
+    Studio(tmp_path, FakeRunner(steps=2)).close()  # free again once the first has stopped
+
+
+def test_a_damaged_job_file_is_skipped_with_a_warning_and_the_rest_served(tmp_path, capsys):
+    studio = Studio(tmp_path, FakeRunner(steps=2))
+    client = client_for(studio)
+    good = submit(client).json()["id"]
+    bad = submit(client).json()["id"]
+    follow(client, good)
+    follow(client, bad)
+    studio.close()
+    meta = json.loads((tmp_path / "jobs" / bad / "job.json").read_text())
+    meta["submitted"] = "yesterday"
+    (tmp_path / "jobs" / bad / "job.json").write_text(json.dumps(meta))
+    (tmp_path / "jobs" / ".0123456789ab.part").mkdir()  # a staging folder a killed server left
+    again = Studio(tmp_path, FakeRunner(steps=2))
+    try:
+        err = capsys.readouterr().err
+        assert f"{bad}" in err and "left out" in err and err.count("\n") == 1
+        ids = [j["id"] for j in client_for(again).get("/api/jobs").json()["jobs"]]
+        assert ids == [good]
+        assert not (tmp_path / "jobs" / ".0123456789ab.part").exists()
+    finally:
+        again.close()
+
+
+def test_an_event_stream_asked_from_past_the_end_of_a_finished_job_ends(client, fake):
+    job = submit(client).json()["id"]
+    events = follow(client, job)
+    assert events[-1]["type"] == "done"
+    started = time.monotonic()
+    with client.stream("GET", f"/api/jobs/{job}/events", headers={"Last-Event-ID": str(len(events) + 5)}) as stream:
+        lines = [line for line in stream.iter_lines() if line.startswith("data: ")]
+    assert time.monotonic() - started < 5
+    assert [json.loads(line[6:]) for line in lines] == [{"type": "done", "error": None}]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import secrets
 import socket
@@ -70,8 +71,8 @@ def main(args: argparse.Namespace) -> int:
     from impasto.web import require_web
 
     require_web()
-    if args.max_upload_mb <= 0:
-        raise ImpastoError(f"--max-upload-mb: must be positive, got {args.max_upload_mb}")
+    if not math.isfinite(args.max_upload_mb) or args.max_upload_mb <= 0:
+        raise ImpastoError(f"--max-upload-mb: must be a positive number, got {args.max_upload_mb}")
     import uvicorn
 
     from impasto.jobs import LocalRunner
@@ -93,7 +94,12 @@ def main(args: argparse.Namespace) -> int:
     token = secrets.token_urlsafe(24)
     max_upload = int(args.max_upload_mb * 2**20)
     runner = LocalRunner(runtime, preview_seconds=1.0, warm=True)
-    studio = Studio(data, runner, max_upload=max_upload)
+    try:
+        studio = Studio(data, runner, max_upload=max_upload, owner=f"port {port}")
+    except BaseException:
+        runner.close()
+        sock.close()
+        raise
     app = create_app(studio, token, host=args.host, port=port)
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     shown = f"[{shown}]" if ":" in shown else shown

@@ -10,11 +10,15 @@ show, and ids are checked against the ids the studio made.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import json
+import os
 import re
 import secrets
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -85,10 +89,11 @@ def _finished(state: str) -> bool:
 class Studio:
     """Jobs of the page: submit, follow, stop, cancel, remove; their results on disk."""
 
-    def __init__(self, data_dir: str | Path, runner: Runner, *, max_upload: int = MAX_UPLOAD) -> None:
+    def __init__(self, data_dir: str | Path, runner: Runner, *, max_upload: int = MAX_UPLOAD, owner: str = "") -> None:
         self.data = Path(data_dir)
         self.jobs_dir = self.data / "jobs"
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_file = self._take_folder(owner)
         self.runner = runner
         self.max_upload = max_upload
         self._lock = threading.RLock()
@@ -98,17 +103,48 @@ class Studio:
         self._load()
 
     # -- the gallery on disk
+    def _take_folder(self, owner: str) -> int:
+        """An exclusive lock on the data folder for this studio's life (released by the
+        system if the process dies): a second server on the same folder would mark the
+        first's running job failed and could remove its files. ``owner`` (the address) is
+        written into the lock file so that the refusal can name it."""
+        path = self.data / "studio.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = ""
+            with contextlib.suppress(OSError):
+                holder = os.pread(fd, 500, 0).decode("utf-8", "replace").strip()
+            os.close(fd)
+            who = f" ({holder})" if holder else ""
+            raise ImpastoError(
+                f"--data-dir: {self.data} is in use by another impasto studio{who}; stop it or choose another folder"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{owner} pid {os.getpid()}".strip().encode(), 0)
+        return fd
+
     def _load(self) -> None:
         """Read every job folder; a job that was queued or running when the server
-        stopped is marked failed (its process is gone)."""
+        stopped is marked failed (its process is gone). A damaged ``job.json`` is skipped
+        with one warning (the rest is served); staging folders a killed server left are
+        removed."""
+        for staging in self.jobs_dir.glob(".*.part"):
+            if staging.is_dir() and ID.fullmatch(staging.name[1:-5]):
+                shutil.rmtree(staging, ignore_errors=True)
         for path in sorted(self.jobs_dir.glob("*/job.json")):
             if not ID.fullmatch(path.parent.name):
                 continue
             try:
                 meta = json.loads(path.read_text(encoding="utf-8"))
                 JobState(meta["state"])
-            except (OSError, ValueError, KeyError, TypeError):
-                continue  # not ours, or damaged: left as it is
+                if not isinstance(meta.get("submitted", 0), int | float) or isinstance(meta.get("submitted"), bool):
+                    raise ValueError("`submitted` is not a time")
+            except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else "damaged"
+                print(f"impasto: warning: {path}: {reason}; that job is left out", file=sys.stderr)
+                continue
             if not _finished(meta["state"]):
                 meta.update(state="failed", error="the studio stopped before this job finished", finished=None)
                 self._write(path.parent.name, meta)
@@ -325,6 +361,13 @@ class Studio:
                     yield {"type": meta["state"], "error": meta["error"]}  # no server paths
                     return
             if not got:
+                if settled.is_set():
+                    # Asked from at or past the end of a finished job (a client reconnecting
+                    # with the last id it saw): the stream ends with the job's state instead
+                    # of spinning on an event list that will not grow.
+                    meta = self.status(job_id)
+                    yield {"type": meta["state"], "error": meta["error"]}
+                    return
                 yield None
 
     def preview_jpeg(self, job_id: str) -> bytes | None:
@@ -420,3 +463,6 @@ class Studio:
 
     def close(self) -> None:
         self.runner.close()
+        if self._lock_file >= 0:
+            os.close(self._lock_file)  # releases the folder's lock
+            self._lock_file = -1
