@@ -181,11 +181,21 @@ class StyleConfig:
 
     @classmethod
     def from_json(cls, text: str, base: StyleConfig | None = None) -> StyleConfig:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError("recipe", f"not valid JSON ({exc.msg} at character {exc.pos})") from None
-        return cls.from_dict(data, base)
+        return cls.from_dict(parse_json(text), base)
+
+
+def parse_json(text: str, field: str = "recipe") -> Any:
+    """JSON text as Python data; ConfigError naming ``field`` for anything Python cannot
+    read as asked: invalid JSON, an integer past Python's digit limit, nesting past its
+    recursion limit."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(field, f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+    except ValueError as exc:  # e.g. "Exceeds the limit (4300 digits) for integer string conversion"
+        raise ConfigError(field, f"not readable JSON ({str(exc).split(';')[0]})") from None
+    except RecursionError:
+        raise ConfigError(field, "not readable JSON (nested too deeply)") from None
 
 
 def fields_help() -> dict[str, dict[str, Any]]:

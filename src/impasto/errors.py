@@ -12,9 +12,38 @@ command line by its flags, see :func:`impasto.cli.options.flag_text`).
 
 from __future__ import annotations
 
+import unicodedata
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control, format or surrogate character escaped (``\\n``,
+    ``\\x1b``, ``\\u202e``): a file name or a recipe key a person sent stays one line and
+    sends no terminal escapes or direction overrides to the terminal that shows it."""
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
+            out.append(
+                repr(char)[1:-1]
+                if char in "\t\n\r"
+                else f"\\u{ord(char):04x}"
+                if ord(char) > 0xFF
+                else f"\\x{ord(char):02x}"
+            )
+        else:
+            out.append(char)
+    return "".join(out)
+
 
 class ImpastoError(Exception):
-    """Base of every error impasto reports to a user."""
+    """Base of every error impasto reports to a user. Its message is made one line (see
+    :func:`one_line`) whatever it quotes."""
+
+    def __init__(self, *args: object) -> None:
+        if args and isinstance(args[0], str):
+            args = (one_line(args[0]), *args[1:])
+        super().__init__(*args)
 
 
 class ConfigError(ImpastoError, ValueError):
@@ -24,6 +53,10 @@ class ConfigError(ImpastoError, ValueError):
         super().__init__(f"`{field}`: {message}")
         self.field = field
         self.reason = message
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        # Rebuilt from its own arguments, so that it survives pickling (a worker process).
+        return (type(self), (self.field, self.reason))
 
 
 class ImageError(ImpastoError):

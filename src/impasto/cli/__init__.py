@@ -2,9 +2,9 @@
 a runtime, runs the engine and renders its events.
 
 Every :class:`~impasto.errors.ImpastoError` (and argument error) becomes one line on
-stderr and exit status 2, with the library's setting names turned into flags. Ctrl-C and
-SIGTERM save the image so far and exit 130 and 143. Nothing heavy is imported before the
-signal handling is installed.
+stderr and exit status 2, with the library's setting names turned into flags. Ctrl-C,
+SIGTERM and SIGHUP save the image so far and exit 130, 143 and 129. Nothing heavy is
+imported before the signal handling is installed.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import NoReturn
 
 from impasto import __version__
 from impasto.cli.signals import SIGNALS
-from impasto.errors import ConfigError, ImpastoError
+from impasto.errors import ConfigError, ImpastoError, one_line
 
 EXIT_USAGE = 2
 
@@ -47,8 +47,8 @@ def error_line(exc: ImpastoError) -> str:
     from impasto.cli.options import flag, flag_text
 
     if isinstance(exc, ConfigError):
-        return f"impasto: error: {flag(exc.field)}: {flag_text(exc.reason)}"
-    return f"impasto: error: {flag_text(str(exc))}"
+        return one_line(f"impasto: error: {flag(exc.field)}: {flag_text(exc.reason)}")
+    return one_line(f"impasto: error: {flag_text(str(exc))}")
 
 
 def run() -> NoReturn:
@@ -81,12 +81,15 @@ def _main(argv: Sequence[str] | None) -> int:
     # benchmarks/load.py). Set before torch loads OpenMP; a user's own setting wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
-        args = parser().parse_args(argv)
-        # impasto checks its own pixel limit per image; Pillow's warning below it is noise here.
-        from PIL import Image
+        # The commands' modules import torch: a signal during that is noted, not raised
+        # inside it, and ends the run just after (see impasto.cli.signals).
+        with SIGNALS.held():
+            args = parser().parse_args(argv)
+            # impasto checks its own pixel limit per image; Pillow's warning below it is noise here.
+            from PIL import Image
 
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        SIGNALS.check()  # a signal during the imports that something swallowed
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        SIGNALS.check()  # a signal during the imports
         return int(args.handler(args))
     except ImpastoError as exc:
         print(error_line(exc), file=sys.stderr)

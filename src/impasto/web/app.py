@@ -30,8 +30,8 @@ from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from impasto import __version__
-from impasto.config import PRESETS, fields_help
-from impasto.errors import ConfigError, ImpastoError
+from impasto.config import PRESETS, fields_help, parse_json
+from impasto.errors import ConfigError, ImpastoError, one_line
 from impasto.imageio import load_image, resize, size_of, tensor_to_pil
 from impasto.jobs.base import UnknownJob
 from impasto.web.studio import MAX_STYLES, Studio, Upload, UploadError, too_large
@@ -62,7 +62,7 @@ THUMBNAIL = 512
 def message(exc: ImpastoError) -> str:
     """The one line a person reads: the library's, with the recipe's names unquoted."""
     if isinstance(exc, ConfigError):
-        return f"{exc.field}: {exc.reason}".replace("`", "")
+        return one_line(f"{exc.field}: {exc.reason}".replace("`", ""))
     return str(exc).replace("`", "")
 
 
@@ -249,10 +249,7 @@ def create_app(
             text = form.get("recipe", "{}")
             if not isinstance(text, str):
                 raise UploadError("recipe: expected JSON text, got a file")
-            try:
-                recipe = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ConfigError("recipe", f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+            recipe = parse_json(text)
             again = form.get("again")
             if again is not None and not isinstance(again, str):
                 raise UploadError("again: expected a job id, got a file")
