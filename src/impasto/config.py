@@ -29,6 +29,10 @@ RESAMPLE_FILTERS = ("bilinear", "bicubic")
 INITS = ("content", "noise", "image")
 STYLE_LOSSES = ("gram", "wasserstein")
 COLORS = ("style", "content", "match")
+#: The most coarse-to-fine scales: √2 apart, 40 of them span a factor of 2^19.5, from the
+#: network's 16 px to past any picture that fits in memory (scales under 16 px are left out
+#: anyway). More would only be a list of sizes too large to hold.
+MAX_SCALES = 40
 #: The largest ``style_scale``: a painting used at 100 times the output's side is already
 #: far past any memory (and past where its numbers stay finite).
 MAX_STYLE_SCALE = 100
@@ -311,6 +315,8 @@ def validate(config: StyleConfig) -> None:
             _positive_int(field, getattr(config, field))
     if config.scales is not None:
         _positive_int("scales", config.scales)
+        if config.scales > MAX_SCALES:
+            raise ConfigError("scales", f"must be at most {MAX_SCALES} (they are √2 apart), got {config.scales}")
     if config.start_size is not None:
         _positive_int("start_size", config.start_size)
         if config.start_size < MIN_SIDE:

@@ -38,6 +38,9 @@ from impasto.model.layers import MIN_SIDE
 
 #: Largest image accepted, in pixels (Pillow's own default guard is 89 Mpx).
 MAX_PIXELS = 100_000_000
+#: Most bytes read from standard input: far more than any photo's file (a 100 Mpx PNG of
+#: noise is about 300 MB), far less than the memory of a small machine.
+MAX_STDIN_BYTES = 512 * 2**20
 #: Past this many pixels, an input much larger than it will be used at is decoded reduced
 #: (ordinary photos, up to 50 Mpx, are decoded whole: their results stay as they were).
 LARGE_INPUT = 50_000_000
@@ -66,9 +69,13 @@ def srgb_icc() -> bytes:
 
 def _open(path: Path, needed: float | None = None) -> Image.Image:
     if str(path) == STDIO:
-        data = sys.stdin.buffer.read()
+        # Read up to the limit and one byte more: an endless stream (`cat /dev/zero |`)
+        # is refused by its size, not read until the memory runs out.
+        data = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
         if not data:
             raise ImageError("stdin: is empty")
+        if len(data) > MAX_STDIN_BYTES:
+            raise ImageError(f"stdin: more than {MAX_STDIN_BYTES // 2**20} MB; save the image to a file and name it")
         return _decode(io.BytesIO(data), "stdin", needed)
     try:
         if not path.exists():
