@@ -328,8 +328,9 @@ def _is_stream(target: Path) -> bool:
         return True
     if not stat.S_ISCHR(info.st_mode):
         return False
-    if target == Path(os.devnull):
-        return True
+    with contextlib.suppress(OSError):
+        if info.st_rdev == os.stat(os.devnull).st_rdev:  # the null device, by any name
+            return True
     for fd in (1, 2):
         with contextlib.suppress(OSError):
             if os.path.samestat(info, os.fstat(fd)):
