@@ -1,8 +1,12 @@
-"""Ctrl-C and SIGTERM: both stop a run and keep its work (exit 128 + the signal's number,
-130 or 143); a signal that arrives while the picture is being saved waits for the save.
+"""Ctrl-C, SIGTERM and SIGHUP (a closed terminal, a dropped ssh session): each stops a
+run and keeps its work (exit 128 + the signal's number: 130, 143, 129); a signal that
+arrives while the picture is being saved waits for the save.
 
-Installed first thing in :func:`impasto.cli.main`, before torch is imported, so a signal
-during start-up is seen too (and not lost if some import swallows the interrupt)."""
+Installed first thing in :func:`impasto.cli.main`, before torch is imported. During the
+start-up imports signals are held (noted, not raised): an exception raised inside
+torch's import of its native modules could abort the process (``std::terminate``) or
+leave a half-imported module behind; once the imports are done a noted signal ends the
+run before its first step."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import signal
 from collections.abc import Iterator
 from types import FrameType
 
-HANDLED = (signal.SIGINT, signal.SIGTERM)
+HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class Signals:
@@ -20,8 +24,8 @@ class Signals:
         self._holding = 0
 
     def install(self) -> None:
-        """Handle SIGINT and SIGTERM, except one this process was started ignoring (a
-        background job, ``nohup``): that stays ignored, as the shell asked."""
+        """Handle SIGINT, SIGTERM and SIGHUP, except one this process was started ignoring
+        (a background job, ``nohup``): that stays ignored, as the shell asked."""
         self.received = None
         self._previous = {signum: signal.getsignal(signum) for signum in HANDLED}
         for signum in HANDLED:
