@@ -9,6 +9,7 @@ warm-up steps, on the step network the engine runs (the run's precision and layo
 
     python benchmarks/step_profile.py --size 512
     python benchmarks/step_profile.py --size 256 --pair tubingen:starry_night --preset fast
+    PYTHONPATH=benchmarks/out/baseline-5736c44/src python benchmarks/step_profile.py   # an older tree
 """
 
 from __future__ import annotations
@@ -27,7 +28,27 @@ from speedup import find
 from impasto import Stylizer
 from impasto.color import COLOR_MODES
 from impasto.config import preset
-from impasto.engine import WholeImage
+
+try:
+    from impasto.engine import WholeImage
+except ImportError:  # impasto before the evaluator seam (to profile the baseline of benchmarks/speedup.py)
+    from dataclasses import dataclass
+
+    from impasto.engine import evaluate
+
+    @dataclass(frozen=True)
+    class WholeImage:  # type: ignore[no-redef]
+        network: object
+        objective: object
+        autocast: object = None
+        pooling: str | None = None
+
+        def __call__(self, image, *, backward):
+            loss, terms = evaluate(self.network, self.objective, image, self.autocast, self.pooling)
+            loss.backward()
+            return loss, terms
+
+
 from impasto.engine.stylizer import _Run
 from impasto.imageio import load_image, resize
 from impasto.objective.terms import Objective
