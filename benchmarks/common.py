@@ -36,6 +36,18 @@ def shared_pair(content: str, style: str) -> tuple[Path, Path]:
     return c, s
 
 
+def find_image(name: str, kind: str) -> Path:
+    """A photo (``kind`` ``content``) or painting (``style``) by name, from ../shared/images or
+    the held-out pictures of benchmarks/holdout.py."""
+    import holdout
+
+    for root in (SHARED, holdout.FOLDER):
+        path = root / kind / f"{name}.jpg"
+        if path.is_file():
+            return path
+    sys.exit(f"benchmark: no {kind} image {name!r} in {SHARED} or {holdout.FOLDER} (run benchmarks/holdout.py)")
+
+
 def presize(content: Path, style: Path, size: int, folder: Path) -> tuple[Path, Path]:
     """Write the content at longest side ``size`` and the style at the content's pixel
     count, both with Pillow's BILINEAR, at sizes that pastiche and impasto both leave as

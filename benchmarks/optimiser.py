@@ -21,7 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import holdout
-from common import SHARED, machine
+from common import find_image as find
+from common import machine
 
 from impasto import Inputs, Stylizer
 from impasto.config import CROWSONKB, preset
@@ -29,14 +30,6 @@ from impasto.engine import DEFAULT_POLICY, Policy
 from impasto.imageio import load_image
 from impasto.metrics import figures, references
 from impasto.model import build_encoder
-
-
-def find(name: str, kind: str) -> Path:
-    for root in (SHARED, holdout.FOLDER):
-        path = root / kind / f"{name}.jpg"
-        if path.is_file():
-            return path
-    sys.exit(f"optimiser: no {kind} image {name!r} in {SHARED} or {holdout.FOLDER}")
 
 
 def record(trace: list, event) -> None:

@@ -84,17 +84,6 @@ def baseline_tree(rev: str) -> Path:
     return folder
 
 
-def find(name: str, kind: str) -> Path:
-    import holdout
-    from common import SHARED
-
-    for root in (SHARED, holdout.FOLDER):
-        path = root / kind / f"{name}.jpg"
-        if path.is_file():
-            return path
-    sys.exit(f"speedup: no {kind} image {name!r} in {SHARED} or {holdout.FOLDER} (run benchmarks/holdout.py)")
-
-
 class Bench:
     def __init__(self, baseline: str, after: str | None, preset: str, size: int, report_only: bool) -> None:
         from common import machine
@@ -123,6 +112,8 @@ class Bench:
         return data if data.get("source") == self.digests[side] else None
 
     def run(self, pair: str, side: str) -> dict:
+        from common import find_image as find
+
         from impasto.imageio import load_image
         from impasto.metrics import figures, references
         from impasto.model import build_encoder

@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from common import find_image as find
 from common import machine
-from speedup import find
 
 from impasto import Stylizer
 from impasto.color import COLOR_MODES
