@@ -25,6 +25,14 @@ from pathlib import Path
 from PIL import Image
 
 
+def default_signals() -> None:
+    """In the child: the signals' default dispositions, whatever this script inherited (run
+    under ``nohup`` SIGHUP is ignored, in a shell's background job SIGINT is; impasto keeps
+    a signal ignored that it was started ignoring, as it should)."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tries", type=int, default=200)
@@ -44,7 +52,9 @@ def main() -> None:
                        str(folder / "painting.png"), "-o", str(out), "--preset", "gatys", "--size", "32",
                        "--scales", "1", "--steps", "5000"]  # fmt: skip
             moment, signum = rng.uniform(0, args.until), rng.choice(signals)
-            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            process = subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_signals
+            )
             time.sleep(moment)
             process.send_signal(signum)
             _, err = process.communicate(timeout=120)

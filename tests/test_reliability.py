@@ -173,7 +173,11 @@ def started():
 
     def start(args, script=None):
         command = [PY, "-c", script, *args] if script else [PY, "-m", "impasto", *args]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # The default dispositions in the child, whatever pytest inherited (under nohup
+        # SIGHUP is ignored, in a background job SIGINT is, and impasto keeps those ignored).
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_signals
+        )
         processes.append(process)
         return process
 
@@ -182,6 +186,11 @@ def started():
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def _default_signals():
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 def _wait_for(process, text, timeout=120):
