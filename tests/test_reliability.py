@@ -514,3 +514,41 @@ def test_an_endless_standard_input_is_refused_by_its_size(monkeypatch):
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BufferedReader(Endless())))
     with pytest.raises(ImageError, match="stdin: more than 1 MB"):
         load_image("-")
+
+
+# -- a picture that cannot go where it was asked is still never lost (issue 22, class 4) ----------
+
+
+def test_a_run_with_standard_error_closed_runs_on_quietly(files, tmp_path):
+    content, style, _ = files
+    out = tmp_path / "out.png"
+    command = [PY, "-m", "impasto", "stylize", str(content), str(style), "-o", str(out), "--preset", "gatys",
+               "--size", "32", "--scales", "1", "--steps", "3"]  # fmt: skip
+    done = subprocess.run(command, stdout=subprocess.PIPE, preexec_fn=lambda: os.close(2), timeout=300)
+    assert done.returncode == 0
+    assert done.stdout.decode().strip() == f"wrote {out}"  # nothing of stderr's went to stdout
+    with Image.open(out) as image:
+        assert image.size == (32, 24)
+
+
+@pytest.mark.parametrize("where", ["a full disk", "closed"])
+def test_a_picture_for_standard_output_that_cannot_go_there_is_rescued(files, tmp_path, where):
+    if where == "a full disk" and not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    content, style, _ = files
+    command = [PY, "-m", "impasto", "stylize", str(content), str(style), "-o", "-", "--preset", "gatys",
+               "--size", "32", "--scales", "1", "--steps", "3", "-q"]  # fmt: skip
+    if where == "closed":
+        done = subprocess.run(command, stderr=subprocess.PIPE, text=True, preexec_fn=lambda: os.close(1), timeout=300)
+    else:
+        with open("/dev/full", "wb") as full:
+            done = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    rescued = Path(done.stderr.split("saved to ")[1].split(" instead")[0])
+    try:
+        assert "stdout" in rescued.name
+        with Image.open(rescued) as image:
+            assert image.size == (32, 24)
+    finally:
+        rescued.unlink(missing_ok=True)

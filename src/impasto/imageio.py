@@ -365,8 +365,13 @@ def save_image(
         pil = image if isinstance(image, Image.Image) else tensor_to_pil(image)
         buffer = io.BytesIO()
         pil.save(buffer, format="PNG", icc_profile=srgb_icc())
-        sys.stdout.buffer.write(buffer.getvalue())
-        sys.stdout.buffer.flush()
+        if sys.stdout is None:  # started with standard output closed (`>&-`)
+            raise ImageError("stdout: is closed")
+        try:
+            sys.stdout.buffer.write(buffer.getvalue())
+            sys.stdout.buffer.flush()
+        except OSError as exc:  # a full disk (`>/dev/full`), a reader that left
+            raise ImageError(f"stdout: cannot write ({exc.strerror or exc})") from None
         return path
     fmt = output_format(path)
     pil = image if isinstance(image, Image.Image) else tensor_to_pil(image)

@@ -54,6 +54,16 @@ def error_line(exc: ImpastoError) -> str:
 def run() -> NoReturn:
     """The ``impasto`` program: :func:`main`, then exit with its status."""
     code = main(exiting=True)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except Exception:
+            # Standard output on a full disk, say (its failure already reported): what is
+            # still buffered goes nowhere, so that the interpreter's own last flush does not
+            # fail again with a message of its own and another exit status.
+            with contextlib.suppress(Exception):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
     if SIGNALS.received is not None:
         # After a signal the work is saved (or there was none): leave now. An interrupt
         # that landed inside an import (torch's, say) can otherwise make the interpreter's
@@ -69,6 +79,11 @@ def main(argv: Sequence[str] | None = None, *, exiting: bool = False) -> int:
     """Run one command; returns the exit status. The signal handlers are put back after,
     or, when the process is ``exiting``, signals are ignored from then on."""
     SIGNALS.install()
+    if sys.stderr is None:
+        # Started with standard error closed (`2>&-`): Python then has no sys.stderr, and
+        # print(file=None) would write the messages to standard output (into a PNG going
+        # there). Run on, quietly.
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115  (for the process's life)
     try:
         return _main(argv)
     finally:

@@ -58,7 +58,7 @@ def _say(text: str) -> None:
 
 def _rescue(image, output: Path, error: ImageError) -> None:
     """The run is done but its output cannot be written: keep the picture elsewhere."""
-    stem = output.stem[:40] or "output"
+    stem = "stdout" if str(output) == STDIO else output.stem[:40] or "output"
     rescue = Path(tempfile.gettempdir()) / f"impasto-rescued-{os.getpid()}-{stem}.png"
     try:
         save_image(image, rescue)
