@@ -552,3 +552,13 @@ def test_a_picture_for_standard_output_that_cannot_go_there_is_rescued(files, tm
             assert image.size == (32, 24)
     finally:
         rescued.unlink(missing_ok=True)
+
+
+def test_an_infinite_loss_from_the_histogram_weight_names_it(files, tmp_path, capsys):
+    content, style, _ = files
+    out = tmp_path / "out.png"
+    args = ["stylize", str(content), str(style), "-o", str(out), "--size", "32", "--scales", "1", "--steps", "2",
+            "--histogram-weight", "1e38", "--style-weight", "0", "--content-weight", "0",
+            "--tv-weight", "0"]  # fmt: skip
+    err = _one_line(capsys, cli.main(args))
+    assert "infinite or NaN" in err and "--histogram-weight" in err and not out.exists()

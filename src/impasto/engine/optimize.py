@@ -191,7 +191,7 @@ def optimize_scale(
         *numbers, finite = read.tolist()
         values = dict(zip(keys, numbers, strict=True))
         if not math.isfinite(values["loss"]):
-            weights = "`content_weight`, `style_weight`, `style_layer_weights` or `tv_weight`"
+            weights = "`content_weight`, `style_weight`, `style_layer_weights`, `histogram_weight` or `tv_weight`"
             if step == 0:  # the image itself scores infinite: no step size is at fault
                 raise ImpastoError(f"the loss of the start image is infinite or NaN; lower {weights}")
             raise ImpastoError(f"the loss became infinite or NaN; lower `lr`, or {weights}")
