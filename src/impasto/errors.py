@@ -50,6 +50,8 @@ class ConfigError(ImpastoError, ValueError):
     """An invalid setting. ``field`` names the recipe, runtime or input field."""
 
     def __init__(self, field: str, message: str) -> None:
+        # Both parts escaped too: interfaces build their own line from them.
+        field, message = one_line(field), one_line(message)
         super().__init__(f"`{field}`: {message}")
         self.field = field
         self.reason = message

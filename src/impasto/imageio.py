@@ -297,15 +297,16 @@ def _check_output(
         if not os.access(folder, os.W_OK | os.X_OK):
             raise ImageError(f"{path}: output folder {folder} is not writable")
         target = Path(os.path.realpath(path))
+        stream = False
         if target.exists():
-            _check_kind(path, target)
+            stream = _check_kind(path, target)
             for source in _input_paths(inputs):
                 if source.exists() and os.path.samefile(target, source):
                     raise ImageError(f"{path}: is an input ({source}); choose another output name")
             # No write bit is read-only for everyone, root included (who os.access lets through).
             if not os.access(target, os.W_OK) or not stat.S_IMODE(target.stat().st_mode) & 0o222:
                 raise ImageError(f"{path}: the file is read-only; it is left as it is")
-        if probe and not _is_stream(target):
+        if probe and not stream:
             trial = target.parent / _temporary_name()
             os.close(os.open(trial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
             os.unlink(trial)
@@ -338,13 +339,15 @@ def _is_stream(target: Path) -> bool:
     return False
 
 
-def _check_kind(path: Path, target: Path) -> None:
-    """Refuse an existing output that is neither a regular file nor a stream: renaming a
-    file over it would replace a device (as root, ``ln -s /dev/sda out.png`` would make the
-    disk's node a PNG file) or a socket."""
+def _check_kind(path: Path, target: Path) -> bool:
+    """Whether an existing output is a stream (see :func:`_is_stream`); refuse one that is
+    neither that nor a regular file: renaming a file over it would replace a device (as
+    root, ``ln -s /dev/sda out.png`` would make the disk's node a PNG file) or a socket."""
     mode = os.stat(target).st_mode
-    if stat.S_ISREG(mode) or _is_stream(target):
-        return
+    if stat.S_ISREG(mode):
+        return False
+    if _is_stream(target):
+        return True
     kind = (
         "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a file"
     )
@@ -401,15 +404,14 @@ def save_bytes(
 def _write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """``write`` into a hidden file beside ``path``'s target, then rename it over the target."""
     target = Path(os.path.realpath(path))
-    if target.exists():
-        _check_kind(path, target)  # again: it may have changed since the check before the run
-        if _is_stream(target):
-            try:
-                with open(target, "wb") as stream:
-                    write(stream)
-            except OSError as exc:
-                raise ImageError(f"{path}: cannot write ({exc.strerror or exc})") from None
-            return
+    # Checked again: the output may have changed since the check before the run.
+    if target.exists() and _check_kind(path, target):
+        try:
+            with open(target, "wb") as stream:
+                write(stream)
+        except OSError as exc:
+            raise ImageError(f"{path}: cannot write ({exc.strerror or exc})") from None
+        return
     mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else None
     tmp = target.parent / _temporary_name()
     try:

@@ -19,7 +19,7 @@ from typing import NoReturn
 
 from impasto import __version__
 from impasto.cli.signals import SIGNALS
-from impasto.errors import ConfigError, ImpastoError, one_line
+from impasto.errors import ConfigError, ImpastoError
 
 EXIT_USAGE = 2
 
@@ -47,8 +47,8 @@ def error_line(exc: ImpastoError) -> str:
     from impasto.cli.options import flag, flag_text
 
     if isinstance(exc, ConfigError):
-        return one_line(f"impasto: error: {flag(exc.field)}: {flag_text(exc.reason)}")
-    return one_line(f"impasto: error: {flag_text(str(exc))}")
+        return f"impasto: error: {flag(exc.field)}: {flag_text(exc.reason)}"
+    return f"impasto: error: {flag_text(str(exc))}"
 
 
 def run() -> NoReturn:
@@ -65,12 +65,10 @@ def run() -> NoReturn:
             with contextlib.suppress(Exception):
                 os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
     if SIGNALS.received is not None:
-        # After a signal the work is saved (or there was none): leave now. An interrupt
-        # that landed inside an import (torch's, say) can otherwise make the interpreter's
-        # own shutdown end the process by SIGINT instead of with this status.
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
+        # After a signal the work is saved (or there was none) and the streams flushed:
+        # leave now. An interrupt that landed inside an import (torch's, say) can otherwise
+        # make the interpreter's own shutdown end the process by SIGINT instead of with
+        # this status.
         os._exit(code)
     sys.exit(code)
 

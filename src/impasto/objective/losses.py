@@ -56,10 +56,7 @@ class _PositionGram(torch.autograd.Function):
 def second_moment_sum(features: Tensor) -> Tensor:
     """``Σ_p f_p f_pᵀ`` over the positions of ``(B, C, H, W)`` features, ``(B, C, C)``
     in at least float32, without copying the features whatever their memory layout."""
-    b, c, h, w = features.shape
-    if not features.is_contiguous() and features.is_contiguous(memory_format=torch.channels_last):
-        return _PositionGram.apply(features.permute(0, 2, 3, 1).reshape(b, h * w, c))
-    return _FlatGram.apply(features.reshape(b, c, h * w))
+    return (_PositionGram if _rows(features) else _FlatGram).apply(_positions(features))
 
 
 def gram(features: Tensor) -> Tensor:

@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from impasto import __version__
 from impasto.config import PRESETS, fields_help, parse_json
-from impasto.errors import ConfigError, ImpastoError, one_line
+from impasto.errors import ConfigError, ImpastoError
 from impasto.imageio import load_image, resize, size_of, tensor_to_pil
 from impasto.jobs.base import UnknownJob
 from impasto.web.studio import MAX_STYLES, Studio, Upload, UploadError, too_large
@@ -62,7 +62,7 @@ THUMBNAIL = 512
 def message(exc: ImpastoError) -> str:
     """The one line a person reads: the library's, with the recipe's names unquoted."""
     if isinstance(exc, ConfigError):
-        return one_line(f"{exc.field}: {exc.reason}".replace("`", ""))
+        return f"{exc.field}: {exc.reason}".replace("`", "")
     return str(exc).replace("`", "")
 
 
