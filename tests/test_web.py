@@ -214,6 +214,29 @@ def test_presets_and_input_thumbnails(client):
     assert client.get(f"/api/jobs/{job_id}/inputs/..%2Fjob.json").status_code == 404
 
 
+def test_large_uploads_and_their_thumbnails_are_decoded_reduced(client):
+    """Issue 22, class 2: a 27 Mpx photo and painting (small files) sent for a 48 px run
+    are decoded near the size they are used at, at submit and for the thumbnails: the
+    float copies of the whole pictures (324 MB each) are never made."""
+    import tracemalloc
+
+    big = png(size=(6000, 4500))
+    tracemalloc.start()
+    try:
+        job_id = submit(client, content=big, styles=[big, big], recipe={"size": 48, "steps": 2}).json()["id"]
+        _, at_submit = tracemalloc.get_traced_memory()
+        follow(client, job_id)
+        tracemalloc.reset_peak()
+        thumb = client.get(f"/api/jobs/{job_id}/inputs/style-2")
+        _, at_thumbnail = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert thumb.status_code == 200
+    with Image.open(io.BytesIO(thumb.content)) as image:
+        assert image.size == (512, 384)
+    assert at_submit < 60 * 2**20 and at_thumbnail < 60 * 2**20, (at_submit, at_thumbnail)
+
+
 # -- defences
 
 

@@ -69,6 +69,14 @@ class LoadedInputs:
     labels: list[str]
     """What each style image is called in messages: its path, or ``style N``."""
 
+    @property
+    def nbytes(self) -> int:
+        """The memory the decoded inputs hold (counted by the memory check)."""
+        tensors = [self.content, *self.styles, *([self.init] if self.init is not None else [])]
+        if self.masks is not None:
+            tensors += [self.masks.output, *(m for m in self.masks.styles if m is not None)]
+        return sum(t.numel() * t.element_size() for t in tensors)
+
 
 def load_inputs(inputs: Inputs, config: StyleConfig) -> LoadedInputs:
     """Read and check every input against the recipe."""
@@ -83,7 +91,7 @@ def load_inputs(inputs: Inputs, config: StyleConfig) -> LoadedInputs:
     style_area = area * config.style_scale**2
     styles = [load_image(s, name=f"style {i + 1}", needed=style_area) for i, s in enumerate(inputs.styles)]
     init = None if inputs.init is None else load_image(inputs.init, name="init", needed=area)
-    masks = prepare_masks(inputs.masks, inputs.style_masks, config.mask_feather, content, styles)
+    masks = prepare_masks(inputs.masks, inputs.style_masks, config.mask_feather, content, styles, needed=area or None)
     given = inputs.labels or ()
     labels = [
         given[i] if i < len(given) else str(s) if isinstance(s, str | os.PathLike) else f"style {i + 1}"

@@ -131,6 +131,23 @@ def activation_elements_per_pixel(encoder: Encoder, layers: Sequence[str] | None
     return values, indices
 
 
+def feature_elements_per_pixel(encoder: Encoder, layers: Sequence[str]) -> float:
+    """Values per input pixel of the features at ``layers`` alone (what a forward without
+    grad hands back)."""
+    wanted = set(layers)
+    count = 0.0
+    area = 1.0
+    channels = 3
+    for name in encoder.names_for(layers):
+        if name.startswith("conv"):
+            channels = encoder.conv(name).out_channels
+        elif not name.startswith("relu"):
+            area *= 4
+        if name in wanted:
+            count += channels / area
+    return count
+
+
 def estimate_bytes(
     encoder: Encoder,
     size: tuple[int, int],
@@ -192,11 +209,13 @@ def check_memory(
     style_pixels: int = 0,
     field: str = "size",
     history: int = LBFGS_HISTORY,
+    held: int = 0,
 ) -> None:
     """Fail before allocating when the run cannot fit, with what it would need. A style
     image of ``style_pixels`` runs through the network without grad: its two largest
-    activations (the first block's 64 channels) and its resized copies count too."""
-    need = estimate_bytes(encoder, size, low, optimizer, layers, history)
+    activations (the first block's 64 channels) and its resized copies count too;
+    ``held``: bytes the decoded inputs already take."""
+    need = estimate_bytes(encoder, size, low, optimizer, layers, history) + held
     need += style_pixels * (2 * 64 * (2 if low else 4) + 3 * 4 * 3)
     have = available_bytes(device)
     if have is not None and need > have:

@@ -148,6 +148,7 @@ class Stylizer:
             style_pixels=max(math.prod(style_size_at(size_of(s), schedule.final, recipe)) for s in loaded.styles),
             field="pixels" if recipe.pixels is not None else "size",
             history=self.policy.history,
+            held=loaded.nbytes,
         )
         colors = COLOR_MODES[recipe.colors]
         content, styles = colors.prepare(loaded.content, loaded.styles)

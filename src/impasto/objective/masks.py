@@ -30,17 +30,21 @@ def _label(source: ImageInput) -> str:
     return str(source) if not isinstance(source, Tensor) else "mask"
 
 
-def load_masks(sources: Sequence[ImageInput], count: int, aspect: float, *, kind: str = "mask") -> Tensor:
+def load_masks(
+    sources: Sequence[ImageInput], count: int, aspect: float, *, kind: str = "mask", needed: float | None = None
+) -> Tensor:
     """``(count, 1, H, W)`` masks from ``count`` greyscale images, or from one label
     image with ``count`` colours (when ``count > 1``). ``aspect`` is the width/height
-    of the image the masks apply to; a mask of another shape is an error naming it."""
+    of the image the masks apply to; a mask of another shape is an error naming it.
+    ``needed``: the most pixels the masks are used at (a far larger file is decoded
+    reduced, see :func:`~impasto.imageio.load_image`)."""
     if not sources or len(sources) not in (1, count):
         raise ConfigError(
             kind.replace(" ", "_") + "s",
             f"gives {len(sources)} {kind}s for {count} style images: give one {kind} per style image, "
             f"or one label image with a colour per style",
         )
-    images = [load_image(source, name=kind) for source in sources]
+    images = [load_image(source, name=kind, needed=needed) for source in sources]
     for source, image in zip(sources, images, strict=True):
         h, w = image.shape[-2:]
         if abs(math.log((w / h) / aspect)) > 0.02:
@@ -140,20 +144,25 @@ def prepare_masks(
     feather: float,
     content: Tensor,
     styles: Sequence[Tensor],
+    *,
+    needed: float | None = None,
 ) -> Masks | None:
     """The masks read and checked against the images (errors name the file or setting);
-    None without masks."""
+    None without masks. ``needed``: the most pixels the output is made at (each painting's
+    own mask is used at most at the painting's size)."""
     if not masks:
         if style_masks:
             raise ConfigError("style_masks", "apply only with `masks` (which part of the output takes which style)")
         return None
     aspect = content.shape[-1] / content.shape[-2]
-    output = load_masks(masks, len(styles), aspect)
+    output = load_masks(masks, len(styles), aspect, needed=needed)
     own: list[Tensor | None] = [None] * len(styles)
     if style_masks:
         if len(style_masks) != len(styles):
             raise ConfigError("style_masks", f"gives {len(style_masks)} style masks for {len(styles)} style images")
         for k, (source, style) in enumerate(zip(style_masks, styles, strict=True)):
             if source is not None:
-                own[k] = load_masks([source], 1, style.shape[-1] / style.shape[-2], kind="style mask")
+                own[k] = load_masks(
+                    [source], 1, style.shape[-1] / style.shape[-2], kind="style mask", needed=style[0, 0].numel()
+                )
     return Masks(output, own, feather)

@@ -324,7 +324,7 @@ def create_app(
     def inputs(job_id: str, name: str) -> Response:
         """A job's photo, painting or mask, decoded and re-encoded as a JPEG thumbnail
         (what was uploaded is never sent back as it came)."""
-        image = load_image(studio.file(job_id, name))
+        image = load_image(studio.file(job_id, name), needed=THUMBNAIL**2)
         h, w = size_of(image)
         if max(h, w) > THUMBNAIL:
             f = THUMBNAIL / max(h, w)
