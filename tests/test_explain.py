@@ -3,6 +3,7 @@ HTML in a real browser, and the command's errors."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -215,13 +216,105 @@ def test_cli_record_then_explain_the_result(pictures, tmp_path):
             ["{photo}", "{painting}", "-o", "r.html", "--result", "{painting}", "--history", "{photo}"],
             r"not a history written by impasto stylize --record",
         ),
+        # issue 22, class 2: sizes bounded before anything is allocated
+        (["{photo}", "{painting}", "-o", "r.html", "--reconstruct-size", "20000"], r"from 32 to 1024 px, got 2"),
+        (
+            ["{photo}", "{painting}", "-o", "r.html", "--result", "{huge}"],
+            r"--result: a report on a 9000x6000 .* needs",
+        ),
+        # class 4: a --figures folder that cannot be made is refused before the work
+        (["{photo}", "{painting}", "-o", "r.html", "--figures", "{photo}/figs"], r"--figures: .* is not a folder"),
+        (["{photo}", "{painting}", "-o", "r.html", "--figures", "{photo}"], r"--figures: .* exists and is not a"),
     ],
 )
 def test_cli_bad_input_is_one_line_and_writes_nothing(pictures, tmp_path, args, message):
+    from PIL import Image
+
     photo, painting = pictures
-    args = [a.format(photo=photo, painting=painting) for a in args]
+    huge = tmp_path / "huge.png"  # 54 Mpx in a small file: refused from its header, never decoded
+    Image.new("RGB", (9000, 6000), (40, 90, 200)).save(huge)
+    args = [a.format(photo=photo, painting=painting, huge=huge) for a in args]
     done = _impasto("explain", *args, "--size", "40", "--device", "cpu", cwd=tmp_path)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and re.search(message, lines[0]), done.stderr
     assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize("option", ["--mask", "--init"])
+def test_cli_explain_never_writes_over_a_mask_or_start_image(pictures, tmp_path, option):
+    """Issue 22, class 4: every file explain reads is protected from its output, however
+    it is named (a PNG called mask.html is still a mask)."""
+    photo, painting = pictures
+    shutil.copy(photo, tmp_path / "input.html")
+    before = (tmp_path / "input.html").read_bytes()
+    done = _impasto("explain", str(photo), str(painting), "-o", "input.html", option, "input.html",
+                    "--size", "40", "--device", "cpu", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2 and "is an input" in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert (tmp_path / "input.html").read_bytes() == before
+
+
+def test_cli_explain_goes_on_without_a_cache_it_cannot_write(pictures, tmp_path):
+    """Issue 22, class 4: the reconstruction cache is optional; one warning, the report written."""
+    photo, painting = pictures
+    blocked = tmp_path / "cache-is-a-file"
+    blocked.write_text("not a folder")
+    done = subprocess.run(
+        [sys.executable, "-m", "impasto", "explain", str(photo), str(painting), "-o", "r.html", "--size", "40",
+         "--steps", "2", "--reconstruct-size", "32", "--reconstruct-steps", "1", "--device", "cpu", "-q"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600, env={**os.environ, "XDG_CACHE_HOME": str(blocked)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "going on without the cache" in warnings[0], done.stderr
+    assert "Traceback" not in done.stderr and "<section" in (tmp_path / "r.html").read_text()
+
+
+def _history_with(checkpoint_png: bytes | None = None, loss: str = "1.0", nesting: int = 0) -> str:
+    import base64
+
+    step = '{"step": 1, "scale": 0, "size": [30, 40], "loss": %s, "terms": {"style.relu1_1": 1.0}, "elapsed": 0.1}'
+    checkpoints = "[]"
+    if checkpoint_png is not None:
+        checkpoints = '[{"step": 1, "png": "' + base64.b64encode(checkpoint_png).decode() + '"}]'
+    final = "[" * nesting + "]" * nesting if nesting else "null"
+    steps = step.replace("%s", loss)
+    return f'{{"version": 1, "steps": [{steps}], "final": {final}, "checkpoints": {checkpoints}}}'
+
+
+def _png_of(size: tuple[int, int]) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", size, 0).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (_history_with(_png_of((9000, 9000))), "declares 9000x9000 pixels"),  # 81 Mpx in 80 KB
+        (_history_with(loss="1e400"), "a loss is not finite"),
+        (_history_with(nesting=3000), "nested too deep"),
+        (_history_with(loss="9" * 5000), "not a history"),
+    ],
+    ids=["bomb checkpoint", "1e400", "3000 deep", "5000 digits"],
+)
+def test_a_damaged_history_is_one_line(tmp_path, text, reason):
+    """Issue 22, class 6: a --history file that is damaged or hostile is one ImageError line."""
+    from impasto.errors import ImageError
+
+    path = tmp_path / "run.json"
+    path.write_text(text)
+    with pytest.raises(ImageError) as caught:
+        History.load(path)
+    message = str(caught.value)
+    assert "\n" not in message and reason in message and "run.json" in message, message
+
+
+def test_a_recorded_history_still_loads(report, tmp_path):
+    path = tmp_path / "run.json"
+    path.write_text(report.section("optimisation").data["history"].to_json())
+    assert History.load(path).steps

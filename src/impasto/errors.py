@@ -5,6 +5,8 @@
      ├── ImageError              an image that cannot be read, written or used by the network
      └── WeightsError            network weights missing, corrupt or of the wrong shape
 
+    ImpastoWarning               something optional skipped, the work goes on (a UserWarning)
+
 The library names settings as they are called in the recipe, quoted with backticks
 (`` `size` ``); a user interface replaces those names by its own words for them (the
 command line by its flags, see :func:`impasto.cli.options.flag_text`).
@@ -67,3 +69,8 @@ class ImageError(ImpastoError):
 
 class WeightsError(ImpastoError):
     """Network weights that are missing, corrupt or of the wrong shape."""
+
+
+class ImpastoWarning(UserWarning):
+    """Something optional could not be done and the work went on without it (a cache
+    that cannot be written); the command line shows it as one ``impasto: warning:`` line."""

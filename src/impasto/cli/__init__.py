@@ -19,7 +19,7 @@ from typing import NoReturn
 
 from impasto import __version__
 from impasto.cli.signals import SIGNALS
-from impasto.errors import ConfigError, ImpastoError
+from impasto.errors import ConfigError, ImpastoError, ImpastoWarning, one_line
 
 EXIT_USAGE = 2
 
@@ -88,6 +88,20 @@ def main(argv: Sequence[str] | None = None, *, exiting: bool = False) -> int:
         SIGNALS.ignore() if exiting else SIGNALS.restore()
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """impasto's own warnings as one line, as its errors are; others as Python shows them."""
+    if issubclass(category, ImpastoWarning):
+        _say(f"impasto: warning: {one_line(str(message))}")
+    else:
+        _say(warnings.formatwarning(message, category, filename, lineno, line).rstrip("\n"))
+
+
+def _say(text: str) -> None:
+    if sys.stderr is not None:
+        with contextlib.suppress(OSError, ValueError):
+            print(text, file=sys.stderr)
+
+
 def _main(argv: Sequence[str] | None) -> int:
     # Threads that sleep, not spin, while they wait for work: beside another busy process
     # a spinning team collapses (a tiny run took 3.7x its time alone, 2.0x passive;
@@ -102,6 +116,7 @@ def _main(argv: Sequence[str] | None) -> int:
             from PIL import Image
 
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.showwarning = _show_warning
         SIGNALS.check()  # a signal during the imports
         return int(args.handler(args))
     except ImpastoError as exc:

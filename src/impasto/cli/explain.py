@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from impasto.cli.options import add_style_options, build_inputs, build_recipe, build_runtime
 from impasto.cli.progress import ProgressBar
 from impasto.cli.signals import SIGNALS
-from impasto.cli.stylize import check_text_output
+from impasto.cli.stylize import check_text_output, input_sources
 from impasto.config import PRESETS
 from impasto.errors import ConfigError
-from impasto.imageio import STDIO, load_image, save_text
+from impasto.imageio import STDIO, check_folder, header_size, load_image, save_text
 from impasto.inputs import load_inputs
 
 HTML = (".html", ".htm")
@@ -58,12 +57,20 @@ def main(args: argparse.Namespace) -> int:
     require_matplotlib()
     from impasto.engine.stylizer import Stylizer
     from impasto.explain.history import History
-    from impasto.explain.report import RECONSTRUCT_SIZE, RECONSTRUCT_STEPS, cache_folder, explain
+    from impasto.explain.report import (
+        MAX_RECONSTRUCT_SIZE,
+        RECONSTRUCT_SIZE,
+        RECONSTRUCT_STEPS,
+        cache_folder,
+        check_report_memory,
+        explain,
+    )
+    from impasto.schedule import plan
 
     size = RECONSTRUCT_SIZE if args.reconstruct_size is None else args.reconstruct_size
     steps = RECONSTRUCT_STEPS if args.reconstruct_steps is None else args.reconstruct_steps
-    if size < 0 or (0 < size < 32):
-        raise ConfigError("reconstruct_size", f"must be 0 (off) or at least 32 px, got {size}")
+    if size < 0 or (0 < size < 32) or size > MAX_RECONSTRUCT_SIZE:
+        raise ConfigError("reconstruct_size", f"must be 0 (off) or from 32 to {MAX_RECONSTRUCT_SIZE} px, got {size}")
     if steps < 1:
         raise ConfigError("reconstruct_steps", f"must be a positive number of steps, got {steps}")
     if args.history is not None and args.result is None:
@@ -73,21 +80,21 @@ def main(args: argparse.Namespace) -> int:
     inputs = build_inputs(args)
     if STDIO in (str(args.content), *map(str, args.styles)):
         raise ConfigError("content", "explain reads its images from files, not standard input")
-    sources = [inputs.content, *inputs.styles, args.result, args.history]
-    sources = [s for s in sources if s]
+    # Every file it reads is protected from its outputs: masks and the start image too.
+    sources = [s for s in (*input_sources(inputs), args.result, args.history) if s]
     output = check_text_output(args.output, sources, "output", HTML)
-    figures_dir = None
-    if args.figures is not None:
-        figures_dir = Path(args.figures)
-        if figures_dir.exists() and not figures_dir.is_dir():
-            raise ConfigError("figures", f"{figures_dir}: exists and is not a folder")
+    figures_dir = None if args.figures is None else check_folder(args.figures, "figures")
+    loaded = load_inputs(inputs, recipe)  # every file read and checked now, not after the set-up
+    # The result's size from its header: a huge one is refused before it is decoded.
+    result_size = plan(recipe, *loaded.content.shape[-2:]).final if args.result is None else header_size(args.result)
+    stylizer = Stylizer(runtime)
+    check_report_memory(stylizer.encoder, result_size, recipe, stylizer.device)
     result = None if args.result is None else load_image(args.result, name=args.result)
     history = None if args.history is None else History.load(args.history)
-    load_inputs(inputs, recipe)  # every file read and checked now, not after the set-up
     bar = None if args.quiet or result is not None else ProgressBar()
     SIGNALS.check()
     report = explain(
-        inputs, recipe, runtime, result=result, history=history, stylizer=Stylizer(runtime),
+        inputs, recipe, runtime, result=result, history=history, stylizer=stylizer,
         reconstruct_size=size, reconstruct_steps=steps,
         cache=None if args.no_cache else cache_folder(), on_progress=bar,
     )  # fmt: skip
@@ -95,7 +102,7 @@ def main(args: argparse.Namespace) -> int:
         save_text(report.to_html(), output, HTML, inputs=sources)
         if figures_dir is not None:
             figures_dir.mkdir(parents=True, exist_ok=True)
-            report.save_figures(figures_dir)
+            report.save_figures(figures_dir, inputs=[*sources, output])
     times = ", ".join(f"{k} {v:.1f} s" for k, v in report.timings.items())
     print(f"\nwrote {output} ({times})", file=sys.stdout)
     return 0

@@ -76,7 +76,8 @@ def save_result(image, output: Path, sources: Sequence[object]) -> None:
             _rescue(image, output, error)
 
 
-def _sources(inputs: Inputs) -> list[object]:
+def input_sources(inputs: Inputs) -> list[object]:
+    """Every file a run reads (and no output may replace)."""
     return [inputs.content, *inputs.styles, inputs.init, *(inputs.masks or ()), *(inputs.style_masks or ())]
 
 
@@ -96,7 +97,7 @@ def run_stylize(
     never to be written over (default: those in ``inputs``)."""
     from impasto.engine.stylizer import Interrupted, Stylizer
 
-    sources = list(sources) or _sources(inputs)
+    sources = list(sources) or input_sources(inputs)
     bar = None if quiet else ProgressBar()
     warned: list[str] = []
 
@@ -159,10 +160,10 @@ def main(args: argparse.Namespace) -> int:
     recipe = build_recipe(args)
     runtime = build_runtime(args)
     inputs = build_inputs(args)
-    stdin = [x for x in _sources(inputs) if isinstance(x, str) and x == STDIO]
+    stdin = [x for x in input_sources(inputs) if isinstance(x, str) and x == STDIO]
     if len(stdin) > 1:
         raise ConfigError("content", "only one image can come from standard input ('-')")
-    sources = _sources(inputs)
+    sources = input_sources(inputs)
     output = check_output_path(args.output, sources)
     record = None if args.record is None else check_text_output(args.record, [*sources, output], "record", (".json",))
     loaded = load_inputs(inputs, recipe)  # every file read and checked now, not after the set-up

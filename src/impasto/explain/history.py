@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,8 +29,17 @@ MAX_CHECKPOINTS = 10
 VERSION = 1
 
 
+#: A history file is read whole up to this size (a recorded run's is well under 10 MB).
+MAX_HISTORY_BYTES = 256 * 2**20
+#: The most pixels of one checkpoint image (a run's scales are never larger than its output).
+MAX_CHECKPOINT_PIXELS = 4096 * 4096
+
+
 def _decode_png(text: str) -> Tensor:
     with Image.open(io.BytesIO(base64.b64decode(text, validate=True)), formats=["PNG"]) as image:
+        w, h = image.size  # from the header: refused before it is decoded
+        if w * h > MAX_CHECKPOINT_PIXELS:
+            raise ValueError(f"a checkpoint image declares {w}x{h} pixels")
         return pil_to_tensor(image.convert("RGB"))
 
 
@@ -106,14 +116,22 @@ class History:
             steps = [Step.from_dict(d) for d in data["steps"]]
             final = None if data["final"] is None else Step.from_dict(data["final"])
             checkpoints = [(int(c["step"]), _decode_png(c["png"])) for c in data["checkpoints"]]
-        except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+        except RecursionError:
+            raise ImageError(f"{name}: not a history written by impasto stylize --record (nested too deep)") from None
+        except (ValueError, KeyError, TypeError, AttributeError, OSError, Image.DecompressionBombError) as exc:
             raise ImageError(f"{name}: not a history written by impasto stylize --record ({exc})") from None
+        numbers = [x for s in steps for x in (s.loss, s.elapsed, *s.terms.values())]
+        if not all(math.isfinite(x) for x in numbers):
+            raise ImageError(f"{name}: not a history written by impasto stylize --record (a loss is not finite)")
         return cls(steps, checkpoints, final)
 
     @classmethod
     def load(cls, path: str | Path) -> History:
         try:
-            raw = Path(path).read_bytes()
+            with open(path, "rb") as stream:
+                raw = stream.read(MAX_HISTORY_BYTES + 1)
+            if len(raw) > MAX_HISTORY_BYTES:
+                raise ImageError(f"{path}: more than {MAX_HISTORY_BYTES // 2**20} MB, not a recorded history")
         except OSError as exc:
             raise ImageError(f"{path}: cannot read ({exc.strerror or exc})") from None
         try:

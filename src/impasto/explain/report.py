@@ -10,6 +10,8 @@ import html
 import io
 import os
 import time
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,13 +20,14 @@ from torch import Tensor
 
 from impasto.config import StyleConfig
 from impasto.engine.stylizer import Stylizer
-from impasto.errors import ConfigError
+from impasto.errors import ConfigError, ImageError, ImpastoWarning
 from impasto.explain import figures, probes
 from impasto.explain.history import History, Recorder
 from impasto.imageio import load_image, resize, save_bytes, save_image, size_of
 from impasto.inputs import Inputs
+from impasto.metrics import LAYERS as METRIC_LAYERS
 from impasto.metrics import figures as quality_figures
-from impasto.runtime import Runtime
+from impasto.runtime import BASELINE_BYTES, Runtime, available_bytes, feature_elements_per_pixel, gigabytes
 from impasto.schedule import fit_longest_side
 
 if TYPE_CHECKING:
@@ -89,15 +92,16 @@ class Report:
         parts.append(f"<footer>Made by impasto explain ({html.escape(times)}).</footer></body></html>")
         return "\n".join(parts)
 
-    def save_figures(self, folder: str | Path) -> list[Path]:
-        """Each figure as ``NN-section-name.png`` in ``folder``; returns the paths."""
+    def save_figures(self, folder: str | Path, inputs: Sequence[object] = ()) -> list[Path]:
+        """Each figure as ``NN-section-name.png`` in ``folder``; returns the paths. None
+        of them replaces one of ``inputs``."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         paths = []
         for n, s in enumerate(self.sections, start=1):
             for name, fig in s.figures.items():
                 path = folder / f"{n:02d}-{s.key}-{name}.png"
-                save_bytes(_png(fig), path, (".png",))
+                save_bytes(_png(fig), path, (".png",), inputs=inputs)
                 paths.append(path)
         return paths
 
@@ -164,11 +168,50 @@ def reconstruct(
         started = time.perf_counter()
         image = stylizer.run(Inputs.of(content, [style]), config)
         spent += time.perf_counter() - started
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            save_image(image, path)
+        if path is not None and cache is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                save_image(image, path)
+            except (OSError, ImageError) as error:  # the cache is optional: go on without it
+                reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+                message = f"cannot keep reconstructions in {cache} ({reason}); going on without the cache"
+                warnings.warn(message, ImpastoWarning, stacklevel=2)
+                cache = None
         out.append((caption, image))
     return out[: len(STYLE_LADDER)], out[len(STYLE_LADDER) :], spent
+
+
+#: Longest side of the layer reconstructions at most: teaching figures, ten runs of them.
+MAX_RECONSTRUCT_SIZE = 1024
+
+
+def _layers(recipe: StyleConfig) -> tuple[str, ...]:
+    """The layers the report shows, shallow to deep."""
+    return tuple(dict.fromkeys((*MAP_LAYERS, *recipe.style_layers, *recipe.content_layers)))
+
+
+def report_bytes(encoder, size: tuple[int, int], recipe: StyleConfig) -> int:
+    """Peak bytes of the report's own work on a result of ``size = (h, w)``: the three
+    images' float32 features at the layers shown and at those the quality figures read,
+    the largest pair of activations of a forward, and the images' copies."""
+    per_pixel = 3 * 4 * (feature_elements_per_pixel(encoder, _layers(recipe)) + feature_elements_per_pixel(
+        encoder, METRIC_LAYERS
+    ))  # fmt: skip
+    per_pixel += 2 * 64 * 4 + 3 * 3 * 4 * 4
+    # 10% for what the figures add: measured 1.34 and 3.46 GB at 512 and 1024 px, this
+    # estimate 1.3 and 3.6 GB (docs/reliability.md).
+    return int(BASELINE_BYTES + size[0] * size[1] * per_pixel * 1.1)
+
+
+def check_report_memory(encoder, size: tuple[int, int], recipe: StyleConfig, device, field: str = "result") -> None:
+    """Fail before the work when the report on a result of ``size`` cannot fit in memory."""
+    need, have = report_bytes(encoder, size, recipe), available_bytes(device)
+    if have is not None and need > have:
+        raise ConfigError(
+            field,
+            f"a report on a {size[1]}x{size[0]} result needs about {gigabytes(need)} of memory and "
+            f"{gigabytes(have)} is available on {device.type}; explain a smaller result (`size`)",
+        )
 
 
 def explain(
@@ -186,8 +229,12 @@ def explain(
 ) -> Report:
     """Run ``recipe`` on ``inputs`` (unless a finished ``result`` is given, with its
     ``history`` if one was recorded) and build the report on it."""
+    if not 0 <= reconstruct_size <= MAX_RECONSTRUCT_SIZE:
+        raise ConfigError("reconstruct_size", f"must be 0 (off) to {MAX_RECONSTRUCT_SIZE} px, got {reconstruct_size}")
     stylizer = stylizer or Stylizer(runtime)
     encoder = stylizer.encoder
+    if result is not None:
+        check_report_memory(encoder, size_of(result), recipe, stylizer.device)
     timings: dict[str, float] = {}
     before = probes.weights_digest(encoder)
     if result is None:
@@ -198,9 +245,11 @@ def explain(
         history = recorder.history
     after = probes.weights_digest(encoder)
     started = time.perf_counter()
-    photo_full = load_image(inputs.content, name="content")
-    painting_full = load_image(inputs.styles[0], name="style")
     size = size_of(result)
+    # Decoded no larger than the report uses them (the result's size, the reconstructions').
+    needed = max(size[0] * size[1], reconstruct_size**2)
+    photo_full = load_image(inputs.content, name="content", needed=needed)
+    painting_full = load_image(inputs.styles[0], name="style", needed=needed * recipe.style_scale**2)
     (h, w), (ph, pw) = size, size_of(photo_full)
     if abs(w / h - pw / ph) > 0.02 * pw / ph + 1 / min(h, w):
         raise ConfigError("result", f"is {w}x{h}, not the shape of the photo ({pw}x{ph}): not a result of this photo")
@@ -209,7 +258,7 @@ def explain(
 
     _, painting = references(photo_full, painting_full, max(size))
     images = {"photo": photo, "painting": painting, "result": result}
-    layers = tuple(dict.fromkeys((*MAP_LAYERS, *recipe.style_layers, *recipe.content_layers)))
+    layers = _layers(recipe)
     feats = {who: probes.features(encoder, im, layers, recipe.pooling) for who, im in images.items()}
 
     sections = [
