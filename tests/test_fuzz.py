@@ -99,3 +99,99 @@ def test_any_recipe_sent_to_the_studio_is_a_job_or_a_400_with_one_line(studio_cl
     if response.status_code == 400:
         message = response.json()["error"]
         assert message and "\n" not in message
+
+
+# -- every numeric option of the command line -------------------------------------------------
+
+
+def _numeric_options(command: str) -> list[str]:
+    """The options of ``command`` that take a number, read from the parser itself (so that
+    a new option is fuzzed without being listed here)."""
+    import argparse
+
+    from impasto.cli import parser
+
+    commands = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sorted(a.option_strings[-1] for a in commands.choices[command]._actions if a.type in (int, float))
+
+
+NUMBERS = (
+    st.integers(min_value=-(2**70), max_value=2**70).map(str)
+    | st.floats(allow_nan=True, allow_infinity=True).map(repr)
+    | st.sampled_from(["", "1e400", "-1e400", "1e-400", "-0", "0x10", "1_000", " 7", "\u0663", "9" * 400, "-inf"])
+)
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory):
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("fuzz-cli")
+    Image.new("RGB", (40, 30), (200, 120, 40)).save(folder / "photo.png")
+    Image.effect_noise((48, 48), 60).convert("RGB").save(folder / "painting.png")
+    return folder
+
+
+def _cli(args: list[str]) -> tuple[int, str]:
+    import contextlib
+    import io
+
+    from impasto import cli
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            code = cli.main(args)
+        except SystemExit as exit:  # argparse's own refusals
+            code = exit.code
+    return code, err.getvalue()
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_any_value_of_any_numeric_option_is_a_run_or_one_line(pictures, data):
+    """Issue 22: every numeric option of stylize (and explain's own), any value: exit 0 or
+    2 with one line. The painting itself is replaced by a blank picture of the planned size
+    (everything before it runs: parsing, the recipe's checks, reading the inputs, the
+    schedule and the memory check); tests below run real steps at extreme values."""
+    from unittest import mock
+
+    import torch
+
+    from impasto.engine.stylizer import _Run
+
+    command = data.draw(st.sampled_from(["stylize", "explain"]))
+    options = _numeric_options("stylize") if command == "stylize" else ["--reconstruct-size", "--reconstruct-steps"]
+    option, value = data.draw(st.sampled_from(options)), data.draw(NUMBERS)
+    out = pictures / ("out.png" if command == "stylize" else "report.html")
+    args = [command, str(pictures / "photo.png"), str(pictures / "painting.png"), "-o", str(out), "-q",
+            "--size", "32", "--steps", "1", f"{option}={value}"]  # fmt: skip
+    if command == "explain":
+        pytest.importorskip("matplotlib")
+        args += ["--reconstruct-size", "0"] if option == "--reconstruct-steps" else ["--reconstruct-steps", "1"]
+    blank = lambda self, *_: torch.zeros(1, 3, *self.schedule.final)  # noqa: E731
+    with mock.patch.object(_Run, "paint", blank):
+        code, err = _cli(args)
+    assert code in (0, 2), (args, code, err)
+    assert "Traceback" not in err, err
+    if code == 2:
+        assert err.strip() and err.strip().count("\n") == 0, err
+
+
+#: The options that reach the steps themselves, at the values that break arithmetic.
+IN_THE_STEPS = ["--lr", "--content-weight", "--style-weight", "--tv-weight", "--histogram-weight", "--ema-decay",
+                "--target-loss", "--time-limit", "--mask-feather"]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", ["1e300", "1e-300", "1e38", "0"])
+@pytest.mark.parametrize("option", IN_THE_STEPS)
+def test_extreme_values_in_real_steps_are_a_run_or_one_line(pictures, option, value):
+    """--lr 1e300 was a traceback from inside L-BFGS (float32 overflow)."""
+    args = ["stylize", str(pictures / "photo.png"), str(pictures / "painting.png"), "-o", str(pictures / "x.png"),
+            "-q", "--size", "32", "--steps", "2", f"{option}={value}"]  # fmt: skip
+    if option == "--mask-feather":
+        args += ["--mask", str(pictures / "photo.png")]
+    code, err = _cli(args)
+    assert code in (0, 2) and "Traceback" not in err, (code, err)
+    if code == 2:
+        assert err.strip().count("\n") == 0, err

@@ -36,6 +36,12 @@ MAX_SCALES = 40
 #: The largest ``style_scale``: a painting used at 100 times the output's side is already
 #: far past any memory (and past where its numbers stay finite).
 MAX_STYLE_SCALE = 100
+#: The largest step size: pixels live in [0, 1] (Adam's default is 0.02, L-BFGS's 1); far
+#: larger steps overflow float32 inside the optimiser (1e300 was a traceback).
+MAX_LR = 100.0
+#: The longest side asked for, in px (JPEG's and WebP's limit; A0 at 300 dpi is 14043): a
+#: larger one is refused in its own words before any size is derived from it.
+MAX_SIDE = 65_535
 #: The output size (longest side, px) the presets' weights were chosen at: the size of
 #: benchmarks/quality.py's report.
 TUNED_SIDE = 384
@@ -231,6 +237,12 @@ def _typed(value: Any, kind: str) -> Any:
     return value
 
 
+def _short(number: int) -> str:
+    """A whole number for a message: a 400-digit one as its size, not its digits."""
+    text = str(number)
+    return text if len(text) <= 20 else f"a {len(text)}-digit number"
+
+
 def _positive_int(field: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigError(field, f"must be a positive whole number, got {value!r}")
@@ -273,10 +285,14 @@ def validate(config: StyleConfig) -> None:
         _positive_int("pixels", config.pixels)
         if config.pixels < MIN_SIDE * MIN_SIDE:
             raise ConfigError("pixels", f"must be at least {MIN_SIDE * MIN_SIDE}, got {config.pixels}")
+        if config.pixels > MAX_SIDE**2:
+            raise ConfigError("pixels", f"must be at most {MAX_SIDE}² = {MAX_SIDE**2}, got {_short(config.pixels)}")
     elif config.size is not None:
         _positive_int("size", config.size)
         if config.size < MIN_SIDE:
             raise ConfigError("size", f"must be at least {MIN_SIDE} px, got {config.size}")
+        if config.size > MAX_SIDE:
+            raise ConfigError("size", f"must be at most {MAX_SIDE} px, got {_short(config.size)}")
     _non_negative("style_scale", config.style_scale)
     if config.style_scale == 0:
         raise ConfigError("style_scale", "must be positive, got 0")
@@ -321,11 +337,15 @@ def validate(config: StyleConfig) -> None:
         _positive_int("start_size", config.start_size)
         if config.start_size < MIN_SIDE:
             raise ConfigError("start_size", f"must be at least {MIN_SIDE} px, got {config.start_size}")
+        if config.start_size > MAX_SIDE:
+            raise ConfigError("start_size", f"must be at most {MAX_SIDE} px, got {_short(config.start_size)}")
     _choice("optimizer", config.optimizer, OPTIMIZERS)
     if config.lr is not None:
         _non_negative("lr", config.lr)
         if config.lr == 0:
             raise ConfigError("lr", "must be positive, got 0")
+        if config.lr > MAX_LR:
+            raise ConfigError("lr", f"must be at most {MAX_LR:g} (pixels are in [0, 1]), got {config.lr:g}")
     _choice("init", config.init, INITS)
     if isinstance(config.seed, bool) or not isinstance(config.seed, int) or not 0 <= config.seed < 2**64:
         raise ConfigError("seed", f"must be a whole number from 0 to 2^64 - 1, got {config.seed!r}")
