@@ -9,7 +9,6 @@ exits.
 from __future__ import annotations
 
 import copy
-import hashlib
 import math
 import threading
 import time
@@ -21,6 +20,7 @@ from torch import Tensor
 
 from impasto.color import COLOR_MODES, ColorMode
 from impasto.config import DEFAULT, StyleConfig
+from impasto.digest import digest
 from impasto.engine.events import EVERY_STEP, NO_PREVIEWS, Clock, Previews, Progress, ProgressCallback
 from impasto.engine.optimize import DEFAULT_POLICY, Policy, WholeImage, evaluate, optimize_scale
 from impasto.imageio import ImageInput, resize, size_of
@@ -57,14 +57,6 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, image: Tensor, progress: Progress | None) -> None:
         super().__init__()
         self.image, self.progress = image, progress
-
-
-def digest(tensor: Tensor) -> str:
-    """A content hash of a tensor's values, shape and dtype (for cache keys)."""
-    data = tensor.detach().cpu().contiguous()
-    h = hashlib.blake2b(str((tuple(data.shape), data.dtype)).encode(), digest_size=16)
-    h.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
-    return h.hexdigest()
 
 
 class Stylizer:

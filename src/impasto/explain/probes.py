@@ -4,12 +4,12 @@ tensors and dicts, no plotting."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
+from impasto.digest import digest_all
 from impasto.model.encoder import Encoder
 from impasto.objective.linalg import covariance
 from impasto.objective.losses import feature_moments, gram
@@ -58,12 +58,9 @@ def network_layers(
 
 
 def weights_digest(encoder: Encoder) -> str:
-    """SHA-256 of every weight and bias of the network, in order, as stored."""
-    digest = hashlib.sha256()
-    for name, tensor in encoder.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
+    """A hash of every weight and bias of the network, with their names, in order, as
+    stored (:func:`impasto.digest.digest`)."""
+    return digest_all(part for name, tensor in encoder.state_dict().items() for part in (name, tensor))
 
 
 @torch.no_grad()

@@ -5,7 +5,6 @@ nothing loaded from anywhere) or as PNG files."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import io
 import os
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from torch import Tensor
 
 from impasto.config import StyleConfig
+from impasto.digest import digest
 from impasto.engine.stylizer import Stylizer
 from impasto.errors import ConfigError, ImageError, ImpastoWarning
 from impasto.explain import figures, probes
@@ -128,13 +128,6 @@ def cache_folder() -> Path:
     return Path(base) / "impasto" / "explain"
 
 
-def _digest(*parts: Tensor | str) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(part.contiguous().numpy().tobytes() if isinstance(part, Tensor) else part.encode())
-    return h.hexdigest()[:24]
-
-
 def reconstruct(
     stylizer: Stylizer, content: Tensor, style: Tensor, recipe: StyleConfig, size: int, steps: int,
     cache: Path | None,
@@ -160,7 +153,7 @@ def reconstruct(
     out = []
     weights = probes.weights_digest(stylizer.encoder)
     for caption, config in jobs:
-        key = _digest(content, style, config.to_json(), weights)
+        key = digest(content, style, config.to_json(), weights, size=12)
         path = None if cache is None else cache / f"{key}.png"
         if path is not None and path.is_file():
             out.append((caption, load_image(path)))
