@@ -58,6 +58,11 @@ class Interrupted(KeyboardInterrupt):
         super().__init__()
         self.image, self.progress = image, progress
 
+    def __reduce__(self) -> tuple[type, tuple[Tensor, Progress | None]]:
+        # Rebuilt from its own arguments, so that it keeps its picture across a process
+        # boundary (a worker process, a Ray actor).
+        return (type(self), (self.image, self.progress))
+
 
 class Stylizer:
     """Paints images with one network on one device; keeps what repeats between runs.
