@@ -1,0 +1,195 @@
+"""Many pictures: which items a batch has, what each one is called, its key, and the
+manifest that makes a batch resumable.
+
+An item is one photo painted in one style. Its key is the digest of the photo's and the
+painting's bytes, the recipe, the network's weights and impasto's version: the same key
+means the same picture, wherever and whenever it is painted (the item's seed is derived
+from it). The manifest (``manifest.jsonl`` in the output folder) gets one JSON line per
+item that ended, appended and flushed as it ends; a rerun skips the items whose last line
+says ``done`` and whose picture is still there, and paints the others again.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import json
+import os
+import string
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from impasto import __version__
+from impasto.config import StyleConfig
+from impasto.digest import digest
+from impasto.errors import ConfigError
+
+#: Files taken from a folder: the formats impasto reads.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+#: How outputs are named unless ``--name`` says otherwise.
+DEFAULT_NAME = "{photo}--{style}.{ext}"
+NAME_FIELDS = {"photo", "style", "ext", "n"}
+MANIFEST = "manifest.jsonl"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One picture of a batch: ``photo`` painted in ``style``, written to ``output``."""
+
+    photo: Path
+    style: Path
+    output: Path
+    n: int
+    """Its place in the batch, from 1."""
+
+
+def collect(sources: Sequence[str], recursive: bool, field: str) -> list[Path]:
+    """Image files from files, folders (their images; all below with ``recursive``) and
+    globs, in a stable order, each once. ConfigError naming ``field`` for a name that
+    matches nothing."""
+    found: list[Path] = []
+    for source in sources:
+        path = Path(source)
+        if path.is_dir():
+            pattern = "**/*" if recursive else "*"
+            found += sorted(p for p in path.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.exists() or not glob.has_magic(source):
+            if not path.exists():
+                raise ConfigError(field, f"{source}: no such file or folder")
+            found.append(path)
+        else:
+            matches = sorted(Path(m) for m in glob.glob(source, recursive=recursive) if Path(m).is_file())
+            if not matches:
+                raise ConfigError(field, f"{source}: matches no file")
+            found += matches
+    seen: set[str] = set()
+    unique = []
+    for path in found:
+        real = os.path.realpath(path)
+        if real not in seen:
+            seen.add(real)
+            unique.append(path)
+    return unique
+
+
+def read_pairs(path: str | os.PathLike) -> list[tuple[Path, Path]]:
+    """``photo,style`` rows of a CSV file (a header row ``photo,style`` is skipped);
+    relative paths are relative to the CSV file's folder."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+        raise ConfigError("pairs", f"{path}: cannot read ({reason})") from None
+    pairs = []
+    for number, row in enumerate(csv.reader(text.splitlines()), start=1):
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if len(row) != 2:
+            raise ConfigError("pairs", f"{path}, line {number}: expected two columns (photo,style), got {len(row)}")
+        photo, style = (cell.strip() for cell in row)
+        if number == 1 and (photo.lower(), style.lower()) == ("photo", "style"):
+            continue
+        pairs.append(tuple(p if p.is_absolute() else path.parent / p for p in (Path(photo), Path(style))))
+    if not pairs:
+        raise ConfigError("pairs", f"{path}: has no photo,style rows")
+    return pairs  # type: ignore[return-value]
+
+
+def check_template(template: str) -> None:
+    """A ``--name`` template uses only the fields there are and makes a plain file name."""
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise ConfigError("name", f"{template!r} is not a name template ({exc})") from None
+    unknown = fields - NAME_FIELDS
+    if unknown:
+        raise ConfigError("name", f"{template!r} uses {{{sorted(unknown)[0]}}}; the fields are {{photo}}, "
+                          "{style}, {ext} and {n}")  # fmt: skip
+    if "/" in template or "\\" in template:
+        raise ConfigError("name", f"{template!r} must name a file in the output folder, not a path")
+
+
+def plan_items(
+    pairs: Iterable[tuple[Path, Path]], outdir: Path, template: str = DEFAULT_NAME, ext: str = "png"
+) -> list[Item]:
+    """The batch's items, each with its output's name. ConfigError when two items would
+    get the same name (say which, and how to tell them apart)."""
+    check_template(template)
+    items: list[Item] = []
+    names: dict[str, Item] = {}
+    for n, (photo, style) in enumerate(pairs, start=1):
+        try:
+            name = template.format(photo=photo.stem, style=style.stem, ext=ext, n=n)
+        except (ValueError, IndexError) as exc:
+            raise ConfigError("name", f"{template!r} is not a name template ({exc})") from None
+        if not name or name in (".", "..") or name.startswith(".impasto-"):
+            raise ConfigError("name", f"{template!r} makes the name {name!r} for {photo} in the style of {style}")
+        if name in names:
+            other = names[name]
+            raise ConfigError(
+                "name",
+                f"{other.photo} in {other.style.name} and {photo} in {style.name} would both be {name}; "
+                "put {n} in --name, or give the files different names",
+            )
+        item = Item(photo, style, outdir / name, n)
+        names[name] = item
+        items.append(item)
+    return items
+
+
+def item_key(item: Item, recipe: StyleConfig, weights: str) -> str:
+    """What makes the item's picture: its files' bytes, the recipe, the weights, impasto's
+    version (not the file names or the output's)."""
+    return digest(item.photo, item.style, recipe.to_json(), weights, __version__)
+
+
+def item_recipe(recipe: StyleConfig, key: str) -> StyleConfig:
+    """The recipe an item is painted with: its seed derived from its key, so that the same
+    item gives the same bytes in any batch, in any order, on any worker."""
+    return recipe.replace(seed=int(key[:15], 16))
+
+
+class Manifest:
+    """``manifest.jsonl`` in a batch's output folder: one line per item that ended."""
+
+    def __init__(self, outdir: Path) -> None:
+        self.path = outdir / MANIFEST
+
+    def read(self) -> dict[str, dict[str, Any]]:
+        """The last line of each key (lines that cannot be read, such as a half line left
+        by a kill, are skipped)."""
+        last: dict[str, dict[str, Any]] = {}
+        try:
+            text = self.path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return last
+        except OSError as exc:
+            raise ConfigError("output", f"{self.path}: cannot read ({exc.strerror or exc})") from None
+        for line in text.splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get("key"), str):
+                last[record["key"]] = record
+        return last
+
+    def done(self, item: Item, key: str, records: dict[str, dict[str, Any]]) -> bool:
+        """The item was painted whole before, and its picture is still where it went."""
+        record = records.get(key)
+        return bool(record and record.get("status") == "done" and item.output.is_file())
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Add one line, on disk before this returns (a kill after it loses nothing)."""
+        line = json.dumps(record, ensure_ascii=True) + "\n"
+        with open(self.path, "a+b") as stream:
+            if stream.tell() > 0:  # a half line left by a kill ends here, not in this one
+                stream.seek(-1, os.SEEK_END)
+                if stream.read(1) != b"\n":
+                    line = "\n" + line
+            stream.write(line.encode("ascii"))
+            stream.flush()
+            os.fsync(stream.fileno())

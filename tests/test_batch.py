@@ -1,0 +1,165 @@
+"""``impasto batch``: every photo in every style, resumable, exact; bad inputs fail their
+items only; Ctrl-C/SIGTERM keeps the picture so far as a partial that a rerun redoes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from impasto import cli
+from impasto.batch import Item, Manifest, plan_items
+from impasto.errors import ConfigError
+
+TINY = ["--size", "32", "--steps", "3", "-q"]
+
+
+@pytest.fixture
+def folders(tmp_path):
+    photos, styles = tmp_path / "photos", tmp_path / "styles"
+    photos.mkdir()
+    styles.mkdir()
+    Image.new("RGB", (40, 30), (200, 120, 40)).save(photos / "orange.png")
+    Image.radial_gradient("L").resize((36, 36)).convert("RGB").save(photos / "round.jpg")
+    Image.effect_noise((48, 48), 60).convert("RGB").save(styles / "noise.png")
+    stripes = Image.linear_gradient("L").resize((40, 40)).convert("RGB")
+    stripes.save(styles / "stripes.png")
+    return photos, styles
+
+
+def _batch(*args) -> tuple[int, str]:
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = cli.main(["batch", *map(str, args)])
+    return code, err.getvalue()
+
+
+def _lines(outdir: Path) -> list[dict]:
+    return [json.loads(line) for line in (outdir / "manifest.jsonl").read_text().splitlines()]
+
+
+def test_every_photo_in_every_style_then_a_rerun_paints_nothing(folders, tmp_path):
+    photos, styles = folders
+    out = tmp_path / "out"
+    code, err = _batch(photos, "--style", styles, "-o", out, *TINY)
+    assert code == 0, err
+    names = sorted(p.name for p in out.glob("*.png"))
+    assert names == ["orange--noise.png", "orange--stripes.png", "round--noise.png", "round--stripes.png"]
+    lines = _lines(out)
+    assert [x["status"] for x in lines] == ["done"] * 4 and len({x["key"] for x in lines}) == 4
+    assert all(x["figures"]["content_distance"] >= 0 and x["figures"]["style_distance"] > 0 for x in lines)
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.png")}
+    code, err = _batch(photos, "--style", styles, "-o", out, *TINY)
+    assert code == 0 and "4 done before, 0 to paint" in err, err
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.png")} == stamps and len(_lines(out)) == 4
+
+
+def test_a_bad_input_fails_its_items_only_and_a_rerun_retries_them(folders, tmp_path):
+    photos, styles = folders
+    (photos / "broken.png").write_bytes(b"not a picture")
+    out = tmp_path / "out"
+    code, err = _batch(photos, "--style", styles / "noise.png", "-o", out, *TINY)
+    assert code == 1, err
+    assert "broken.png: not an image" in err and "2 painted, 0 done before, 1 failed" in err
+    assert sorted(p.name for p in out.glob("*.png")) == ["orange--noise.png", "round--noise.png"]
+    Image.new("RGB", (40, 40), (10, 200, 10)).save(photos / "broken.png")  # mended
+    code, err = _batch(photos, "--style", styles / "noise.png", "-o", out, *TINY)
+    assert code == 0 and "2 done before, 1 to paint" in err, err
+    assert [x["status"] for x in _lines(out)] == ["failed", "done", "done", "done"]  # broken.png sorts first
+
+
+def test_an_item_gives_the_same_bytes_in_any_batch_and_order(folders, tmp_path):
+    photos, styles = folders
+    code, _ = _batch(photos, "--style", styles, "-o", tmp_path / "all", *TINY)
+    assert code == 0
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("photo,style\nphotos/round.jpg,styles/stripes.png\nphotos/orange.png,styles/noise.png\n")
+    code, err = _batch("--pairs", pairs, "-o", tmp_path / "two", *TINY)
+    assert code == 0, err
+    for name in ("round--stripes.png", "orange--noise.png"):
+        assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "all" / name).read_bytes()
+    other = tmp_path / "copy.png"  # the key is the bytes, not the name: same picture
+    shutil.copy(photos / "orange.png", other)
+    code, err = _batch(other, "--style", styles / "noise.png", "-o", tmp_path / "one", *TINY)
+    assert code == 0, err
+    assert (tmp_path / "one" / "copy--noise.png").read_bytes() == (tmp_path / "all" / "orange--noise.png").read_bytes()
+
+
+def _default_signals():
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_mid_batch_keeps_a_partial_that_the_rerun_paints_again(folders, tmp_path, signum, code):
+    photos, styles = folders
+    slow = ["--size", "32", "--steps", "60", "-q"]  # about 5 s an item
+    whole = tmp_path / "whole"
+    assert _batch(photos, "--style", styles / "noise.png", "-o", whole, *slow)[0] == 0
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "impasto", "batch", str(photos), "--style", str(styles / "noise.png"),
+               "-o", str(out), *slow]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, preexec_fn=_default_signals)
+    deadline = time.monotonic() + 120
+    while not (out / "manifest.jsonl").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)  # into the second item's steps
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == code, err
+    assert "Traceback" not in err and "interrupted; the picture so far is in" in err, err
+    assert [x["status"] for x in _lines(out)] == ["done", "partial"]
+    code, err = _batch(photos, "--style", styles / "noise.png", "-o", out, *slow)
+    assert code == 0 and "1 done before, 1 to paint" in err, err
+    for picture in whole.glob("*.png"):
+        assert (out / picture.name).read_bytes() == picture.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["{photos}", "-o", "out"], "--style: give at least one --style painting"),
+        (["--style", "{styles}", "-o", "out"], "give the photos to paint"),
+        (["{photos}/*.gif", "--style", "{styles}", "-o", "out"], "matches no file"),
+        (["{photos}", "--style", "{styles}", "-o", "out", "--name", "{{photo}}-{{size}}.png"], "uses {size}"),
+        (["{photos}", "--style", "{styles}", "-o", "out", "--name", "same.png"], "would both be same.png"),
+        (["{photos}", "--style", "{styles}", "-o", "{photos}/orange.png"], "exists and is not a folder"),
+        (["{photos}", "--style", "{styles}/noise.png", "-o", "{photos}", "--name", "{{photo}}.png"], "is an input of"),
+        (["{photos}", "--style", "{styles}", "-o", "out", "--mask", "{photos}/orange.png"], "--mask: apply to one"),
+        (["--pairs", "{photos}/orange.png", "-o", "out"], "--pairs:"),
+    ],
+)
+def test_bad_input_is_one_line_before_any_work(folders, tmp_path, monkeypatch, args, message):
+    photos, styles = folders
+    monkeypatch.chdir(tmp_path)
+    args = [a.format(photos=photos, styles=styles) for a in args]
+    code, err = _batch(*args, *TINY)
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_manifest_survives_a_half_line(tmp_path):
+    manifest = Manifest(tmp_path)
+    manifest.append({"key": "a", "status": "done"})
+    with open(manifest.path, "a") as stream:
+        stream.write('{"key": "b", "sta')  # a kill in the middle of a line
+    manifest.append({"key": "c", "status": "failed"})
+    assert set(manifest.read()) == {"a", "c"}
+
+
+def test_names_are_checked_when_the_batch_is_planned(tmp_path):
+    pairs = [(Path("a/x.png"), Path("s.png")), (Path("b/x.png"), Path("s.png"))]
+    with pytest.raises(ConfigError, match=r"would both be x--s\.png"):
+        plan_items(pairs, tmp_path)
+    items = plan_items(pairs, tmp_path, "{n}-{photo}--{style}.{ext}", "jpg")
+    assert [i.output.name for i in items] == ["1-x--s.jpg", "2-x--s.jpg"] and isinstance(items[0], Item)
