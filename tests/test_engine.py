@@ -141,12 +141,33 @@ def test_bfloat16_objective_and_gradient_follow_float32(images, vgg19):
     assert torch.nn.functional.cosine_similarity(grad32, grad16, dim=0) > 0.98
 
 
-def test_init_from_an_image_file(tmp_path, images, vgg19):
+def test_init_from_an_image_file(tmp_path, images, vgg19, monkeypatch):
+    """The run starts from the file (resized to the first scale), and a luminance-only run
+    (colors content) from its luminance, as the objective sees pictures."""
+    import impasto.engine.stylizer as module
     from impasto.imageio import save_image
 
-    path = save_image(torch.full((1, 3, 30, 40), 0.5), tmp_path / "grey.png")
-    _, events = _run(SMALL.replace(init="image", steps=1), images, vgg19, init=path)
+    starts = []
+    real = module.optimize_scale
+
+    def spy(evaluator, image, *args, **kwargs):
+        starts.append(image.detach().clone())
+        return real(evaluator, image, *args, **kwargs)
+
+    monkeypatch.setattr(module, "optimize_scale", spy)
+    red = torch.zeros(1, 3, 30, 40)
+    red[:, 0] = 0.9
+    path = save_image(red, tmp_path / "red.png")
+    _, events = _run(SMALL.replace(init="image", steps=1, scales=1), images, vgg19, init=path)
     assert events[0].image.shape[-2:] == (48, 64)
+    start = starts[0]
+    assert start.shape[-2:] == (48, 64) and float(start[:, 0].mean()) == pytest.approx(0.9, abs=0.01)
+    assert float(start[:, 1:].abs().max()) < 0.01
+    starts.clear()
+    _run(SMALL.replace(init="image", steps=1, scales=1, colors="content"), images, vgg19, init=path)
+    grey = starts[0]
+    assert float((grey[:, 0] - grey[:, 1]).abs().max()) < 1e-6 and float((grey[:, 1] - grey[:, 2]).abs().max()) < 1e-6
+    assert float(grey.mean()) == pytest.approx(0.299 * 0.9, abs=0.01)  # red's luminance
 
 
 def test_style_weights_must_match_the_styles(images, vgg19):
@@ -382,3 +403,38 @@ def test_the_histogram_term_brings_the_channels_nearer_the_paintings_distributio
 
     for before, after in zip(distance(images[0]), distance(out), strict=True):
         assert after < 0.5 * before
+
+
+class _TowardGrey:
+    """A pixel-space term a caller adds: the mean squared distance to a flat grey."""
+
+    key = "pull.grey"
+    layers: tuple[str, ...] = ()
+    wide = False
+
+    def __init__(self, weight: float, sizes: list) -> None:
+        self.weight, self.sizes = weight, sizes
+
+    def __call__(self, features) -> torch.Tensor:
+        return self.weight * (features.image.float() - 0.5).pow(2).mean()
+
+
+def test_a_caller_adds_terms_at_every_scale(images, vgg19):
+    """DESIGN-0.3 seam 2: a run takes terms from its caller (a video's temporal term): made
+    per scale for its size on the run's device, summed into the loss, reported by key."""
+    made = []
+
+    def extra(size, device):
+        made.append((size, device.type))
+        return [_TowardGrey(1e7, made)]
+
+    # Only the content and the caller's term pull (no style): the result goes to grey.
+    recipe = SMALL.replace(steps=8, scales=2, first_steps=4, final_steps=4, style_weight=0.0, histogram_weight=0.0)
+    stylizer = Stylizer(CPU, encoder=vgg19)
+    events = []
+    pulled = stylizer.run(Inputs.of(images[0], [images[1]]), recipe, on_progress=events.append, extra_terms=extra)
+    plain = stylizer.run(Inputs.of(images[0], [images[1]]), recipe)
+    sizes = plan(recipe, *images[0].shape[-2:]).sizes
+    assert [s for s, _ in made[: len(sizes)]] == list(sizes) and {d for _, d in made} == {"cpu"}
+    assert all("pull.grey" in e.terms for e in events) and events[-1].done
+    assert float((pulled - 0.5).abs().mean()) < 0.5 * float((plain - 0.5).abs().mean())

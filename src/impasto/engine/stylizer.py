@@ -13,7 +13,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -38,7 +38,7 @@ from impasto.objective.targets import (
     statistics_kind,
     style_statistics,
 )
-from impasto.objective.terms import Objective, recipe_objective
+from impasto.objective.terms import Objective, Term, recipe_objective
 from impasto.runtime import (
     Runtime,
     check_memory,
@@ -48,6 +48,9 @@ from impasto.runtime import (
     step_network,
 )
 from impasto.schedule import Schedule, plan, scaled_style_size, style_size_at
+
+#: Terms a caller adds to a run at each scale: ``(size (h, w), device) -> terms``.
+ExtraTerms = Callable[[tuple[int, int], torch.device], Sequence[Term]]
 
 
 class Interrupted(KeyboardInterrupt):
@@ -108,16 +111,19 @@ class Stylizer:
         *,
         on_progress: ProgressCallback | None = None,
         previews: Previews = NO_PREVIEWS,
+        extra_terms: ExtraTerms | None = None,
     ) -> Tensor:
         """Paint ``inputs`` by ``recipe``; returns ``(1, 3, h, w)`` float in [0, 1] on the CPU.
 
         ``on_progress`` is called after every step with a :class:`Progress` (carrying the
         image when ``previews`` says so); returning True stops the run early, at the
         output's size. A last event (``done``) scores the result. Ctrl-C during the steps
-        raises :class:`Interrupted` with the picture so far.
+        raises :class:`Interrupted` with the picture so far. ``extra_terms``: terms the
+        caller adds to the recipe's at each scale (a video's temporal term, whose target
+        is the previous frame), made by ``extra_terms(size, device)`` for that scale.
         """
         with self._lock:
-            return self._run(inputs, recipe, on_progress, previews)
+            return self._run(inputs, recipe, on_progress, previews, extra_terms)
 
     def _check_layers(self, recipe: StyleConfig) -> None:
         for field in ("content_layers", "style_layers"):  # VGG16 lacks conv3_4, conv4_4, conv5_4
@@ -125,7 +131,12 @@ class Stylizer:
             check_layers(field, getattr(recipe, field), self.encoder.names)
 
     def _run(
-        self, inputs: Inputs, recipe: StyleConfig, on_progress: ProgressCallback | None, previews: Previews
+        self,
+        inputs: Inputs,
+        recipe: StyleConfig,
+        on_progress: ProgressCallback | None,
+        previews: Previews,
+        extra_terms: ExtraTerms | None = None,
     ) -> Tensor:
         started = time.perf_counter()
         self._check_layers(recipe)
@@ -150,6 +161,7 @@ class Stylizer:
         colors = COLOR_MODES[recipe.colors]
         content, styles = colors.prepare(loaded.content, loaded.styles)
         run = _Run(self, recipe, schedule, colors, loaded.content, content, styles, loaded.masks, loaded.labels)
+        run.extra_terms = extra_terms
         return run.paint(loaded.init, on_progress, previews, started)
 
     def style_statistics(
@@ -233,8 +245,14 @@ class _Run:
             sizes = {n: (size[0] // down(n), size[1] // down(n)) for n in recipe.style_layers}
             return region_targets(features, stats, weights, masks, recipe.style_layers, recipe.style_loss, down, sizes)
 
-    def objective(self, targets: Targets) -> Objective:
-        return recipe_objective(self.recipe, targets)
+    extra_terms: ExtraTerms | None = None
+
+    def objective(self, targets: Targets, size: tuple[int, int]) -> Objective:
+        """The recipe's terms at a scale of ``size``, and the caller's."""
+        objective = recipe_objective(self.recipe, targets)
+        if self.extra_terms is None:
+            return objective
+        return Objective((*objective.terms, *self.extra_terms(size, self.device)))
 
     def initial_image(self, init: Tensor | None, size: tuple[int, int]) -> Tensor:
         r = self.recipe
@@ -244,7 +262,9 @@ class _Run:
             generator = torch.Generator().manual_seed(r.seed)
             return torch.rand((1, 3, *size), generator=generator)
         assert init is not None
-        return resize(init, size, r.resample)
+        # As the objective sees pictures: a start image for a luminance-only run is its
+        # luminance (an RGB start would pull the optimisation towards colours it cannot keep).
+        return self.colors.view(resize(init, size, r.resample))
 
     def handed_out(self, image: Tensor) -> Tensor:
         """An iterate as a person gets it: clamped, colours restored, a CPU copy."""
@@ -302,7 +322,7 @@ class _Run:
                     latest[0] = image
                 targets = self.targets(size)
                 clock.at(index, size)
-                evaluator = WholeImage(self.s.network, self.objective(targets), self.s.autocast, recipe.pooling)
+                evaluator = WholeImage(self.s.network, self.objective(targets, size), self.s.autocast, recipe.pooling)
                 image, stopped, adam_state = optimize_scale(
                     evaluator,
                     image.to(self.device),
@@ -330,7 +350,11 @@ class _Run:
             # computed in the run's precision).
             with torch.no_grad():
                 loss, terms = evaluate(
-                    self.s.encoder, self.objective(targets), self.colors.view(picture), None, recipe.pooling
+                    self.s.encoder,
+                    self.objective(targets, schedule.final),
+                    self.colors.view(picture),
+                    None,
+                    recipe.pooling,
                 )
             numbers = torch.stack([*terms.values(), loss]).tolist()
             values = dict(zip([*terms, "loss"], numbers, strict=True))
