@@ -46,9 +46,9 @@ def _update(h, part: Part) -> None:
         h.update(f"bytes {len(part)} ".encode())
         h.update(part)
     elif isinstance(part, str):
-        data = part.encode("utf-8", "surrogatepass")
-        h.update(f"text {len(data)} ".encode())
-        h.update(data)
+        text = part.encode("utf-8", "surrogatepass")
+        h.update(f"text {len(text)} ".encode())
+        h.update(text)
     else:
         with open(part, "rb") as stream:
             h.update(f"file {os.fstat(stream.fileno()).st_size} ".encode())
