@@ -2,6 +2,7 @@
 on the real engine at a tiny size."""
 
 import threading
+import time
 
 import pytest
 import torch
@@ -119,5 +120,28 @@ def test_the_local_runner_paints_with_the_real_engine_and_reports_errors(vgg19, 
         assert runner.status(wrong_id).error == "`style_weights`: gives 2 weights for 1 style image"
         with Image.open(tmp_path / "out.png") as saved:
             assert saved.size == (32, 24)
+    finally:
+        runner.close()
+
+
+def test_several_workers_run_jobs_at_once_in_the_order_submitted(tmp_path):
+    """DESIGN-0.3 seam 4: the runner contract holds for several workers (what a Ray runner
+    or a many-core batch needs): with two workers two jobs run at once, the third waits
+    for one of them, and every job ends once."""
+    from impasto.jobs import JobRecord
+
+    runner = FakeRunner(steps=20, delay=0.02, workers=2)
+    try:
+        ids = [runner.submit(_job(tmp_path, name=f"out{k}.png")) for k in range(3)]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and [runner.status(i).state for i in ids[:2]] != [JobState.RUNNING] * 2:
+            time.sleep(0.005)
+        states = [runner.status(i).state for i in ids]
+        assert states[:2] == [JobState.RUNNING, JobState.RUNNING] and states[2] is JobState.QUEUED
+        assert runner.status(ids[2]).position == 0
+        finished = [runner.wait(i, timeout=30).state for i in ids]
+        assert finished == [JobState.DONE] * 3 and sorted(runner.executed) == sorted(ids)
+        assert runner.executed[:2] != [] and set(runner.executed[:2]) == set(ids[:2])
+        assert runner.shared_stylizer() is None and JobRecord.__doc__
     finally:
         runner.close()

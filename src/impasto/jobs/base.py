@@ -111,6 +111,7 @@ class Runner(Protocol):
     def stop(self, job_id: str) -> None: ...
     def cancel(self, job_id: str) -> None: ...
     def close(self) -> None: ...
+    def shared_stylizer(self) -> Any: ...
 
 
 class UnknownJob(ImpastoError, KeyError):
@@ -118,7 +119,11 @@ class UnknownJob(ImpastoError, KeyError):
 
 
 @dataclass
-class _Record:
+class JobRecord:
+    """A job as its runner keeps it (what :meth:`QueueRunner.execute` is handed): the
+    job, its state and events; implementations read ``job`` and call
+    :meth:`QueueRunner.progress` with the record."""
+
     id: str
     job: Job
     state: JobState = JobState.QUEUED
@@ -137,27 +142,41 @@ class _Record:
 
 
 class QueueRunner:
-    """One worker thread and a queue: one job at a time, in the order submitted.
+    """Worker threads and a queue: ``workers`` jobs at a time, started in the order
+    submitted (one worker: one job at a time).
 
     Subclasses implement :meth:`execute`, which paints ``record.job`` and calls
-    :meth:`progress` with each event; it returns the result, which is then saved.
+    :meth:`progress` with each event; it returns the result, which is then saved. With
+    several workers, :meth:`execute` and :meth:`prepare` run on several threads at once.
     """
 
-    def __init__(self) -> None:
-        self._records: dict[str, _Record] = {}
+    def __init__(self, workers: int = 1) -> None:
+        if workers < 1:
+            raise ConfigError("workers", f"must be at least 1, got {workers}")
+        self._records: dict[str, JobRecord] = {}
         self._queue: deque[str] = deque()
         self._changed = threading.Condition()
         self._ids = itertools.count(1)
         self._closed = False
-        self._worker = threading.Thread(target=self._work, name=f"{type(self).__name__}-worker", daemon=True)
-        self._worker.start()
+        self._workers = [
+            threading.Thread(target=self._work, name=f"{type(self).__name__}-worker-{n}", daemon=True)
+            for n in range(workers)
+        ]
+        for worker in self._workers:
+            worker.start()
 
     # -- what implementations provide
-    def execute(self, record: _Record) -> Tensor:
+    def execute(self, record: JobRecord) -> Tensor:
         raise NotImplementedError
 
     def prepare(self) -> None:
-        """Called once on the worker before its first job (loading what jobs share)."""
+        """Called once on each worker before its first job (loading what jobs share)."""
+
+    def shared_stylizer(self) -> Any:
+        """A :class:`~impasto.engine.stylizer.Stylizer` already loaded in this process that
+        others may use (the studio's explain reports), or None (none loaded, or the work
+        runs elsewhere)."""
+        return None
 
     # -- the interface
     def submit(self, job: Job) -> str:
@@ -165,12 +184,12 @@ class QueueRunner:
             if self._closed:
                 raise RuntimeError("the runner is closed")
             job_id = f"{next(self._ids):04d}-{int(time.time() * 1000) % 10**8:08d}"
-            self._records[job_id] = _Record(job_id, job)
+            self._records[job_id] = JobRecord(job_id, job)
             self._queue.append(job_id)
             self._changed.notify_all()
         return job_id
 
-    def _record(self, job_id: str) -> _Record:
+    def _record(self, job_id: str) -> JobRecord:
         try:
             return self._records[job_id]
         except KeyError:
@@ -207,7 +226,7 @@ class QueueRunner:
                 r = self._record(job_id)
                 if index >= len(r.events) and not r.state.finished:
 
-                    def ready(r: _Record = r, index: int = index) -> bool:
+                    def ready(r: JobRecord = r, index: int = index) -> bool:
                         return index < len(r.events) or r.state.finished
 
                     self._changed.wait_for(ready, timeout)
@@ -267,10 +286,11 @@ class QueueRunner:
                 elif r.state is JobState.RUNNING:
                     r.cancel = True
             self._changed.notify_all()
-        self._worker.join(timeout=30)
+        for worker in self._workers:
+            worker.join(timeout=30)
 
     # -- for implementations
-    def progress(self, record: _Record, event: Progress) -> bool:
+    def progress(self, record: JobRecord, event: Progress) -> bool:
         """Record an event; True when the job is to stop (stopped or cancelled)."""
         with self._changed:
             if event.image is not None:
@@ -281,11 +301,11 @@ class QueueRunner:
             return record.stop or record.cancel
 
     # -- the worker
-    def _cancel_queued(self, r: _Record) -> None:
+    def _cancel_queued(self, r: JobRecord) -> None:
         self._queue.remove(r.id)
         self._finish(r, JobState.CANCELLED, {"type": "cancelled"})
 
-    def _finish(self, r: _Record, state: JobState, event: dict[str, Any]) -> None:
+    def _finish(self, r: JobRecord, state: JobState, event: dict[str, Any]) -> None:
         r.state, r.finished = state, time.time()
         r.events.append(event)
         self._changed.notify_all()

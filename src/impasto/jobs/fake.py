@@ -11,16 +11,16 @@ from torch import Tensor
 
 from impasto.engine.events import Progress
 from impasto.errors import ImpastoError
-from impasto.jobs.base import QueueRunner, _Record
+from impasto.jobs.base import JobRecord, QueueRunner
 
 
 class FakeRunner(QueueRunner):
-    def __init__(self, steps: int = 5, delay: float = 0.0, fail_seed: int | None = None) -> None:
+    def __init__(self, steps: int = 5, delay: float = 0.0, fail_seed: int | None = None, workers: int = 1) -> None:
         self.steps, self.delay, self.fail_seed = steps, delay, fail_seed
         self.executed: list[str] = []
-        super().__init__()
+        super().__init__(workers)
 
-    def execute(self, record: _Record) -> Tensor:
+    def execute(self, record: JobRecord) -> Tensor:
         self.executed.append(record.id)
         recipe = record.job.recipe
         if self.fail_seed is not None and recipe.seed == self.fail_seed:

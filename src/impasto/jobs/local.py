@@ -8,7 +8,7 @@ from torch import Tensor
 
 from impasto.engine.events import Previews
 from impasto.engine.stylizer import Stylizer
-from impasto.jobs.base import QueueRunner, _Record
+from impasto.jobs.base import JobRecord, QueueRunner
 from impasto.runtime import Runtime
 
 
@@ -35,13 +35,16 @@ class LocalRunner(QueueRunner):
         if self._warm:
             self.stylizer  # noqa: B018  (made on the worker, which alone uses it)
 
+    def shared_stylizer(self) -> Stylizer | None:
+        return self._stylizer
+
     @property
     def stylizer(self) -> Stylizer:
         if self._stylizer is None:  # made by the worker, on first use: start-up stays fast
             self._stylizer = Stylizer(self._runtime)
         return self._stylizer
 
-    def execute(self, record: _Record) -> Tensor:
+    def execute(self, record: JobRecord) -> Tensor:
         job = record.job
         return self.stylizer.run(
             job.inputs, job.recipe, on_progress=lambda event: self.progress(record, event), previews=self._previews

@@ -316,7 +316,7 @@ def create_app(
     @app.get("/api/jobs/{job_id}/explain")
     def explain(job_id: str) -> Response:
         """The explain report on a finished job (one self-contained HTML page)."""
-        stylizer = getattr(studio.runner, "stylizer", None)  # the network already loaded, if any
+        stylizer = studio.runner.shared_stylizer()  # the network already loaded, if any
         html = studio.explain_html(job_id, stylizer)
         return HTMLResponse(html, headers={"Content-Security-Policy": REPORT_CSP, "X-Frame-Options": "SAMEORIGIN"})
 
