@@ -123,6 +123,7 @@ def test_a_job_runs_streams_its_events_and_keeps_its_result(client, fake, tmp_pa
 def test_the_queue_runs_one_job_at_a_time_and_shows_each_place(tmp_path, make):
     studio, client = make(FakeRunner(steps=20, delay=0.05))
     ids = [submit(client).json()["id"] for _ in range(3)]
+    runner_ids = [studio._runner_ids[i] for i in ids]  # the runner forgets a job once it settles
     time.sleep(0.2)
     states = [client.get(f"/api/jobs/{i}").json() for i in ids]
     assert [s["state"] for s in states] == ["running", "queued", "queued"]
@@ -138,7 +139,7 @@ def test_the_queue_runs_one_job_at_a_time_and_shows_each_place(tmp_path, make):
     client.delete(f"/api/jobs/{ids[2]}")
     assert follow(client, ids[1])[-1]["type"] == "done"
     assert client.get(f"/api/jobs/{ids[2]}").json()["state"] == "cancelled"
-    assert studio.runner.executed == [studio._runner_ids[i] for i in ids[:2]]
+    assert studio.runner.executed == runner_ids[:2]
     # a finished job is removed with its files
     assert client.delete(f"/api/jobs/{ids[1]}").json()["done"] == "removed"
     assert client.get(f"/api/jobs/{ids[1]}").status_code == 404
@@ -152,7 +153,8 @@ def test_stop_keeps_the_picture_so_far_as_the_result(tmp_path, make):
     assert client.post(f"/api/jobs/{job_id}/stop").status_code == 200
     events = follow(client, job_id)
     assert events[-1]["type"] == "done"
-    steps = events[-2]["step"]
+    # (the stream may have been asked after the job settled: then it has the end only)
+    steps = client.get(f"/api/jobs/{job_id}").json()["figures"]["steps"]
     assert 1 <= steps < 200
     with Image.open(io.BytesIO(client.get(f"/api/jobs/{job_id}/result.png").content)) as image:
         assert abs(image.getpixel((0, 0))[0] - round(255 * steps / 200)) <= 1  # the fake's picture at that step
@@ -468,3 +470,22 @@ def test_an_event_stream_asked_from_past_the_end_of_a_finished_job_ends(client, 
         lines = [line for line in stream.iter_lines() if line.startswith("data: ")]
     assert time.monotonic() - started < 5
     assert [json.loads(line[6:]) for line in lines] == [{"type": "done", "error": None}]
+
+
+def test_a_settled_job_is_forgotten_by_the_runner_and_served_from_its_folder(fake, client):
+    """DESIGN-0.3 seam 4: a long-lived studio kept every job's events and last preview in
+    the runner's memory; once a job's files are written, the runner drops it and the page
+    gets the same answers from the job's folder."""
+    job_id = submit(client).json()["id"]
+    events = follow(client, job_id)
+    assert events[-1]["type"] == "done" and any(e["type"] == "progress" for e in events)
+    deadline = time.monotonic() + 10
+    while fake.runner.jobs() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert fake.runner.jobs() == []  # nothing kept in memory
+    status = client.get(f"/api/jobs/{job_id}").json()
+    assert status["state"] == "done" and status["result"] is True
+    again = follow(client, job_id)
+    assert again == [{"type": "done", "error": None}] or again[-1]["type"] == "done"
+    assert client.get(f"/api/jobs/{job_id}/preview.jpg").status_code == 200
+    assert client.delete(f"/api/jobs/{job_id}").status_code == 200

@@ -293,6 +293,7 @@ class Studio:
             meta = self._meta.get(job_id)
             if meta is None:  # removed meanwhile
                 self._settled[job_id].set()
+                self._forget(job_id, runner_id)
                 return
             meta.update(state=status.state.value, error=status.error, started=status.started, finished=status.finished)
             if status.progress is not None:
@@ -307,6 +308,16 @@ class Studio:
             except ImpastoError as exc:  # the disk is full, say: the job failed, the server goes on
                 meta.update(state="failed", error=f"could not keep the result: {exc}")
             self._settled[job_id].set()
+            self._forget(job_id, runner_id)
+
+    def _forget(self, job_id: str, runner_id: str) -> None:
+        """A settled job is served from its folder from now on, as one of an earlier
+        server's: the runner drops its events and last preview (a long-lived server kept
+        every job's in memory). Called with the lock held."""
+        self._runner_ids.pop(job_id, None)
+        self._settled.pop(job_id, None)
+        with contextlib.suppress(UnknownJob):
+            self.runner.remove(runner_id)
 
     # -- what the page reads
     def status(self, job_id: str) -> dict[str, Any]:
@@ -318,7 +329,10 @@ class Studio:
         meta["position"] = None
         meta["progress"] = None
         if runner_id is not None:
-            live = self.runner.status(runner_id)
+            try:
+                live = self.runner.status(runner_id)
+            except UnknownJob:  # settled meanwhile: the meta read above is a step behind
+                return self.status(job_id)
             meta["position"], meta["progress"] = live.position, live.progress
             if settled is not None and not settled.is_set():
                 meta["state"] = "running" if live.state.finished else live.state.value
@@ -350,16 +364,22 @@ class Studio:
         index = since
         while True:
             got = False
-            for event in self.runner.events(runner_id, index, timeout=wait):
-                index += 1
-                got = True
-                if event["type"] == "progress":
-                    yield event
-                else:
-                    settled.wait()
-                    meta = self.status(job_id)
-                    yield {"type": meta["state"], "error": meta["error"]}  # no server paths
-                    return
+            try:
+                for event in self.runner.events(runner_id, index, timeout=wait):
+                    index += 1
+                    got = True
+                    if event["type"] == "progress":
+                        yield event
+                    else:
+                        settled.wait()
+                        meta = self.status(job_id)
+                        yield {"type": meta["state"], "error": meta["error"]}  # no server paths
+                        return
+            except UnknownJob:  # settled and forgotten by the runner while this stream waited
+                settled.wait()
+                meta = self.status(job_id)
+                yield {"type": meta["state"], "error": meta["error"]}
+                return
             if not got:
                 if settled.is_set():
                     # Asked from at or past the end of a finished job (a client reconnecting
@@ -378,7 +398,10 @@ class Studio:
             state = self._meta[job_id]["state"]
         if state == "done":
             return (folder / "result.jpg").read_bytes()
-        image = self.runner.preview(runner_id) if runner_id is not None else None
+        try:
+            image = self.runner.preview(runner_id) if runner_id is not None else None
+        except UnknownJob:  # settled meanwhile: failed or cancelled, no picture kept
+            image = None
         if image is None:
             return None
         buffer = io.BytesIO()
@@ -430,7 +453,8 @@ class Studio:
             self._folder(job_id)
             runner_id = self._runner_ids.get(job_id)
         if runner_id is not None:
-            self.runner.stop(runner_id)
+            with contextlib.suppress(UnknownJob):  # settled meanwhile: nothing to stop
+                self.runner.stop(runner_id)
 
     def delete(self, job_id: str) -> str:
         """Cancel a queued or running job (its record stays, cancelled), or remove a finished
@@ -441,8 +465,11 @@ class Studio:
             settled = self._settled.get(job_id)
             finished = settled is None or settled.is_set()
         if not finished and runner_id is not None:
-            self.runner.cancel(runner_id)
-            return "cancelled"
+            try:
+                self.runner.cancel(runner_id)
+                return "cancelled"
+            except UnknownJob:  # settled meanwhile: removed as a finished job
+                pass
         with self._lock:
             self._meta.pop(job_id, None)
             self._runner_ids.pop(job_id, None)
