@@ -49,9 +49,9 @@ def submit(client: TestClient, recipe: dict | None = None, content: bytes | None
     return client.post("/api/jobs", files=files, data=data)
 
 
-def follow(client: TestClient, job_id: str) -> list[dict]:
+def follow(client: TestClient, job_id: str, since: int = 0) -> list[dict]:
     events = []
-    with client.stream("GET", f"/api/jobs/{job_id}/events") as stream:
+    with client.stream("GET", f"/api/jobs/{job_id}/events?since={since}") as stream:
         for line in stream.iter_lines():
             if line.startswith("data: "):
                 events.append(json.loads(line[6:]))
@@ -189,7 +189,9 @@ def test_restarting_the_server_keeps_the_gallery(tmp_path):
         assert jobs[done]["state"] == "done" and jobs[done]["request"]["seed"] == 3
         assert jobs[unfinished]["state"] == "failed" and "stopped" in jobs[unfinished]["error"]
         assert client.get(f"/api/jobs/{done}/result.png").status_code == 200
-        assert follow(client, done) == [{"type": "done", "error": None}]
+        replayed = follow(client, done)  # an earlier server's job: its recorded steps, then its end
+        assert replayed[-1] == {"type": "done", "error": None}
+        assert [e["step"] for e in replayed[:-1]] == [1, 2] and all(e["type"] == "progress" for e in replayed[:-1])
         # "again with…": the inputs of the earlier job, new settings
         redo = client.post("/api/jobs", data={"recipe": json.dumps({"preset": "fast", "size": 48}), "again": done})
         assert redo.status_code == 201, redo.text
@@ -485,7 +487,11 @@ def test_a_settled_job_is_forgotten_by_the_runner_and_served_from_its_folder(fak
     assert fake.runner.jobs() == []  # nothing kept in memory
     status = client.get(f"/api/jobs/{job_id}").json()
     assert status["state"] == "done" and status["result"] is True
-    again = follow(client, job_id)
-    assert again == [{"type": "done", "error": None}] or again[-1]["type"] == "done"
+    again = follow(client, job_id)  # replayed from the job's history.json, for the page's chart
+    replayed = [e for e in again if e["type"] == "progress"]
+    assert again[-1] == {"type": "done", "error": None}
+    assert [e["step"] for e in replayed] == [e["step"] for e in events if e["type"] == "progress" and not e["done"]]
+    assert all(set(e) >= {"terms", "loss", "scale", "scales", "total_steps", "fraction", "size"} for e in replayed)
+    assert follow(client, job_id, since=len(replayed)) == [{"type": "done", "error": None}]  # from the end
     assert client.get(f"/api/jobs/{job_id}/preview.jpg").status_code == 200
     assert client.delete(f"/api/jobs/{job_id}").status_code == 200

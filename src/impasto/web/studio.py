@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from impasto.config import StyleConfig
+from impasto.engine.events import group_terms
 from impasto.errors import ConfigError, ImageError, ImpastoError
 from impasto.explain.history import CHECKPOINT_EVERY, MAX_CHECKPOINTS, History, Step
 from impasto.imageio import load_image, save_image, save_text, tensor_to_pil
@@ -357,7 +358,8 @@ class Studio:
     def _events(
         self, job_id: str, runner_id: str | None, settled: threading.Event | None, since: int, wait: float
     ) -> Iterator[dict[str, Any] | None]:
-        if runner_id is None or settled is None:  # a job of an earlier server: its end only
+        if runner_id is None or settled is None:  # settled: its recorded steps, then its end
+            yield from self._replay(job_id, since)
             meta = self.status(job_id)
             yield {"type": meta["state"], "error": meta["error"]}
             return
@@ -389,6 +391,27 @@ class Studio:
                     yield {"type": meta["state"], "error": meta["error"]}
                     return
                 yield None
+
+    def _replay(self, job_id: str, since: int) -> Iterator[dict[str, Any]]:
+        """A settled job's steps as progress events, from its ``history.json`` (the page
+        draws its loss chart from them); nothing when there is none (failed, cancelled)."""
+        try:
+            with self._lock:
+                folder = self._folder(job_id)
+            data = json.loads((folder / "history.json").read_text())
+            steps = [s for s in data["steps"] if isinstance(s, dict)]
+            total = max(int(s["step"]) for s in steps)
+            scales = max(int(s["scale"]) for s in steps) + 1
+            events = [
+                {"type": "progress", "step": int(s["step"]), "total_steps": total, "scale": int(s["scale"]),
+                 "scales": scales, "size": list(s["size"]), "loss": float(s["loss"]), "terms": dict(s["terms"]),
+                 "groups": group_terms(s["terms"]), "elapsed": float(s["elapsed"]), "eta": 0.0, "done": False,
+                 "fraction": int(s["step"]) / total, "preview": 0}
+                for s in steps
+            ]  # fmt: skip
+        except (OSError, ValueError, KeyError, TypeError, UnknownJob):
+            return
+        yield from events[since:]
 
     def preview_jpeg(self, job_id: str) -> bytes | None:
         """The latest picture of a job (its result once done), as JPEG bytes."""
