@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
 
 import torch
 from torch import Tensor
@@ -30,11 +29,6 @@ def digest(*parts: Part, size: int = 16) -> str:
     for part in parts:
         _update(h, part)
     return h.hexdigest()
-
-
-def digest_all(parts: Iterable[Part], size: int = 16) -> str:
-    """:func:`digest` of an iterable (a network's tensors, one at a time)."""
-    return digest(*parts, size=size)
 
 
 def _update(h, part: Part) -> None:

@@ -23,7 +23,7 @@ import secrets
 import stat
 import struct
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -83,6 +83,12 @@ def _open(path: Path, needed: float | None = None) -> Image.Image:
         if len(data) > MAX_STDIN_BYTES:
             raise ImageError(f"stdin: more than {MAX_STDIN_BYTES // 2**20} MB; save the image to a file and name it")
         return _decode(io.BytesIO(data), "stdin", needed)
+    _check_file(path)
+    return _decode(path, str(path), needed)
+
+
+def _check_file(path: Path) -> None:
+    """An image file that exists, is not a folder and is not empty, or one ImageError."""
     try:
         if not path.exists():
             raise ImageError(f"{path}: no such file")
@@ -94,7 +100,33 @@ def _open(path: Path, needed: float | None = None) -> Image.Image:
         raise ImageError(f"{path}: permission denied (a folder on the way cannot be searched)") from None
     except OSError as exc:
         raise ImageError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return _decode(path, str(path), needed)
+
+
+@contextlib.contextmanager
+def _pillow_errors(label: str) -> Iterator[None]:
+    """Pillow's failures to open or decode ``label`` as one ImageError each."""
+    try:
+        yield
+    except ImageError:
+        raise
+    except PermissionError:
+        raise ImageError(f"{label}: permission denied") from None
+    except Image.DecompressionBombError:  # Pillow's own guard, past twice its limit
+        raise ImageError(f"{label}: declares too many pixels (over {MAX_PIXELS:,}), refusing to decode") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{label}: not an image, or a format Pillow cannot read") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{label}: cannot decode image (truncated or corrupt: {exc})") from None
+
+
+def _header(source: Path | io.BytesIO, label: str) -> Image.Image:
+    """The image opened, its header read (nothing decoded); refused over MAX_PIXELS."""
+    image: Image.Image = Image.open(source)
+    w, h = image.size
+    if w * h > MAX_PIXELS:
+        image.close()
+        raise ImageError(f"{label}: declares {w}x{h} pixels, over the limit of {MAX_PIXELS:,}")
+    return image
 
 
 def _reduction(pixels: int, needed: float | None) -> float:
@@ -106,12 +138,9 @@ def _reduction(pixels: int, needed: float | None) -> float:
 
 
 def _decode(source: Path | io.BytesIO, label: str, needed: float | None = None) -> Image.Image:
-    try:
-        image: Image.Image = Image.open(source)  # reads the header only
+    with _pillow_errors(label):
+        image = _header(source, label)
         w, h = image.size
-        if w * h > MAX_PIXELS:
-            image.close()
-            raise ImageError(f"{label}: declares {w}x{h} pixels, over the limit of {MAX_PIXELS:,}")
         factor = _reduction(w * h, needed)
         drafted = False
         if factor > 1 and image.format == "JPEG":
@@ -128,16 +157,6 @@ def _decode(source: Path | io.BytesIO, label: str, needed: float | None = None) 
             reduced = image.resize(size, Image.Resampling.BICUBIC)  # antialiased, exact geometry
             image.close()
             image = reduced
-    except ImageError:
-        raise
-    except PermissionError:
-        raise ImageError(f"{label}: permission denied") from None
-    except Image.DecompressionBombError:  # Pillow's own guard, past twice its limit
-        raise ImageError(f"{label}: declares too many pixels (over {MAX_PIXELS:,}), refusing to decode") from None
-    except UnidentifiedImageError:
-        raise ImageError(f"{label}: not an image, or a format Pillow cannot read") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"{label}: cannot decode image (truncated or corrupt: {exc})") from None
     return image
 
 
@@ -224,26 +243,10 @@ def header_size(path: str | os.PathLike) -> tuple[int, int]:
     """``(h, w)`` of an image file as its header declares it (nothing decoded; EXIF
     orientation not applied, which changes no pixel count). ImageError as :func:`load_image`."""
     path = Path(path)
-    with _open_header(path) as image:
+    _check_file(path)
+    with _pillow_errors(str(path)), _header(path, str(path)) as image:
         w, h = image.size
     return h, w
-
-
-def _open_header(path: Path) -> Image.Image:
-    try:
-        if not path.is_file():
-            raise ImageError(f"{path}: {'is a folder, not an image' if path.is_dir() else 'no such file'}")
-        return Image.open(path)
-    except ImageError:
-        raise
-    except PermissionError:
-        raise ImageError(f"{path}: permission denied") from None
-    except Image.DecompressionBombError:
-        raise ImageError(f"{path}: declares too many pixels (over {MAX_PIXELS:,}), refusing to decode") from None
-    except UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image, or a format Pillow cannot read") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"{path}: cannot read image ({exc})") from None
 
 
 def check_folder(path: str | os.PathLike, field: str) -> Path:

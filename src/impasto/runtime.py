@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,19 +113,27 @@ def step_network(encoder: Encoder, autocast: torch.dtype | None) -> Encoder:
     return network.to_channels_last() if cpu else network
 
 
+def _layer_outputs(encoder: Encoder, layers: Sequence[str]) -> Iterator[tuple[str, int, float]]:
+    """``(name, channels, input pixels per position)`` of every layer a forward that
+    reaches ``layers`` runs, in order."""
+    area = 1.0
+    channels = 3
+    for name in encoder.names_for(layers):
+        if name.startswith("conv"):
+            channels = encoder.conv(name).out_channels
+        elif not name.startswith("relu"):  # pooling halves each side
+            area *= 4
+        yield name, channels, area
+
+
 def activation_elements_per_pixel(encoder: Encoder, layers: Sequence[str] | None = None) -> tuple[float, float]:
     """Saved ``(values, pooling indices)`` per input pixel, for a forward with grad that
     reaches every one of ``layers`` (default: the encoder's own)."""
     values = indices = 0.0
-    area = 1.0
-    channels = 3
-    for name in encoder.names_for(encoder.layers if layers is None else layers):
-        if name.startswith("conv"):
-            channels = encoder.conv(name).out_channels
-        elif name.startswith("relu"):
+    for name, channels, area in _layer_outputs(encoder, encoder.layers if layers is None else layers):
+        if name.startswith("relu"):
             values += channels / area
-        else:  # pooling: its output is saved by the next conv, its indices by itself
-            area *= 4
+        elif not name.startswith("conv"):  # pooling: its output is saved by the next conv, its indices by itself
             values += channels / area
             indices += channels / area
     return values, indices
@@ -135,17 +143,7 @@ def feature_elements_per_pixel(encoder: Encoder, layers: Sequence[str]) -> float
     """Values per input pixel of the features at ``layers`` alone (what a forward without
     grad hands back)."""
     wanted = set(layers)
-    count = 0.0
-    area = 1.0
-    channels = 3
-    for name in encoder.names_for(layers):
-        if name.startswith("conv"):
-            channels = encoder.conv(name).out_channels
-        elif not name.startswith("relu"):
-            area *= 4
-        if name in wanted:
-            count += channels / area
-    return count
+    return sum(channels / area for name, channels, area in _layer_outputs(encoder, layers) if name in wanted)
 
 
 def estimate_bytes(

@@ -91,15 +91,18 @@ def main(argv: Sequence[str] | None = None, *, exiting: bool = False) -> int:
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """impasto's own warnings as one line, as its errors are; others as Python shows them."""
     if issubclass(category, ImpastoWarning):
-        _say(f"impasto: warning: {one_line(str(message))}")
+        say(f"impasto: warning: {one_line(str(message))}")
     else:
-        _say(warnings.formatwarning(message, category, filename, lineno, line).rstrip("\n"))
+        say(warnings.formatwarning(message, category, filename, lineno, line).rstrip("\n"))
 
 
-def _say(text: str) -> None:
+def say(text: str, end: str = "\n") -> None:
+    """A message on standard error, at once; nothing when it cannot be written (closed,
+    a reader that left): the work goes on."""
     if sys.stderr is not None:
         with contextlib.suppress(OSError, ValueError):
-            print(text, file=sys.stderr)
+            sys.stderr.write(text + end)
+            sys.stderr.flush()
 
 
 def _main(argv: Sequence[str] | None) -> int:

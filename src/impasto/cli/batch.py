@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from impasto.batch import DEFAULT_NAME, Item, Manifest, collect, item_key, item_recipe, plan_items, read_pairs
+from impasto.cli import say
 from impasto.cli.options import add_style_options, build_recipe, build_runtime
 from impasto.cli.progress import clock
 from impasto.cli.signals import SIGNALS
 from impasto.config import PRESETS
 from impasto.errors import ConfigError, ImpastoError, one_line
+from impasto.imageio import check_folder
 
 FORMATS = ("png", "jpg", "webp", "tiff")
 #: Exit status when the batch ran but some items failed (each with its reason above).
@@ -81,25 +83,6 @@ def _items(args: argparse.Namespace, outdir: Path) -> list[Item]:
     return items
 
 
-def _check_folder(outdir: Path) -> None:
-    if outdir.exists() and not outdir.is_dir():
-        raise ConfigError("output", f"{outdir}: exists and is not a folder")
-    parent = outdir if outdir.exists() else outdir.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigError("output", f"{outdir}: {parent} is not a writable folder")
-
-
-def _say(text: str, end: str = "\n") -> None:
-    if sys.stderr is not None:
-        try:
-            sys.stderr.write(text + end)
-            sys.stderr.flush()
-        except (OSError, ValueError):
-            pass
-
-
 def main(args: argparse.Namespace) -> int:
     if args.masks or args.style_masks:
         raise ConfigError("masks", "apply to one picture; a batch paints whole photos")
@@ -107,8 +90,7 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError("init", "a start image applies to one picture; a batch starts from content or noise")
     recipe = build_recipe(args)
     runtime = build_runtime(args)
-    outdir = Path(args.output)
-    _check_folder(outdir)
+    outdir = check_folder(args.output, "output")
     items = _items(args, outdir)
 
     from impasto.engine.stylizer import Stylizer
@@ -123,8 +105,8 @@ def main(args: argparse.Namespace) -> int:
     manifest = Manifest(outdir)
     records = manifest.read()
     todo = [(item, key) for item, key in zip(items, keys, strict=True) if not manifest.done(item, key, records)]
-    _say(f"impasto batch: {len(items)} pictures into {outdir}: {len(items) - len(todo)} done before, "
-         f"{len(todo)} to paint")  # fmt: skip
+    say(f"impasto batch: {len(items)} pictures into {outdir}: {len(items) - len(todo)} done before, "
+        f"{len(todo)} to paint")  # fmt: skip
     SIGNALS.check()
     runner = LocalRunner(runtime, stylizer=stylizer, preview_seconds=float("inf"))
     failed: list[tuple[Item, str]] = []
@@ -140,8 +122,8 @@ def main(args: argparse.Namespace) -> int:
             try:
                 for event in runner.events(job_id):
                     if tty and event["type"] == "progress":
-                        _say(f"\r{head} step {event['step']}/{event['total_steps']} "
-                             f"{clock(event['elapsed'])}<{clock(event['eta'])}\033[K", end="")  # fmt: skip
+                        say(f"{back}{head} step {event['step']}/{event['total_steps']} "
+                            f"{clock(event['elapsed'])}<{clock(event['eta'])}{clear}", end="")  # fmt: skip
             except KeyboardInterrupt:
                 with SIGNALS.held():
                     runner.stop(job_id)  # the picture so far is saved as the item's output
@@ -149,10 +131,10 @@ def main(args: argparse.Namespace) -> int:
                     seconds = time.perf_counter() - started
                     if status.state is JobState.DONE:
                         manifest.append(_record(item, key, "partial", seconds))
-                        _say(f"\n{head}: interrupted; the picture so far is in {item.output}, a rerun paints it again")
+                        say(f"\n{head}: interrupted; the picture so far is in {item.output}, a rerun paints it again")
                     else:
-                        _say(f"\n{head}: interrupted before its first step; nothing written")
-                    _say(f"impasto batch: stopped after {index - 1} of {len(todo)}; run the same command to go on")
+                        say(f"\n{head}: interrupted before its first step; nothing written")
+                    say(f"impasto batch: stopped after {index - 1} of {len(todo)}; run the same command to go on")
                 return SIGNALS.exit_code()
             status = runner.status(job_id)
             seconds = time.perf_counter() - started
@@ -162,20 +144,20 @@ def main(args: argparse.Namespace) -> int:
                     figures = _figures(stylizer, item)
                     manifest.append(_record(item, key, "done", seconds, figures=figures))
                     left = (len(todo) - index) * sum(spent) / len(spent)
-                    _say(f"{back}{head}: done in {seconds:.1f} s, {len(todo) - index} to go, "
-                         f"about {clock(left)} left{clear}")  # fmt: skip
+                    say(f"{back}{head}: done in {seconds:.1f} s, {len(todo) - index} to go, "
+                        f"about {clock(left)} left{clear}")  # fmt: skip
                 else:
                     error = one_line(status.error or "failed")
                     failed.append((item, error))
                     manifest.append(_record(item, key, "failed", seconds, error=error))
-                    _say(f"{back}{head}: failed: {error}{clear}")
+                    say(f"{back}{head}: failed: {error}{clear}")
             SIGNALS.check()
     finally:
         runner.close()
     done = len(todo) - len(failed)
-    _say(f"impasto batch: {done} painted, {len(items) - len(todo)} done before, {len(failed)} failed")
+    say(f"impasto batch: {done} painted, {len(items) - len(todo)} done before, {len(failed)} failed")
     for item, error in failed:
-        _say(f"  failed: {item.photo} in {item.style}: {error}")
+        say(f"  failed: {item.photo} in {item.style}: {error}")
     return EXIT_FAILED if failed else 0
 
 

@@ -58,10 +58,10 @@ def main(args: argparse.Namespace) -> int:
     from impasto.engine.stylizer import Stylizer
     from impasto.explain.history import History
     from impasto.explain.report import (
-        MAX_RECONSTRUCT_SIZE,
         RECONSTRUCT_SIZE,
         RECONSTRUCT_STEPS,
         cache_folder,
+        check_reconstructions,
         check_report_memory,
         explain,
     )
@@ -69,10 +69,7 @@ def main(args: argparse.Namespace) -> int:
 
     size = RECONSTRUCT_SIZE if args.reconstruct_size is None else args.reconstruct_size
     steps = RECONSTRUCT_STEPS if args.reconstruct_steps is None else args.reconstruct_steps
-    if size < 0 or (0 < size < 32) or size > MAX_RECONSTRUCT_SIZE:
-        raise ConfigError("reconstruct_size", f"must be 0 (off) or from 32 to {MAX_RECONSTRUCT_SIZE} px, got {size}")
-    if steps < 1:
-        raise ConfigError("reconstruct_steps", f"must be a positive number of steps, got {steps}")
+    check_reconstructions(size, steps)
     if args.history is not None and args.result is None:
         raise ConfigError("history", "goes with --result (a run made here is recorded anyway)")
     recipe = build_recipe(args)

@@ -160,8 +160,9 @@ class Stylizer:
         )
         colors = COLOR_MODES[recipe.colors]
         content, styles = colors.prepare(loaded.content, loaded.styles)
-        run = _Run(self, recipe, schedule, colors, loaded.content, content, styles, loaded.masks, loaded.labels)
-        run.extra_terms = extra_terms
+        run = _Run(
+            self, recipe, schedule, colors, loaded.content, content, styles, loaded.masks, loaded.labels, extra_terms
+        )
         return run.paint(loaded.init, on_progress, previews, started)
 
     def style_statistics(
@@ -209,9 +210,10 @@ class _Run:
         styles: list[Tensor],
         masks: Masks | None,
         labels: list[str],
+        extra_terms: ExtraTerms | None = None,
     ) -> None:
         self.s, self.recipe, self.schedule, self.colors = stylizer, recipe, schedule, colors
-        self.labels = labels
+        self.labels, self.extra_terms = labels, extra_terms
         self.original, self.content, self.styles, self.masks = original, content, styles, masks
         self.device = stylizer.device
 
@@ -244,8 +246,6 @@ class _Run:
             down = s.encoder.downsampling
             sizes = {n: (size[0] // down(n), size[1] // down(n)) for n in recipe.style_layers}
             return region_targets(features, stats, weights, masks, recipe.style_layers, recipe.style_loss, down, sizes)
-
-    extra_terms: ExtraTerms | None = None
 
     def objective(self, targets: Targets, size: tuple[int, int]) -> Objective:
         """The recipe's terms at a scale of ``size``, and the caller's."""

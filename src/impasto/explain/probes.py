@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from impasto.digest import digest_all
+from impasto.digest import digest
 from impasto.model.encoder import Encoder
 from impasto.objective.linalg import covariance
 from impasto.objective.losses import feature_moments, gram
@@ -60,7 +60,7 @@ def network_layers(
 def weights_digest(encoder: Encoder) -> str:
     """A hash of every weight and bias of the network, with their names, in order, as
     stored (:func:`impasto.digest.digest`)."""
-    return digest_all(part for name, tensor in encoder.state_dict().items() for part in (name, tensor))
+    return digest(*(part for name, tensor in encoder.state_dict().items() for part in (name, tensor)))
 
 
 @torch.no_grad()

@@ -161,7 +161,7 @@ def reconstruct(
         started = time.perf_counter()
         image = stylizer.run(Inputs.of(content, [style]), config)
         spent += time.perf_counter() - started
-        if path is not None and cache is not None:
+        if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 save_image(image, path)
@@ -174,8 +174,20 @@ def reconstruct(
     return out[: len(STYLE_LADDER)], out[len(STYLE_LADDER) :], spent
 
 
-#: Longest side of the layer reconstructions at most: teaching figures, ten runs of them.
-MAX_RECONSTRUCT_SIZE = 1024
+#: Longest side of the layer reconstructions: at least what the network reads, at most
+#: what teaching figures need (ten runs of them).
+MIN_RECONSTRUCT_SIZE, MAX_RECONSTRUCT_SIZE = 32, 1024
+
+
+def check_reconstructions(size: int, steps: int) -> None:
+    """The reconstructions' longest side (0: none) and steps, or one ConfigError."""
+    if size != 0 and not MIN_RECONSTRUCT_SIZE <= size <= MAX_RECONSTRUCT_SIZE:
+        raise ConfigError(
+            "reconstruct_size",
+            f"must be 0 (off) or from {MIN_RECONSTRUCT_SIZE} to {MAX_RECONSTRUCT_SIZE} px, got {size}",
+        )
+    if steps < 1:
+        raise ConfigError("reconstruct_steps", f"must be a positive number of steps, got {steps}")
 
 
 def _layers(recipe: StyleConfig) -> tuple[str, ...]:
@@ -187,10 +199,8 @@ def report_bytes(encoder, size: tuple[int, int], recipe: StyleConfig) -> int:
     """Peak bytes of the report's own work on a result of ``size = (h, w)``: the three
     images' float32 features at the layers shown and at those the quality figures read,
     the largest pair of activations of a forward, and the images' copies."""
-    per_pixel = 3 * 4 * (feature_elements_per_pixel(encoder, _layers(recipe)) + feature_elements_per_pixel(
-        encoder, METRIC_LAYERS
-    ))  # fmt: skip
-    per_pixel += 2 * 64 * 4 + 3 * 3 * 4 * 4
+    features = feature_elements_per_pixel(encoder, _layers(recipe)) + feature_elements_per_pixel(encoder, METRIC_LAYERS)
+    per_pixel = 3 * 4 * features + 2 * 64 * 4 + 3 * 3 * 4 * 4
     # 10% for what the figures add: measured 1.34 and 3.46 GB at 512 and 1024 px, this
     # estimate 1.3 and 3.6 GB (docs/reliability.md).
     return int(BASELINE_BYTES + size[0] * size[1] * per_pixel * 1.1)
@@ -222,8 +232,7 @@ def explain(
 ) -> Report:
     """Run ``recipe`` on ``inputs`` (unless a finished ``result`` is given, with its
     ``history`` if one was recorded) and build the report on it."""
-    if not 0 <= reconstruct_size <= MAX_RECONSTRUCT_SIZE:
-        raise ConfigError("reconstruct_size", f"must be 0 (off) to {MAX_RECONSTRUCT_SIZE} px, got {reconstruct_size}")
+    check_reconstructions(reconstruct_size, reconstruct_steps)
     stylizer = stylizer or Stylizer(runtime)
     encoder = stylizer.encoder
     if result is not None:

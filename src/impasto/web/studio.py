@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from impasto.config import StyleConfig
-from impasto.engine.events import group_terms
+from impasto.engine.events import Progress
 from impasto.errors import ConfigError, ImageError, ImpastoError
 from impasto.explain.history import CHECKPOINT_EVERY, MAX_CHECKPOINTS, History, Step
 from impasto.imageio import load_image, save_image, save_text, tensor_to_pil
@@ -360,8 +360,7 @@ class Studio:
     ) -> Iterator[dict[str, Any] | None]:
         if runner_id is None or settled is None:  # settled: its recorded steps, then its end
             yield from self._replay(job_id, since)
-            meta = self.status(job_id)
-            yield {"type": meta["state"], "error": meta["error"]}
+            yield self._end(job_id)
             return
         index = since
         while True:
@@ -374,23 +373,25 @@ class Studio:
                         yield event
                     else:
                         settled.wait()
-                        meta = self.status(job_id)
-                        yield {"type": meta["state"], "error": meta["error"]}  # no server paths
+                        yield self._end(job_id)
                         return
             except UnknownJob:  # settled and forgotten by the runner while this stream waited
                 settled.wait()
-                meta = self.status(job_id)
-                yield {"type": meta["state"], "error": meta["error"]}
+                yield self._end(job_id)
                 return
             if not got:
                 if settled.is_set():
                     # Asked from at or past the end of a finished job (a client reconnecting
                     # with the last id it saw): the stream ends with the job's state instead
                     # of spinning on an event list that will not grow.
-                    meta = self.status(job_id)
-                    yield {"type": meta["state"], "error": meta["error"]}
+                    yield self._end(job_id)
                     return
                 yield None
+
+    def _end(self, job_id: str) -> dict[str, Any]:
+        """A job's last event, its state as the page knows it (no server paths)."""
+        meta = self.status(job_id)
+        return {"type": meta["state"], "error": meta["error"]}
 
     def _replay(self, job_id: str, since: int) -> Iterator[dict[str, Any]]:
         """A settled job's steps as progress events, from its ``history.json`` (the page
@@ -403,11 +404,9 @@ class Studio:
             total = max(int(s["step"]) for s in steps)
             scales = max(int(s["scale"]) for s in steps) + 1
             events = [
-                {"type": "progress", "step": int(s["step"]), "total_steps": total, "scale": int(s["scale"]),
-                 "scales": scales, "size": list(s["size"]), "loss": float(s["loss"]), "terms": dict(s["terms"]),
-                 "groups": group_terms(s["terms"]), "elapsed": float(s["elapsed"]), "eta": 0.0, "done": False,
-                 "fraction": int(s["step"]) / total, "preview": 0}
-                for s in steps
+                {"type": "progress", **Progress(step.step, total, step.scale, scales, step.size, step.loss, step.terms,
+                                                step.elapsed, fraction=step.step / total).to_json(), "preview": 0}
+                for step in map(Step.from_dict, steps)
             ]  # fmt: skip
         except (OSError, ValueError, KeyError, TypeError, UnknownJob):
             return
