@@ -104,3 +104,27 @@ def test_policy_fields_are_checked():
     with pytest.raises(ConfigError, match="restart_rise"):
         Policy(restart_rise=-1.0)
     assert Policy(restart_rise=math.inf).restart_rise == math.inf
+
+
+def test_a_restart_that_would_replay_the_same_climb_takes_smaller_steps():
+    # Steps three times too long climb on a quadratic; back at the best iterate with a
+    # fresh memory the same steps would climb again, for ever: each such restart halves them.
+    target = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    start = torch.full_like(target, 0.5)
+    losses = []
+
+    def report(values, image):
+        losses.append(values["loss"])
+        return False
+
+    out, _, _ = optimize_scale(Quadratic(target), start, 80, report, optimizer="lbfgs", lr=3.0)
+    first = (start - target).square().sum().item()
+    assert max(losses[:8]) > first  # it did climb
+    assert (out - target).square().sum().item() < 1e-3 * first
+
+
+def test_a_channels_last_start_image_is_optimised():
+    target = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(3))
+    start = torch.full_like(target, 0.5).to(memory_format=torch.channels_last)
+    out, _, _ = optimize_scale(Quadratic(target), start, 20, _never, optimizer="lbfgs", lr=0.5)
+    assert (out - target).abs().max() < 1e-2

@@ -155,7 +155,8 @@ def optimize_scale(
     The loss, every term and whether the image is still finite are read from the device
     together, once a step (torch's L-BFGS makes a few host synchronisations of its own)."""
     scale = PARAM_SCALE[optimizer]
-    param = (image.detach() * scale).requires_grad_(True)
+    # contiguous: L-BFGS views the gradient flat, which a channels-last image does not allow
+    param = (image.detach() * scale).contiguous().requires_grad_(True)
     opt = make_optimizer(optimizer, param, lr, policy.history)
     if adam_state is not None:
         opt.state[param] = resize_adam_state(adam_state, tuple(image.shape[-2:]))
@@ -180,6 +181,8 @@ def optimize_scale(
     current = image
     best = Best()
     fresh = 0  # steps since the optimiser's memory last started
+    best_at_restart = math.inf  # the best loss when the memory was last cleared for climbing
+    step_scale = 1.0
     for step in range(steps):
         previous = param.detach().clone()
         opt.step(closure)  # type: ignore[arg-type]  # LBFGS takes a closure returning the loss tensor
@@ -210,10 +213,17 @@ def optimize_scale(
             climbed = not best.offer(values["loss"], previous) and rise
             if climbed and optimizer == "lbfgs" and fresh > policy.restart_grace:
                 # The curvature memory led uphill: back to the best iterate, memory cleared.
+                # Back near where the last restart left, a fresh memory takes much the same
+                # steps again (a photo at exactly its working size sent one scale's every
+                # restart uphill, and the run handed out the photo): when the best loss has
+                # not come down by `restart_rise` since then, the steps are halved.
                 assert best.image is not None
+                if best.loss > best_at_restart * (1 - policy.restart_rise):
+                    step_scale *= 0.5
+                best_at_restart = best.loss
                 with torch.no_grad():
                     param.copy_(best.image)
-                opt = make_optimizer(optimizer, param, lr, policy.history)
+                opt = make_optimizer(optimizer, param, (lr or 1.0) * step_scale, policy.history)
                 fresh = 0
         current = param.detach() / scale
         if average is not None:
