@@ -32,12 +32,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parser() -> argparse.ArgumentParser:
-    from impasto.cli import batch, demo, explain, presets, serve, stylize
+    from impasto.cli import batch, demo, explain, presets, serve, stylize, video
 
     top = _Parser(prog="impasto", description="Neural style transfer on the original VGG19.")
     top.add_argument("--version", action="version", version=f"impasto {__version__}")
     commands = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for command in (stylize, batch, explain, serve, demo, presets):
+    for command in (stylize, batch, video, explain, serve, demo, presets):
         command.add_parser(commands)
     return top
 

@@ -4,8 +4,8 @@ Each term is a small object built once per scale from the targets: it names the 
 reports under (``content.relu4_2``, ``style.relu1_1``, ``tv``), the layers it reads and
 its weight, and computes its weighted value from the current image and its features. The
 :class:`Objective` is their sum; the optimiser loop knows nothing of what the terms are,
-so a new kind of term (temporal coherence for video) is a new class here, not a change to
-the loop. Every term here reads the whole image's features at once; how the loss and its
+so a new kind of term (:class:`TemporalTerm`, a video's temporal coherence) is a new class
+here, not a change to the loop. Every term here reads the whole image's features at once; how the loss and its
 gradient are computed (the whole image, or tiles against global statistics) is the
 evaluator's business (:mod:`impasto.engine.optimize`), and a tiled evaluation needs the
 terms to split their statistics from their loss, which they do not yet.
@@ -194,6 +194,24 @@ class TVTerm:
 
     def __call__(self, features: Features) -> Tensor:
         return self.weight * tv_loss(features.image)
+
+
+@dataclass(frozen=True)
+class TemporalTerm:
+    """``weight · Σ c · (x − target)² / (3·h·w)``: a video frame held to the previous
+    frame's painting warped onto it (``target``) where the flow is reliable (``mask``,
+    ``(1, 1, h, w)`` in [0, 1]); Ruder, Dosovitskiy and Brox (2016). Pixel space."""
+
+    target: Tensor = field(repr=False)
+    mask: Tensor = field(repr=False)
+    weight: float
+    key: str = "temporal"
+    layers: tuple[str, ...] = ()
+    wide: bool = False
+
+    def __call__(self, features: Features) -> Tensor:
+        difference = features.image.float() - self.target
+        return self.weight * (self.mask * difference * difference).mean()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,32 @@
+"""impasto video: paint a video frame by frame without flicker, after Ruder, Dosovitskiy
+and Brox (2016): each frame starts from the previous painting warped by the optical flow
+of the input frames, and a temporal term keeps it there where the flow is reliable.
+Needs PyAV and OpenCV: ``pip install 'impasto[video]'``.
+
+- :mod:`impasto.video.flow`: optical flow (OpenCV's DIS), warping, the forward-backward
+  reliability check, and the warping error of Lai et al. (2018).
+- :mod:`impasto.video.io`: frames in (a video file, a folder of pictures, a glob) at a
+  constant frame rate, frames out (H.264 with the input's audio, GIF, a folder of PNGs).
+- :mod:`impasto.video.paint`: the frame loop, resumable from its work folder.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from impasto.errors import ImpastoError
+
+INSTALL = "pip install 'impasto[video]'"
+#: Weight of the temporal term (``benchmarks/video.py``: the warping error against the
+#: style and content figures, docs/video.md).
+TEMPORAL_WEIGHT = 1e3
+#: Optimiser steps of a frame after the first, at the final size only.
+WARM_STEPS = 40
+NEEDS = {"av": "av", "cv2": "opencv-python-headless"}
+
+
+def require_video() -> None:
+    """ImpastoError with the pip command when a package the video command needs is missing."""
+    missing = [package for module, package in NEEDS.items() if importlib.util.find_spec(module) is None]
+    if missing:
+        raise ImpastoError(f"impasto video needs {', '.join(missing)}: {INSTALL}")

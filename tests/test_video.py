@@ -1,0 +1,357 @@
+"""impasto video: the flow and warping code against clips whose flow is known, the
+temporal term, frames in and out (audio, rotation, frame rates, odd sizes), the frame
+loop's resumption, and the command line on tiny clips."""
+
+from __future__ import annotations
+
+import fractions
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+av = pytest.importorskip("av", reason="the video extra is not installed")
+cv2 = pytest.importorskip("cv2", reason="the video extra is not installed")
+
+from impasto.cli import main  # noqa: E402
+from impasto.objective.terms import Features, TemporalTerm  # noqa: E402
+from impasto.video.clips import pan_zoom_clip  # noqa: E402
+from impasto.video.flow import flow, pair_flows, reliability, warp, warping_error  # noqa: E402
+from impasto.video.io import even_size, open_source, read_frames, write_output  # noqa: E402
+
+
+def texture(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A smooth random RGB picture (flow needs texture at several scales)."""
+    rng = np.random.default_rng(seed)
+    layers = []
+    for blur in (3, 9, 25):
+        noise = rng.random((h, w, 3)).astype(np.float32)
+        layers.append(cv2.GaussianBlur(noise, (0, 0), blur))
+    picture = sum(layer - layer.mean() for layer in layers)
+    picture = (picture - picture.min()) / (picture.max() - picture.min())
+    return (picture * 255).astype(np.uint8)
+
+
+def write_clip(path: Path, frames: list[np.ndarray], fps: int = 12, audio: bool = True, **stream) -> None:
+    """A test clip: H.264 frames at ``fps`` (or at ``stream["pts"]`` in ``stream["time_base"]``),
+    with a 440 Hz tone as long as the video when ``audio``."""
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.height, video.width = frames[0].shape[:2]
+        video.pix_fmt = "yuv420p"
+        if "rotation" in stream:
+            video.set_display_rotation(stream["rotation"])
+        sound = out.add_stream("aac", rate=44100) if audio else None
+        for n, frame in enumerate(frames):
+            picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            picture.pts = stream["pts"][n] if "pts" in stream else n
+            picture.time_base = stream.get("time_base", fractions.Fraction(1, fps))
+            for packet in video.encode(picture):
+                out.mux(packet)
+        for packet in video.encode():
+            out.mux(packet)
+        if sound is not None:
+            samples = int(len(frames) / fps * 44100)
+            wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(samples) / 44100)).astype(np.float32)
+            for k in range(0, samples, 1024):
+                chunk = av.AudioFrame.from_ndarray(wave[None, k : k + 1024].copy(), format="fltp", layout="mono")
+                chunk.sample_rate, chunk.pts = 44100, k
+                chunk.time_base = fractions.Fraction(1, 44100)
+                for packet in sound.encode(chunk):
+                    out.mux(packet)
+            for packet in sound.encode():
+                out.mux(packet)
+
+
+def decoded(path: Path) -> tuple[list[np.ndarray], float | None, list[float]]:
+    """A video's frames, its audio's duration in seconds (None without audio), frame times."""
+    with av.open(str(path)) as container:
+        frames, times = [], []
+        for frame in container.decode(video=0):
+            frames.append(frame.to_ndarray(format="rgb24"))
+            times.append(frame.time)
+    audio_seconds = None
+    with av.open(str(path)) as container:
+        if container.streams.audio:
+            audio_seconds = sum(f.samples for f in container.decode(audio=0)) / container.streams.audio[0].rate
+    return frames, audio_seconds, times
+
+
+@pytest.fixture(scope="module")
+def moving():
+    """A pan and zoom across a texture with another texture moving over it, exact flow known."""
+    return pan_zoom_clip(texture(200, 260), (96, 128), 4, pan=(2.5, 1.0), zoom=1.01, sprite=texture(28, 28, 1))
+
+
+# -- flow -------------------------------------------------------------------------------
+
+
+def test_flow_matches_the_exact_flow_where_it_is_reliable(moving):
+    for t in range(len(moving.frames) - 1):
+        estimated = flow(moving.frames[t], moving.frames[t + 1])
+        reliable = reliability(estimated, flow(moving.frames[t + 1], moving.frames[t]))
+        error = np.linalg.norm(estimated - moving.flows[t], axis=-1)
+        assert reliable.mean() > 0.8
+        assert (error * reliable).sum() / reliable.sum() < 0.5  # pixels; the motion is 2.5-4 px a frame
+        assert np.median(error) < 0.5
+
+
+def test_warping_by_the_exact_flow_rebuilds_the_frame(moving):
+    a, b = moving.frames[0], moving.frames[1]
+    back, reliable = pair_flows(a, b)  # warps a picture of frame 0 onto frame 1
+    rebuilt = warp(a.astype(np.float32), back)
+    difference = np.abs(rebuilt - b).mean(-1)
+    assert (difference * reliable).sum() / reliable.sum() < 4  # levels of 255 (resampling blur)
+    # the unreliable pixels are where the sprite uncovers and covers the background
+    assert difference[reliable == 0].mean() > 2 * (difference * reliable).sum() / reliable.sum()
+
+
+def test_reliability_marks_what_comes_into_view():
+    shift = np.full((64, 64, 2), (6.0, 0.0), np.float32)  # every pixel's match lies 6 px right
+    reverse = -shift
+    reliable = reliability(shift, reverse)
+    assert reliable[:, :50].min() == 1
+    assert reliable[:, 60:].max() == 0  # its match is outside the frame
+    assert reliability(shift, shift)[:, :50].max() == 0  # a reverse flow that does not bring it back
+
+
+def test_warping_error_orders_steady_and_flickering_outputs(moving):
+    frames = moving.frames
+    steady = [f.astype(np.float32) / 255 for f in frames]
+    rng = np.random.default_rng(0)
+    flicker = [np.clip(s + rng.normal(0, 0.1, s.shape).astype(np.float32), 0, 1) for s in steady]
+    still = [np.full_like(steady[0], 0.5)] * len(frames)
+    assert warping_error(still, frames) == 0
+    assert 0 < warping_error(steady, frames) < warping_error(flicker, frames) / 10
+    with pytest.raises(ValueError):
+        warping_error(steady[:2], frames)
+
+
+# -- the temporal term ----------------------------------------------------------------
+
+
+def test_temporal_term_pulls_reliable_pixels_only():
+    target = torch.rand(1, 3, 8, 10)
+    mask = torch.zeros(1, 1, 8, 10)
+    mask[..., :5] = 1
+    image = torch.rand(1, 3, 8, 10, requires_grad=True)
+    term = TemporalTerm(target, mask, 3.0)
+    value = term(Features(image, {}, ()))
+    expected = 3.0 * ((image - target)[..., :5] ** 2).sum() / image.numel()
+    assert torch.allclose(value, expected)
+    value.backward()
+    assert image.grad is not None
+    assert image.grad[..., 5:].abs().max() == 0
+    assert image.grad[..., :5].abs().min() > 0
+    assert term.key == "temporal" and term.layers == ()
+
+
+# -- frames in and out ----------------------------------------------------------------
+
+
+def test_read_frames_at_the_working_size_and_rate(tmp_path, moving):
+    path = tmp_path / "clip.mp4"
+    frames = [cv2.resize(f, (64, 48)) for f in moving.frames] * 3  # 12 frames at 12 fps
+    write_clip(path, frames)
+    source = open_source(str(path))
+    assert source.size == (48, 64) and source.fps == 12 and source.audio
+    got = list(read_frames(source, (24, 32), source.fps))
+    assert len(got) == 12 and got[0].shape == (24, 32, 3)
+    assert len(list(read_frames(source, (24, 32), fractions.Fraction(6)))) == 6  # every other frame
+    assert len(list(read_frames(source, (24, 32), source.fps, start=0.5, duration=0.25))) == 3
+
+
+def test_variable_frame_rate_keeps_the_timing(tmp_path):
+    # four frames shown for 0.1, 0.3, 0.1 and 0.1 s (ms timestamps)
+    frames = [np.full((32, 32, 3), v, np.uint8) for v in (0, 80, 160, 240)]
+    path = tmp_path / "vfr.mkv"
+    write_clip(path, frames, fps=10, audio=False, pts=[0, 100, 400, 500], time_base=fractions.Fraction(1, 1000))
+    source = open_source(str(path))
+    got = [int(f.mean()) for f in read_frames(source, (32, 32), fractions.Fraction(10))]
+    assert [round(v / 80) for v in got] == [0, 1, 1, 1, 2, 3]
+
+
+def test_rotation_metadata_is_applied(tmp_path):
+    frame = np.zeros((32, 48, 3), np.uint8)
+    frame[:8, :8] = 255  # a white corner, top left as stored
+    path = tmp_path / "phone.mp4"
+    write_clip(path, [frame] * 3, audio=False, rotation=90)
+    source = open_source(str(path))
+    assert source.rotation == 90 and source.size == (48, 32)
+    shown = next(read_frames(source, (48, 32), source.fps))
+    assert shown.shape == (48, 32, 3)
+    assert np.array_equal(shown > 128, np.rot90(frame, 1) > 128)
+
+
+def test_odd_sides_become_even():
+    assert even_size(47, 63, 63) == (46, 62)
+    assert even_size(1080, 1920, 384) == (216, 384)
+    for h, w in even_size(481, 853, 255), even_size(853, 481, 511):
+        assert h % 2 == 0 and w % 2 == 0
+
+
+def test_audio_survives_a_round_trip(tmp_path, moving):
+    path = tmp_path / "in.mp4"
+    frames = [cv2.resize(f, (64, 48)) for f in moving.frames] * 6  # 24 frames, 2 s
+    write_clip(path, frames)
+    source = open_source(str(path))
+    pictures = []
+    for n, frame in enumerate(read_frames(source, (48, 64), source.fps)):
+        pictures.append(tmp_path / f"{n:03d}.png")
+        cv2.imwrite(str(pictures[-1]), frame[..., ::-1])
+    out = tmp_path / "out.mp4"
+    write_output(pictures, out, source.fps, source, 0.5, 1.0)  # a second of it, from 0.5 s
+    got, audio_seconds, times = decoded(out)
+    assert len(got) == 24 - 0  # every picture given is a frame of the output
+    assert audio_seconds is not None and abs(audio_seconds - 1.0) < 0.1
+    _, original_audio, _ = decoded(path)
+    assert original_audio is not None and abs(original_audio - 2.0) < 0.1
+    assert abs(times[1] - times[0] - 1 / 12) < 1e-3
+    gif = tmp_path / "out.gif"
+    write_output(pictures[:5], gif, source.fps, source, 0, None)
+    from PIL import Image
+
+    with Image.open(gif) as image:
+        assert image.n_frames == 5
+
+
+# -- the command line -----------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_clip(tmp_path, moving):
+    path = tmp_path / "clip.mp4"
+    write_clip(path, [cv2.resize(f, (64, 48)) for f in moving.frames] + [cv2.resize(moving.frames[-1], (64, 48))] * 2)
+    style = tmp_path / "style.png"
+    cv2.imwrite(str(style), texture(64, 64, 5))
+    return path, style
+
+
+FAST = ["--size", "64", "--preset", "fast", "--steps", "4", "--warm-steps", "3"]
+
+
+def test_video_command_paints_every_frame_and_keeps_the_audio(tmp_path, tiny_clip, capsys):
+    clip, style = tiny_clip
+    out = tmp_path / "out.mp4"
+    assert main(["video", str(clip), str(style), "-o", str(out), "-q", *FAST]) == 0
+    frames, audio_seconds, _ = decoded(out)
+    original, _, _ = decoded(clip)
+    assert len(frames) == 6 and frames[0].shape == (48, 64, 3)
+    assert audio_seconds is not None and abs(audio_seconds - 0.5) < 0.1
+    assert np.abs(frames[2].astype(float) - original[2]).mean() > 5  # painted, not copied
+    assert not (tmp_path / "out.mp4.work").exists()  # the work folder goes once the video is written
+
+
+def test_a_rerun_continues_from_the_frames_painted_and_gives_the_same_frames(tmp_path, tiny_clip):
+    clip, style = tiny_clip
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    assert main(["video", str(clip), str(style), "-o", str(whole), "-q", *FAST]) == 0
+    work = tmp_path / "work"
+    assert main(["video", str(clip), str(style), "-o", str(tmp_path / "a.gif"), "--work", str(work), "-q",
+                 "--duration", "0.25", *FAST]) == 0  # fmt: skip
+    assert len(list(work.glob("0*.png"))) == 3  # kept: --work was given
+    stamp = {p: p.stat().st_mtime_ns for p in work.glob("0*.png")}
+    assert main(["video", str(clip), str(style), "-o", str(part), "--work", str(work), "-q", *FAST]) == 0
+    assert all(p.stat().st_mtime_ns == t for p, t in stamp.items())  # not painted again
+    for a, b in zip(sorted(whole.iterdir()), sorted(part.iterdir()), strict=True):
+        assert a.read_bytes() == b.read_bytes()
+    # other settings: the folder's frames are painted again
+    assert main(["video", str(clip), str(style), "-o", str(tmp_path / "b.gif"), "--work", str(work), "-q",
+                 *FAST, "--temporal-weight", "5"]) == 0  # fmt: skip
+    assert any(p.stat().st_mtime_ns != t for p, t in stamp.items())
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda d: (d / "x.mp4").write_text("not a video"), "x.mp4: not a video"),
+        (lambda d: None, "missing.mp4: no such file"),
+        (lambda d: (d / "empty").mkdir(), "holds no picture files"),
+    ],
+)
+def test_bad_inputs_are_one_line(tmp_path, tiny_clip, capsys, make, expected):
+    _, style = tiny_clip
+    make(tmp_path)
+    name = {"x.mp4: not a video": "x.mp4", "missing.mp4: no such file": "missing.mp4"}.get(expected, "empty")
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"keep me")
+    assert main(["video", str(tmp_path / name), str(style), "-o", str(out), *FAST]) == 2
+    err = capsys.readouterr().err.strip()
+    assert expected in err and len(err.splitlines()) == 1 and err.startswith("impasto: error: --video")
+    assert out.read_bytes() == b"keep me"
+
+
+def test_a_file_without_a_video_stream(tmp_path, tiny_clip, capsys):
+    _, style = tiny_clip
+    path = tmp_path / "sound.m4a"
+    with av.open(str(path), "w", format="mp4") as out:
+        sound = out.add_stream("aac", rate=44100)
+        chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        chunk.sample_rate, chunk.pts = 44100, 0
+        for packet in [*sound.encode(chunk), *sound.encode()]:
+            out.mux(packet)
+    assert main(["video", str(path), str(style), "-o", str(tmp_path / "o.mp4"), *FAST]) == 2
+    assert "has no video stream" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        (["--fps", "0"], "--fps: must be between 0 and 240"),
+        (["--start", "-1"], "--start: must be 0 or more"),
+        (["--start", "9"], "--start: 9 s is past the end"),
+        (["--duration", "nan"], "--duration: must be more than 0"),
+        (["--warm-steps", "0"], "--warm-steps: must be between 1"),
+        (["--mask", "a.png"], "--mask: apply to one picture"),
+        (["-o", "x.avi"], "must end in .mp4, .mov, .mkv or .gif"),
+    ],
+)
+def test_bad_options_are_one_line(tmp_path, tiny_clip, capsys, option, expected):
+    clip, style = tiny_clip
+    out = ["-o", str(tmp_path / "o.mp4")] if "-o" not in option else ["-o", str(tmp_path / option[1])]
+    rest = [x for x in option if x != "-o" and not x.endswith(".avi")]
+    assert main(["video", str(clip), str(style), *out, *FAST, *rest]) == 2
+    err = capsys.readouterr().err.strip()
+    assert expected in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_frames_in_a_folder_and_out_as_a_gif(tmp_path, tiny_clip):
+    _, style = tiny_clip
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for n in (1, 2, 10):  # natural order: 1, 2, 10
+        cv2.imwrite(str(folder / f"f{n}.png"), texture(47, 63, n)[..., ::-1])  # odd sides
+    out = tmp_path / "out.gif"
+    assert main(["video", str(folder), str(style), "-o", str(out), "-q", "--fps", "5", *FAST]) == 0
+    from PIL import Image
+
+    with Image.open(out) as image:
+        assert image.n_frames == 3 and image.size == (64, 48)  # 63x47 to 64 px, sides even
+        assert image.info["duration"] == 200
+
+
+def test_ctrl_c_leaves_a_playable_video_of_the_frames_so_far(tmp_path, tiny_clip):
+    clip, style = tiny_clip
+    out = tmp_path / "out.mp4"
+    # 300 steps a later frame: time to interrupt it
+    command = [sys.executable, "-m", "impasto", "video", str(clip), str(style), "-o", str(out), "-q", *FAST[:-1], "300"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert process.stderr is not None
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if line.startswith("frame 1"):
+            process.send_signal(signal.SIGINT)
+            break
+    rest = process.communicate(timeout=120)[1]
+    assert process.returncode == 130, "".join(lines) + rest
+    assert "interrupted; 1 frames written" in rest
+    frames, _, _ = decoded(out)
+    assert len(frames) == 1
+    assert (tmp_path / "out.mp4.work" / "000001.png").is_file()
