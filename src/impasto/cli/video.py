@@ -157,8 +157,8 @@ def main(args: argparse.Namespace) -> int:
             now = time.perf_counter()
             spent.append(now - started)
             started = now
-            later = spent[1:] if len(spent) > 1 else spent
-            left = "" if total is None else f", about {clock((total - n) * sum(later) / len(later))} left"
+            later = spent[1:]  # the first frame runs the whole schedule: no guide to the others
+            left = "" if total is None or not later else f", about {clock((total - n) * sum(later) / len(later))} left"
             say(f"{chr(13) if tty else ''}frame {n}{count} painted in {spent[-1]:.1f} s{left}"
                 + ("\033[K" if tty else ""))  # fmt: skip
             SIGNALS.check()
