@@ -174,6 +174,12 @@ def test_variable_frame_rate_keeps_the_timing(tmp_path):
     source = open_source(str(path))
     got = [int(f.mean()) for f in read_frames(source, (32, 32), fractions.Fraction(10))]
     assert [round(v / 80) for v in got] == [0, 1, 1, 1, 2, 3]
+    # a constant rate whose times the container rounds (Matroska: milliseconds)
+    path = tmp_path / "cfr.mkv"
+    write_clip(path, frames[:3], fps=12, audio=False)
+    source = open_source(str(path))
+    got = [int(f.mean()) for f in read_frames(source, (32, 32), source.fps)]
+    assert [round(v / 80) for v in got] == [0, 1, 2]
 
 
 def test_rotation_metadata_is_applied(tmp_path):

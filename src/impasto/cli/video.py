@@ -164,6 +164,8 @@ def main(args: argparse.Namespace) -> int:
             SIGNALS.check()
     except KeyboardInterrupt:
         interrupted = True
+    if not interrupted and read[0] == 0:
+        raise ConfigError("start", f"{args.video} has no frames from {args.start:g} s on")
     pictures = work.frames()[: read[0]]  # a longer run before may have left more
     if not pictures:
         say("\nimpasto video: interrupted before the first frame was painted; nothing written")

@@ -169,7 +169,9 @@ def read_frames(
     timed = _timed_video(source) if source.path is not None else _timed_pictures(source)
     end = None if duration is None else start + duration
     step = 1.0 / float(fps)
-    eps = 1e-3 * step  # an instant this close to a frame's start is that frame's
+    # An instant a quarter of a step before a frame's start is that frame's: containers round
+    # times (Matroska to milliseconds: 12 fps frames at 0.083 and 0.167 s).
+    eps = 0.25 * step
     interval = step if source.path is None else 1.0 / float(source.fps)
     k = 0
     previous: tuple[float, Callable[[], np.ndarray]] | None = None
