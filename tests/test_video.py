@@ -19,10 +19,12 @@ av = pytest.importorskip("av", reason="the video extra is not installed")
 cv2 = pytest.importorskip("cv2", reason="the video extra is not installed")
 
 from impasto.cli import main  # noqa: E402
+from impasto.config import PRESETS  # noqa: E402
 from impasto.objective.terms import Features, TemporalTerm  # noqa: E402
 from impasto.video.clips import pan_zoom_clip  # noqa: E402
 from impasto.video.flow import flow, pair_flows, reliability, warp, warping_error  # noqa: E402
 from impasto.video.io import even_size, open_source, read_frames, write_output  # noqa: E402
+from impasto.video.paint import FramePainter  # noqa: E402
 
 
 def texture(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -149,6 +151,27 @@ def test_temporal_term_pulls_reliable_pixels_only():
     assert image.grad[..., 5:].abs().max() == 0
     assert image.grad[..., :5].abs().min() > 0
     assert term.key == "temporal" and term.layers == ()
+
+
+def test_a_cut_starts_the_painting_over():
+    calls = []
+
+    class Painter(FramePainter):
+        def first(self, frame, on_progress=None):
+            calls.append("first")
+            return torch.zeros(1, 3, *frame.shape[:2])
+
+    class Stylizer:
+        def run(self, inputs, recipe, **kwargs):
+            calls.append("warm")
+            return inputs.init
+
+    painter = Painter(Stylizer(), PRESETS["fast"], [torch.rand(1, 3, 32, 32)], ["s"])
+    a, b = texture(48, 64, 1), texture(48, 64, 2)
+    shifted = np.roll(a, 2, axis=1)
+    painter.next(shifted, a, a)
+    painter.next(b, a, a)  # another shot
+    assert calls == ["warm", "first"]
 
 
 # -- frames in and out ----------------------------------------------------------------
