@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import cv2
@@ -30,7 +31,7 @@ from PIL import Image
 
 from impasto.batch import IMAGE_SUFFIXES
 from impasto.errors import ConfigError, ImageError
-from impasto.imageio import _temporary_name, check_output_path, load_image
+from impasto.imageio import _temporary_name, _write_atomically, check_output_path, load_image, tensor_to_pil
 
 #: Outputs written as video files; anything without a suffix is a folder of frames.
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv")
@@ -154,8 +155,7 @@ def _timed_pictures(source: Source) -> Iterator[tuple[float, Callable[[], np.nda
     for n, path in enumerate(source.pictures):
 
         def picture(path: Path = path) -> np.ndarray:
-            image = load_image(path, name=str(path))
-            return (image[0].permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+            return np.asarray(tensor_to_pil(load_image(path, name=str(path))))
 
         yield n / float(source.fps), picture
 
@@ -222,27 +222,25 @@ def write_output(
     ``source``'s audio over the same span, a GIF, or a folder of frames."""
     suffix = path.suffix.lower()
     if suffix == GIF:
-        _atomically(path, lambda tmp: _write_gif(pictures, tmp, fps))
+        _written(path, lambda stream: _write_gif(pictures, stream, fps))
     elif suffix in VIDEO_SUFFIXES:
         audio = source.path if source.audio else None
-        _atomically(path, lambda tmp: _write_video(pictures, tmp, fps, suffix, audio, start, duration))
+        _written(path, lambda stream: _write_video(pictures, stream, fps, suffix, audio, start, duration))
     else:
         _write_folder(pictures, path)
 
 
-def _atomically(path: Path, write: Callable[[Path], None]) -> None:
-    target = Path(os.path.realpath(path))
-    tmp = target.parent / _temporary_name()
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    except av.FFmpegError as exc:
-        raise ImageError(f"{path}: cannot write ({_reason(exc)})") from None
-    except OSError as exc:
-        raise ImageError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+def _written(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """``write`` the file through imageio's atomic writer (a temporary name renamed over the
+    target, its permissions kept), with ffmpeg's errors as one line."""
+
+    def guarded(stream: BinaryIO) -> None:
+        try:
+            write(stream)
+        except av.FFmpegError as exc:
+            raise ImageError(f"{path}: cannot write ({_reason(exc)})") from None
+
+    _write_atomically(path, guarded)
 
 
 def read_picture(path: Path) -> np.ndarray:
@@ -251,16 +249,16 @@ def read_picture(path: Path) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
-def _write_gif(pictures: Sequence[Path], tmp: Path, fps: Fraction) -> None:
+def _write_gif(pictures: Sequence[Path], stream: BinaryIO, fps: Fraction) -> None:
     frames = [Image.open(p).convert("RGB") for p in pictures]
     frames[0].save(
-        tmp, format="GIF", save_all=True, append_images=frames[1:], duration=round(1000 / float(fps)), loop=0
+        stream, format="GIF", save_all=True, append_images=frames[1:], duration=round(1000 / float(fps)), loop=0
     )
 
 
 def _write_video(
     pictures: Sequence[Path],
-    tmp: Path,
+    stream: BinaryIO,
     fps: Fraction,
     suffix: str,
     audio: Path | None,
@@ -272,7 +270,7 @@ def _write_video(
     seconds = len(pictures) / float(rate)
     end = start + min(duration if duration is not None else seconds, seconds)
     with contextlib.ExitStack() as stack:
-        out = stack.enter_context(av.open(str(tmp), "w", format=formats[suffix]))
+        out = stack.enter_context(av.open(stream, "w", format=formats[suffix]))
         first = read_picture(pictures[0])
         video = out.add_stream("libx264", rate=rate)
         video.height, video.width = first.shape[:2]

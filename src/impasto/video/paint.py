@@ -36,7 +36,7 @@ from impasto.digest import digest
 from impasto.engine.events import Progress
 from impasto.engine.stylizer import Stylizer
 from impasto.errors import ImageError
-from impasto.imageio import resize, save_bytes, save_image
+from impasto.imageio import resize, save_bytes, save_image, tensor_to_pil
 from impasto.inputs import Inputs
 from impasto.objective.terms import TemporalTerm, Term
 from impasto.video import TEMPORAL_WEIGHT, WARM_STEPS
@@ -69,7 +69,7 @@ def to_tensor(frame: np.ndarray) -> Tensor:
 
 def to_uint8(image: Tensor) -> np.ndarray:
     """``(1, 3, h, w)`` in [0, 1] -> RGB uint8, rounded as a saved PNG is."""
-    return (image[0].detach().float().cpu().clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return np.asarray(tensor_to_pil(image))
 
 
 def frame_recipe(recipe: StyleConfig, size: tuple[int, int]) -> StyleConfig:
