@@ -2,10 +2,12 @@
 its events, stop or cancel it, see its place in the queue.
 
 :class:`QueueRunner` holds everything that is the same for every implementation (the
-queue, one worker thread, the job records, the event log its followers wait on); an
+queue, worker threads, the job records, the event log its followers wait on); an
 implementation only says how one job is executed. Events are plain dicts JSON can carry:
-``{"type": "progress", ...}`` (see :meth:`impasto.engine.events.Progress.to_json`), then
-one of ``{"type": "done"}``, ``{"type": "failed", "error": …}``, ``{"type": "cancelled"}``.
+``{"type": "progress", ...}`` (see :meth:`impasto.engine.events.Progress.to_json`),
+``{"type": "retry", "error": …, "attempt": n}`` when the worker painting it was lost and
+the job went back to the queue, then one of ``{"type": "done"}``, ``{"type": "failed",
+"error": …}``, ``{"type": "cancelled"}``.
 """
 
 from __future__ import annotations
@@ -85,6 +87,11 @@ class JobStatus:
     submitted: float
     started: float | None
     finished: float | None
+    worker: str | None = None
+    """Who paints (painted) it, in words: "this process", "process 2 (pid 4711)", a Ray
+    actor's node and pid; None while queued."""
+    attempts: int = 0
+    """How many times it was started: more than one after a worker was lost under it."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -97,6 +104,8 @@ class JobStatus:
             "submitted": self.submitted,
             "started": self.started,
             "finished": self.finished,
+            "worker": self.worker,
+            "attempts": self.attempts,
         }
 
 
@@ -111,12 +120,20 @@ class Runner(Protocol):
     def stop(self, job_id: str) -> None: ...
     def cancel(self, job_id: str) -> None: ...
     def remove(self, job_id: str) -> None: ...
+    def wait(self, job_id: str, timeout: float | None = None) -> JobStatus: ...
+    def settled(self, job_ids: list[str], timeout: float | None = None) -> list[str]: ...
     def close(self) -> None: ...
     def shared_stylizer(self) -> Any: ...
 
 
 class UnknownJob(ImpastoError, KeyError):
     """No job has that id."""
+
+
+class WorkerLost(ImpastoError):
+    """The process painting a job ended under it (killed, out of memory, a lost node):
+    the job is not at fault, so the runner starts it again, on whichever worker is free,
+    up to its ``retries``."""
 
 
 @dataclass
@@ -140,6 +157,8 @@ class JobRecord:
     finished: float | None = None
     stop: bool = False
     cancel: bool = False
+    worker: str | None = None
+    attempts: int = 0
 
 
 class QueueRunner:
@@ -151,9 +170,10 @@ class QueueRunner:
     several workers, :meth:`execute` and :meth:`prepare` run on several threads at once.
     """
 
-    def __init__(self, workers: int = 1) -> None:
+    def __init__(self, workers: int = 1, *, retries: int = 2) -> None:
         if workers < 1:
             raise ConfigError("workers", f"must be at least 1, got {workers}")
+        self.retries = retries
         self._records: dict[str, JobRecord] = {}
         self._queue: deque[str] = deque()
         self._changed = threading.Condition()
@@ -211,6 +231,8 @@ class QueueRunner:
                 r.submitted,
                 r.started,
                 r.finished,
+                r.worker,
+                r.attempts,
             )
 
     def jobs(self) -> list[JobStatus]:
@@ -277,8 +299,19 @@ class QueueRunner:
             self._changed.wait_for(lambda: r.state.finished, timeout)
         return self.status(job_id)
 
+    def settled(self, job_ids: list[str], timeout: float | None = None) -> list[str]:
+        """The jobs of ``job_ids`` that have finished, waiting (up to ``timeout`` seconds)
+        until at least one has."""
+
+        def finished() -> list[str]:
+            return [i for i in job_ids if self._record(i).state.finished]
+
+        with self._changed:
+            self._changed.wait_for(finished, timeout)
+            return finished()
+
     def close(self) -> None:
-        """Cancel what is queued and running, and end the worker."""
+        """Cancel what is queued and running, and end the workers."""
         with self._changed:
             self._closed = True
             for r in self._records.values():
@@ -291,6 +324,12 @@ class QueueRunner:
             worker.join(timeout=30)
 
     # -- for implementations
+    def working(self, record: JobRecord, worker: str) -> None:
+        """Say who paints the job (shown in its status)."""
+        with self._changed:
+            record.worker = worker
+            self._changed.notify_all()
+
     def progress(self, record: JobRecord, event: Progress) -> bool:
         """Record an event; True when the job is to stop (stopped or cancelled)."""
         with self._changed:
@@ -311,6 +350,18 @@ class QueueRunner:
         r.events.append(event)
         self._changed.notify_all()
 
+    def _requeue(self, r: JobRecord, lost: WorkerLost) -> bool:
+        """Put a job whose worker was lost back at the head of the queue (any free worker
+        takes it); False when it has had its retries, or was stopped or cancelled meanwhile."""
+        with self._changed:
+            if r.attempts > self.retries or r.stop or r.cancel or self._closed:
+                return False
+            r.state, r.worker = JobState.QUEUED, None
+            r.events.append({"type": "retry", "error": str(lost), "attempt": r.attempts})
+            self._queue.appendleft(r.id)
+            self._changed.notify_all()
+            return True
+
     def _work(self) -> None:
         from impasto.imageio import save_image
 
@@ -322,7 +373,7 @@ class QueueRunner:
                 if not self._queue:
                     return
                 r = self._records[self._queue.popleft()]
-                r.state, r.started = JobState.RUNNING, time.time()
+                r.state, r.started, r.attempts = JobState.RUNNING, time.time(), r.attempts + 1
                 self._changed.notify_all()
             try:
                 result = self.execute(r)
@@ -331,6 +382,10 @@ class QueueRunner:
                 else:
                     save_image(result, r.job.output)
                     outcome = (JobState.DONE, {"type": "done", "output": r.job.output})
+            except WorkerLost as exc:
+                if self._requeue(r, exc):
+                    continue
+                outcome = (JobState.FAILED, {"type": "failed", "error": f"{exc} (started {r.attempts} times)"})
             except ImpastoError as exc:
                 outcome = (JobState.FAILED, {"type": "failed", "error": str(exc)})
             except Exception as exc:  # a bug must not take the worker (and every later job) down
