@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt torch
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,demo,explain,web,video]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,demo,explain,web,video,ray]'
 	touch $(STAMP)
 
 demo: $(STAMP)

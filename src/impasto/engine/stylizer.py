@@ -14,6 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import torch
 from torch import Tensor
@@ -48,6 +49,14 @@ from impasto.runtime import (
     step_network,
 )
 from impasto.schedule import Schedule, plan, scaled_style_size, style_size_at
+
+
+class StatisticsStore(Protocol):
+    """Where stylizers in several processes share paintings' statistics (by cache key)."""
+
+    def get(self, key: tuple) -> Statistics | None: ...
+    def put(self, key: tuple, stats: Statistics) -> None: ...
+
 
 #: Terms a caller adds to a run at each scale: ``(size (h, w), device) -> terms``.
 ExtraTerms = Callable[[tuple[int, int], torch.device], Sequence[Term]]
@@ -100,6 +109,9 @@ class Stylizer:
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple, Statistics] = OrderedDict()
         self._lock = threading.Lock()
+        self.statistics_store: StatisticsStore | None = None
+        """Statistics shared with other stylizers (a Ray cluster's actors): looked up there
+        before a painting goes through the network, put there after it has."""
 
     def clear_cache(self) -> None:
         self._cache.clear()
@@ -182,6 +194,14 @@ class Stylizer:
         if stats is not None:
             self._cache.move_to_end(key)
             return stats
+        store = self.statistics_store
+        shared_key = (*key, self.device.type)
+        if store is not None:
+            shared = store.get(shared_key)
+            if shared is not None:
+                stats = {name: tuple(t.to(self.device) for t in parts) for name, parts in shared.items()}
+                self._remember(key, stats)
+                return stats
 
         def network(image: Tensor, wanted: Sequence[str]) -> dict[str, Tensor]:
             return self.network(image.to(self.device), wanted, pooling)
@@ -190,10 +210,15 @@ class Stylizer:
         # Under the run's autocast, the statistics' products included (see _Run.targets).
         with network_precision(self.device.type, self.autocast):
             stats = style_statistics(network, style, layers, kind, own, self.encoder.downsampling)
+        self._remember(key, stats)
+        if store is not None:
+            store.put(shared_key, {name: tuple(t.cpu() for t in parts) for name, parts in stats.items()})
+        return stats
+
+    def _remember(self, key: tuple, stats: Statistics) -> None:
         self._cache[key] = stats
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
-        return stats
 
 
 class _Run:

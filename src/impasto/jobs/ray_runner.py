@@ -1,0 +1,326 @@
+"""Jobs painted on a Ray cluster (extra ``impasto[ray]``): an actor per worker, each with
+one long-lived Stylizer, on one GPU each where the cluster has GPUs, else on its share of
+the cores.
+
+The driver (this process) keeps the queue and the job records, as every runner does (see
+:class:`impasto.jobs.pool.PoolRunner`). Workers need no shared disk: a job's input files
+travel with it as bytes and the picture comes back to the driver, which writes it. A
+painting's statistics are computed once for the whole cluster: the first actor that needs
+them at a size puts them in a store actor, the others take them from there. An actor that
+dies under a job (its process killed, its node lost) is replaced, and the job goes back
+to the queue for the next free actor, up to the runner's ``retries``. Ray's dashboard
+stays off: it has no authentication.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor
+
+from impasto.errors import ConfigError, ImpastoError
+from impasto.inputs import Inputs
+from impasto.jobs.base import Job, WorkerLost
+from impasto.jobs.pool import Painter, PoolRunner, Report, Worker, portable, share
+from impasto.runtime import Runtime
+
+#: How often the driver asks a busy actor for its new events (seconds).
+POLL = 0.2
+
+
+#: What to run when Ray is missing.
+INSTALL = "pip install 'impasto[ray]'"
+
+
+def require_ray() -> Any:
+    """The ``ray`` module; ImpastoError with the pip command when it is not installed."""
+    try:
+        import ray
+    except ImportError:
+        raise ImpastoError(f"running on Ray needs the ray package: {INSTALL}") from None
+    return ray
+
+
+class RayRunner(PoolRunner):
+    """Jobs painted by Ray actors. ``address``: a running cluster to join (``auto`` or
+    ``ray://host:port``); None starts a local Ray runtime on this machine's cores, ended
+    by :meth:`close`. ``workers``: how many actors (default: one per GPU, else one per
+    ``cores`` cores of the cluster); ``cores``: CPUs per actor without a GPU (default:
+    the cluster's cores split between the workers)."""
+
+    def __init__(
+        self,
+        runtime: Runtime | None = None,
+        *,
+        address: str | None = None,
+        workers: int | None = None,
+        cores: int | None = None,
+        preview_seconds: float = 1.0,
+        retries: int = 2,
+    ) -> None:
+        ray = require_ray()
+        if workers is not None and workers < 1:
+            raise ConfigError("workers", f"must be at least 1, got {workers}")
+        if cores is not None and cores < 1:
+            raise ConfigError("cores", f"must be at least 1, got {cores}")
+        self.runtime = runtime or Runtime()
+        self._owns = not ray.is_initialized()
+        if self._owns:
+            try:
+                ray.init(
+                    address=address,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    logging_level="ERROR",
+                    configure_logging=True,
+                )
+            except (ConnectionError, ValueError, RuntimeError) as exc:
+                where = address or "a local Ray runtime"
+                raise ConfigError("ray", f"cannot start or join {where}: {str(exc).splitlines()[0]}") from None
+        resources = ray.cluster_resources()
+        gpus = int(resources.get("GPU", 0)) if self.runtime.device in ("auto", "cuda") else 0
+        cpus = int(resources.get("CPU", 1))
+        if gpus:
+            self.gpus, self.cores = 1, cores or 1
+            count = workers or gpus
+        else:
+            self.gpus = 0
+            count = workers or (cpus // cores if cores else cpus)
+            self.cores = cores or share(count, cpus)
+        self._ray = ray
+        self._painter = _actor_class(ray)
+        self._store = _store_class(ray).remote()
+        super().__init__(max(1, count), preview_seconds=preview_seconds, retries=retries)
+
+    def start_worker(self, number: int) -> Worker:
+        return _RayWorker(self, number)
+
+    def close(self) -> None:
+        super().close()
+        if self._owns and self._ray.is_initialized():
+            self._ray.shutdown()
+
+
+class _RayWorker:
+    def __init__(self, runner: RayRunner, number: int) -> None:
+        ray = runner._ray
+        self._ray = ray
+        options: dict[str, Any] = {"num_cpus": runner.cores, "max_concurrency": 2}
+        if runner.gpus:
+            options["num_gpus"] = runner.gpus
+        # max_concurrency 2: a second thread answers poll() and stop() while paint() runs.
+        self._actor = runner._painter.options(**options).remote(runner.runtime, runner.cores, runner._store)
+        try:
+            self.name = f"Ray actor {number} on {ray.get(self._actor.where.remote())}"
+        except ray.exceptions.RayError as exc:
+            raise WorkerLost(f"Ray actor {number} did not start: {_first_line(exc)}") from None
+
+    def paint(self, job: Job, preview_seconds: float, report: Report) -> Tensor:
+        ray = self._ray
+        try:
+            reference = self._actor.paint.remote(ship(job), preview_seconds)
+            seen, stopping = 0, False
+            while True:
+                ready, _ = ray.wait([reference], timeout=POLL)
+                events = ray.get(self._actor.poll.remote(seen))
+                seen += len(events)
+                for event in events:
+                    if report(event) and not stopping:
+                        stopping = True
+                        self._actor.stop.remote()
+                if ready:
+                    return ray.get(reference)  # type: ignore[no-any-return]
+        except ray.exceptions.RayTaskError as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, ImpastoError | RuntimeError):
+                raise cause from None
+            raise RuntimeError(_first_line(exc)) from None
+        except ray.exceptions.RayError as exc:  # the actor died, its node was lost
+            raise WorkerLost(f"{self.name} was lost: {_first_line(exc)}") from None
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # already gone, or Ray shut down
+            self._ray.kill(self._actor)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class _File:
+    """An input file's bytes, sent with the job (workers need not see the driver's disk)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.name = str(path)
+        self.data = Path(path).read_bytes() if Path(path).is_file() else None
+
+
+def ship(job: Job) -> Job:
+    """``job`` with each input file replaced by its bytes. A file that cannot be read is
+    sent as its name: the worker then reports it as any run would."""
+
+    def pack(value: Any) -> Any:
+        if isinstance(value, str | os.PathLike):
+            try:
+                return _File(value)
+            except OSError:
+                return value
+        if isinstance(value, tuple):
+            return tuple(pack(v) for v in value)
+        return value
+
+    inputs = job.inputs
+    labels = inputs.labels or tuple(str(s) if isinstance(s, str | os.PathLike) else f"style {i + 1}"
+                                    for i, s in enumerate(inputs.styles))  # fmt: skip
+    packed = replace(
+        inputs,
+        content=pack(inputs.content),
+        styles=pack(inputs.styles),
+        init=pack(inputs.init),
+        masks=pack(inputs.masks),
+        style_masks=pack(inputs.style_masks),
+        labels=labels,
+    )
+    return replace(job, inputs=packed)
+
+
+def land(job: Job, folder: str) -> tuple[Job, dict[str, str]]:
+    """The shipped ``job`` with its files written under ``folder`` (each under its own
+    name), and the map from those paths back to the driver's names (for messages)."""
+    names: dict[str, str] = {}
+    counter = iter(range(10**6))
+
+    def unpack(value: Any) -> Any:
+        if isinstance(value, _File):
+            if value.data is None:
+                return value.name
+            place = Path(folder) / str(next(counter))
+            place.mkdir()
+            path = place / (Path(value.name).name or "input")
+            path.write_bytes(value.data)
+            names[str(path)] = value.name
+            return str(path)
+        if isinstance(value, tuple):
+            return tuple(unpack(v) for v in value)
+        return value
+
+    inputs: Inputs = job.inputs
+    landed = replace(
+        inputs,
+        content=unpack(inputs.content),
+        styles=unpack(inputs.styles),
+        init=unpack(inputs.init),
+        masks=unpack(inputs.masks),
+        style_masks=unpack(inputs.style_masks),
+    )
+    return replace(job, inputs=landed), names
+
+
+def renamed(exc: BaseException, names: dict[str, str]) -> BaseException:
+    """``exc`` with the worker's copies of the input files called by the driver's names."""
+    if not isinstance(exc, ImpastoError):
+        return exc
+    text = str(exc)
+    for copy, name in names.items():
+        text = text.replace(copy, name)
+    if text == str(exc):
+        return exc
+    if isinstance(exc, ConfigError):
+        field = exc.field
+        reason = exc.reason
+        for copy, name in names.items():
+            reason = reason.replace(copy, name)
+        return ConfigError(field, reason)
+    try:
+        return type(exc)(text)
+    except Exception:  # an error type made otherwise
+        return ImpastoError(text)
+
+
+def _actor_class(ray: Any) -> Any:
+    class PainterActor:
+        """One worker: a Painter, the events of its current job, a stop flag."""
+
+        def __init__(self, runtime: Runtime, cores: int, store: Any) -> None:
+            import socket
+
+            self._painter = Painter(runtime, cores)
+            self._painter.stylizer.statistics_store = _StoreClient(ray, store)
+            self._where = f"{socket.gethostname()} (pid {os.getpid()}, {self._describe()})"
+            self._events: list[Any] = []
+            self._lock = threading.Lock()
+            self._stop = False
+
+        def _describe(self) -> str:
+            device = self._painter.stylizer.device
+            if device.type == "cuda":
+                import torch
+
+                return torch.cuda.get_device_name(device)
+            threads = self._painter.threads
+            return f"{threads} core{'s' if threads > 1 else ''}"
+
+        def where(self) -> str:
+            return self._where
+
+        def paint(self, job: Job, preview_seconds: float) -> Tensor:
+            with self._lock:
+                self._events, self._stop = [], False
+
+            def report(event: Any) -> bool:
+                with self._lock:
+                    self._events.append(event)
+                    return self._stop
+
+            with tempfile.TemporaryDirectory(prefix="impasto-job-") as folder:
+                landed, names = land(job, folder)
+                try:
+                    return self._painter.paint(landed, preview_seconds, report)
+                except Exception as exc:  # crosses to the driver as one line
+                    raise portable(renamed(exc, names)) from None
+
+        def poll(self, since: int) -> list[Any]:
+            with self._lock:
+                return self._events[since:]
+
+        def stop(self) -> None:
+            with self._lock:
+                self._stop = True
+
+    return ray.remote(PainterActor)
+
+
+def _store_class(ray: Any) -> Any:
+    class StatisticsStore:
+        """Paintings' statistics by the Stylizer's cache key, for every actor."""
+
+        def __init__(self) -> None:
+            self._stats: dict[Any, Any] = {}
+
+        def get(self, key: Any) -> Any:
+            return self._stats.get(key)
+
+        def put(self, key: Any, stats: Any) -> None:
+            self._stats.setdefault(key, stats)
+
+    return ray.remote(num_cpus=0)(StatisticsStore)
+
+
+class _StoreClient:
+    """The store as a Stylizer sees it (``get``/``put`` by cache key, statistics on the CPU)."""
+
+    def __init__(self, ray: Any, store: Any) -> None:
+        self._ray, self._store = ray, store
+
+    def get(self, key: Any) -> Any:
+        return self._ray.get(self._store.get.remote(key))
+
+    def put(self, key: Any, stats: Any) -> None:
+        self._store.put.remote(key, stats)
