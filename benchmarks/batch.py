@@ -1,10 +1,14 @@
-"""A folder of photos in two styles: ``impasto batch`` against a shell loop of ``impasto
-stylize`` (one process, one network load per picture), the same recipe, one after the
-other on this machine; then the batch run again (everything done: how long a rerun
-takes to find that out). Photos and paintings are the shared ones, resized so that the
-files are small; the wall time of each, per picture, and their ratio.
+"""A folder of photos in two styles, the same recipe, one run after the other on this
+machine: ``impasto batch`` on one worker with every core, on two worker processes of
+one core each (``--workers 2``), on a local Ray cluster of two single-core actors
+(``--ray --workers 2``), and a shell loop of ``impasto stylize`` (one process, one
+network load per picture); then the batch again (everything done: how long a rerun takes
+to find that out). Photos and paintings are the shared ones (and the held-out photos
+where the shared ones run out), resized so that the files are small. Prints the wall
+time of each, whether the runs' pictures are the same bytes (and how far apart where
+not), and what computing each painting's statistics once saves.
 
-    python benchmarks/batch.py --photos 4 --size 128
+    python benchmarks/batch.py --photos 8 --size 256 --preset fast
 """
 
 from __future__ import annotations
@@ -55,10 +59,15 @@ def main() -> None:
     recipe = ["--preset", args.preset, "--size", str(args.size), "-q"]
     count = len(photos) * len(styles)
 
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "impasto", "batch", str(folder / "photos"), "--style",
-                    str(folder / "styles"), "-o", str(folder / "batch"), *recipe], check=True)  # fmt: skip
-    batch = time.perf_counter() - started
+    def batch(name: str, *flags: str) -> float:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "impasto", "batch", str(folder / "photos"), "--style",
+                        str(folder / "styles"), "-o", str(folder / name), *recipe, *flags], check=True)  # fmt: skip
+        return time.perf_counter() - started
+
+    walls = {"one worker, 2 cores": batch("one")}
+    walls["two worker processes, 1 core each"] = batch("two", "--workers", "2")
+    walls["Ray, two actors of 1 core each"] = batch("ray", "--ray", "--workers", "2")
 
     started = time.perf_counter()
     for photo in photos:
@@ -68,22 +77,73 @@ def main() -> None:
             subprocess.run([sys.executable, "-m", "impasto", "stylize", str(photo), str(style), "-o", str(out),
                             *recipe], check=True)  # fmt: skip
     loop = time.perf_counter() - started
-
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "impasto", "batch", str(folder / "photos"), "--style",
-                    str(folder / "styles"), "-o", str(folder / "batch"), *recipe], check=True)  # fmt: skip
-    rerun = time.perf_counter() - started
-    lines = [json.loads(x) for x in (folder / "batch" / "manifest.jsonl").read_text().splitlines()]
-    assert len(lines) == count and all(x["status"] == "done" for x in lines)
+    rerun = batch("two", "--workers", "2")
+    for name in ("one", "two", "ray"):
+        lines = [json.loads(x) for x in (folder / name / "manifest.jsonl").read_text().splitlines()]
+        assert len(lines) == count and all(x["status"] == "done" for x in lines), name
 
     print(f"machine: {machine()}")
     print(f"{len(photos)} photos x {len(styles)} styles at {args.size} px, preset {args.preset}")
-    print("| run | wall s | s per picture |")
-    print("|---|---|---|")
-    print(f"| impasto batch | {batch:.1f} | {batch / count:.1f} |")
-    print(f"| shell loop of impasto stylize | {loop:.1f} | {loop / count:.1f} |")
-    print(f"| impasto batch again (all done) | {rerun:.1f} | |")
-    print(f"batch / loop: {batch / loop:.2f}")
+    print("| run | wall s | s per picture | vs shell loop |")
+    print("|---|---|---|---|")
+    for name, wall in walls.items():
+        print(f"| impasto batch, {name} | {wall:.1f} | {wall / count:.1f} | {wall / loop:.2f} |")
+    print(f"| shell loop of impasto stylize | {loop:.1f} | {loop / count:.1f} | 1.00 |")
+    print(f"| impasto batch again (all done) | {rerun:.1f} | | |")
+    print(f"pictures: {compare(folder / 'two', folder / 'ray')} (two processes vs Ray)")
+    print(f"pictures: {compare(folder / 'one', folder / 'two')} (one worker of 2 cores vs two of 1 core)")
+    print(f"pictures: {compare(folder / 'one', folder / 'loop')} (one worker vs the shell loop)")
+    per = statistics_seconds(styles, args.size, args.preset)
+    saved = sum(per.values()) * (len(photos) - 1)
+    print("painting statistics, seconds each (one core): " + ", ".join(f"{k} {v:.2f}" for k, v in per.items()))
+    print(f"computed once per painting instead of once per picture: {saved:.1f} s of one core saved")
+
+
+def compare(a: Path, b: Path) -> str:
+    """Same bytes, or how far apart the pictures are (0-255 levels)."""
+    import numpy as np
+    from PIL import Image
+
+    same, worst, mean = 0, 0, []
+    names = sorted(p.name for p in a.glob("*.png"))
+    for name in names:
+        one, two = (a / name).read_bytes(), (b / name).read_bytes()
+        if one == two:
+            same += 1
+            continue
+        x = np.asarray(Image.open(a / name), dtype=np.int16)
+        y = np.asarray(Image.open(b / name), dtype=np.int16)
+        worst = max(worst, int(abs(x - y).max()))
+        mean.append(float(abs(x - y).mean()))
+    if same == len(names):
+        return f"all {same} the same bytes"
+    return (f"{same} of {len(names)} the same bytes; the others differ by {sum(mean) / len(mean):.1f} levels "
+            f"on average, {worst} at most")  # fmt: skip
+
+
+def statistics_seconds(styles: list[Path], size: int, preset_name: str) -> dict[str, float]:
+    """How long each painting's statistics take at the batch's size, on one core."""
+    import torch
+
+    from impasto.config import preset
+    from impasto.engine.stylizer import Stylizer
+    from impasto.imageio import load_image, resize, size_of
+    from impasto.objective.targets import statistics_kind
+    from impasto.schedule import plan, style_size_at
+
+    torch.set_num_threads(1)
+    stylizer = Stylizer()
+    recipe = preset(preset_name).replace(size=size, pixels=None)
+    out = {}
+    for style in styles:
+        image = load_image(style)
+        final = plan(recipe, size, size).final
+        small = resize(image, style_size_at(size_of(image), final, recipe))
+        started = time.perf_counter()
+        kind = statistics_kind(recipe.style_loss, False, recipe.histogram_weight > 0)
+        stylizer.style_statistics(small, recipe.style_layers, kind, recipe.pooling)
+        out[style.stem] = time.perf_counter() - started
+    return out
 
 
 if __name__ == "__main__":

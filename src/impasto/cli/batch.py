@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from impasto.batch import DEFAULT_NAME, Item, Manifest, collect, item_key, item_recipe, plan_items, read_pairs
 from impasto.cli import say
@@ -24,9 +24,16 @@ from impasto.config import PRESETS
 from impasto.errors import ConfigError, ImpastoError, one_line
 from impasto.imageio import check_folder
 
+if TYPE_CHECKING:  # torch is imported once the options are checked, not to build the parser
+    from impasto.jobs.base import Job, JobStatus, QueueRunner
+    from impasto.model.encoder import Encoder
+    from impasto.runtime import Runtime
+
 FORMATS = ("png", "jpg", "webp", "tiff")
 #: Exit status when the batch ran but some items failed (each with its reason above).
 EXIT_FAILED = 1
+#: ``--ray`` without an address: a Ray runtime on this machine.
+LOCAL_RAY = "local"
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -50,6 +57,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     parser.add_argument("--format", choices=FORMATS, default="png", help="output format (default: png)")
     parser.add_argument("-q", "--quiet", action="store_true", help="one line per picture, no step progress")
+    parser.add_argument(
+        "--workers", type=int, metavar="N",
+        help="paint N pictures at once, in N processes sharing the cores (default: 1; with --ray: one per GPU, "
+        "else one per core of the cluster)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--ray", nargs="?", const=LOCAL_RAY, metavar="ADDRESS",
+        help="paint on Ray actors: a local Ray runtime, or join the cluster at ADDRESS (auto, ray://host:port); "
+        "needs impasto[ray]",
+    )  # fmt: skip
     add_style_options(parser, PRESETS["default"], "default")
     parser.set_defaults(handler=main)
 
@@ -88,18 +105,24 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError("masks", "apply to one picture; a batch paints whole photos")
     if args.init not in (None, "content", "noise"):
         raise ConfigError("init", "a start image applies to one picture; a batch starts from content or noise")
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError("workers", f"must be at least 1, got {args.workers}")
     recipe = build_recipe(args)
     runtime = build_runtime(args)
     outdir = check_folder(args.output, "output")
     items = _items(args, outdir)
+    if args.ray is not None:
+        from impasto.jobs.ray_runner import require_ray
 
-    from impasto.engine.stylizer import Stylizer
+        require_ray()  # the pip command before anything is loaded
+
     from impasto.explain.probes import weights_digest
     from impasto.inputs import Inputs
-    from impasto.jobs import Job, JobState, LocalRunner
+    from impasto.jobs import Job
+    from impasto.model.encoder import build_encoder
 
-    stylizer = Stylizer(runtime)  # one network load for the whole batch
-    weights = weights_digest(stylizer.encoder)
+    encoder = build_encoder(runtime.weights, download=runtime.download)  # keys and figures; the one network
+    weights = weights_digest(encoder)  # of a batch on one worker
     keys = [item_key(item, recipe, weights) for item in items]
     outdir.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(outdir)
@@ -108,57 +131,159 @@ def main(args: argparse.Namespace) -> int:
     say(f"impasto batch: {len(items)} pictures into {outdir}: {len(items) - len(todo)} done before, "
         f"{len(todo)} to paint")  # fmt: skip
     SIGNALS.check()
-    runner = LocalRunner(runtime, stylizer=stylizer, preview_seconds=float("inf"))
-    failed: list[tuple[Item, str]] = []
-    spent: list[float] = []
-    tty = not args.quiet and sys.stderr is not None and sys.stderr.isatty()
-    back, clear = ("\r", "\033[K") if tty else ("", "")
+    if not todo:
+        say(f"impasto batch: 0 painted, {len(items)} done before, 0 failed")
+        return 0
+    import torch
+
+    threads = torch.get_num_threads()  # put back at the end (a caller in-process keeps its own)
+    runner, figures_on = _runner(args, runtime, encoder, len(todo))
+    say(f"impasto batch: {_workers_text(runner)}")
+    batch = _Batch(runner, manifest, figures_on, len(todo), quiet=args.quiet)
     try:
-        for index, (item, key) in enumerate(todo, start=1):
-            head = f"[{index}/{len(todo)}] {item.output.name}"
+        for item, key in todo:
             job = Job(item_recipe(recipe, key), Inputs.of(item.photo, [item.style]), str(item.output))
-            started = time.perf_counter()
-            job_id = runner.submit(job)
-            try:
-                for event in runner.events(job_id):
-                    if tty and event["type"] == "progress":
-                        say(f"{back}{head} step {event['step']}/{event['total_steps']} "
-                            f"{clock(event['elapsed'])}<{clock(event['eta'])}{clear}", end="")  # fmt: skip
-            except KeyboardInterrupt:
-                with SIGNALS.held():
-                    runner.stop(job_id)  # the picture so far is saved as the item's output
-                    status = runner.wait(job_id)
-                    seconds = time.perf_counter() - started
-                    if status.state is JobState.DONE:
-                        manifest.append(_record(item, key, "partial", seconds))
-                        say(f"\n{head}: interrupted; the picture so far is in {item.output}, a rerun paints it again")
-                    else:
-                        say(f"\n{head}: interrupted before its first step; nothing written")
-                    say(f"impasto batch: stopped after {index - 1} of {len(todo)}; run the same command to go on")
-                return SIGNALS.exit_code()
-            status = runner.status(job_id)
-            seconds = time.perf_counter() - started
+            batch.submit(item, key, job)
+        try:
+            batch.follow()
+        except KeyboardInterrupt:
             with SIGNALS.held():
-                if status.state is JobState.DONE:
-                    spent.append(seconds)
-                    figures = _figures(stylizer, item)
-                    manifest.append(_record(item, key, "done", seconds, figures=figures))
-                    left = (len(todo) - index) * sum(spent) / len(spent)
-                    say(f"{back}{head}: done in {seconds:.1f} s, {len(todo) - index} to go, "
-                        f"about {clock(left)} left{clear}")  # fmt: skip
-                else:
-                    error = one_line(status.error or "failed")
-                    failed.append((item, error))
-                    manifest.append(_record(item, key, "failed", seconds, error=error))
-                    say(f"{back}{head}: failed: {error}{clear}")
-            SIGNALS.check()
+                batch.interrupt()
+            return SIGNALS.exit_code()
     finally:
         runner.close()
-    done = len(todo) - len(failed)
-    say(f"impasto batch: {done} painted, {len(items) - len(todo)} done before, {len(failed)} failed")
+        torch.set_num_threads(threads)
+    failed = batch.failed
+    say(f"impasto batch: {len(todo) - len(failed)} painted, {len(items) - len(todo)} done before, "
+        f"{len(failed)} failed")  # fmt: skip
     for item, error in failed:
         say(f"  failed: {item.photo} in {item.style}: {error}")
     return EXIT_FAILED if failed else 0
+
+
+def _runner(args: argparse.Namespace, runtime: Runtime, encoder: Encoder, count: int) -> tuple[QueueRunner, Encoder]:
+    """The runner the options ask for, and the network that scores the pictures here."""
+    never = float("inf")  # a batch shows step numbers, not previews
+    if args.ray is not None:
+        from impasto.jobs.ray_runner import RayRunner
+
+        address = None if args.ray == LOCAL_RAY else args.ray
+        return RayRunner(runtime, address=address, workers=args.workers, preview_seconds=never), encoder
+    workers = min(args.workers or 1, count)
+    if workers == 1:
+        from impasto.engine.stylizer import Stylizer
+        from impasto.jobs import LocalRunner
+
+        stylizer = Stylizer(runtime, encoder=encoder)
+        return LocalRunner(runtime, stylizer=stylizer, preview_seconds=never), stylizer.encoder
+    import torch
+
+    from impasto.jobs.pool import ProcessRunner
+
+    torch.set_num_threads(1)  # this process only scores pictures; the workers have the cores
+    return ProcessRunner(runtime, workers=workers, preview_seconds=never), encoder
+
+
+def _workers_text(runner: QueueRunner) -> str:
+    count = len(runner._workers)
+    if type(runner).__name__ == "LocalRunner":
+        return "painting in this process"
+    where = "on Ray" if type(runner).__name__ == "RayRunner" else "on this machine"
+    cores = getattr(runner, "cores", None) or getattr(runner, "threads", None)
+    each = f", {cores} core{'s' if cores != 1 else ''} each" if cores and not getattr(runner, "gpus", 0) else ""
+    return f"{count} workers {where}{each}" if count > 1 else f"1 worker {where}{each}"
+
+
+class _Batch:
+    """The batch's jobs in the runner, followed to their ends: one manifest line each,
+    one progress line over them all."""
+
+    def __init__(self, runner: QueueRunner, manifest: Manifest, encoder: Encoder, total: int, quiet: bool) -> None:
+        self.runner, self.manifest, self.encoder, self.total = runner, manifest, encoder, total
+        self.jobs: dict[str, tuple[Item, str, float]] = {}
+        self.pending: list[str] = []
+        self.failed: list[tuple[Item, str]] = []
+        self.ended = 0
+        self.started = time.perf_counter()
+        self.tty = not quiet and sys.stderr is not None and sys.stderr.isatty()
+        self.back, self.clear = ("\r", "\033[K") if self.tty else ("", "")
+
+    def submit(self, item: Item, key: str, job: Job) -> None:
+        job_id = self.runner.submit(job)
+        self.jobs[job_id] = (item, key, time.perf_counter())
+        self.pending.append(job_id)
+
+    def follow(self) -> None:
+        while self.pending:
+            for job_id in self.runner.settled(self.pending, timeout=0.5):
+                self.pending.remove(job_id)
+                with SIGNALS.held():
+                    self._ended(job_id)
+            if self.tty and self.pending:
+                say(f"{self.back}{self._line()}{self.clear}", end="")
+            SIGNALS.check()
+
+    def _head(self, item: Item) -> str:
+        return f"[{self.ended}/{self.total}] {item.output.name}"
+
+    def _ended(self, job_id: str) -> None:
+        from impasto.jobs import JobState
+
+        item, key, _ = self.jobs[job_id]
+        status = self.runner.status(job_id)
+        self.runner.remove(job_id)
+        seconds = _painting_seconds(status)
+        self.ended += 1
+        head = self._head(item)
+        if status.state is JobState.DONE:
+            figures = _figures(self.encoder, item)
+            self.manifest.append(_record(item, key, "done", seconds, figures=figures, worker=status.worker))
+            left = len(self.pending)
+            eta = (time.perf_counter() - self.started) / self.ended * left
+            say(f"{self.back}{head}: done in {seconds:.1f} s, {left} to go, about {clock(eta)} left{self.clear}")
+        else:
+            error = one_line(status.error or "cancelled")
+            self.failed.append((item, error))
+            self.manifest.append(_record(item, key, "failed", seconds, error=error, worker=status.worker))
+            say(f"{self.back}{head}: failed: {error}{self.clear}")
+
+    def _line(self) -> str:
+        from impasto.jobs import JobState
+
+        running = []
+        for job_id in self.pending:
+            status = self.runner.status(job_id)
+            if status.state is JobState.RUNNING and status.progress:
+                item = self.jobs[job_id][0]
+                running.append(f"{item.output.name} {status.progress['step']}/{status.progress['total_steps']}")
+        done = self.ended - len(self.failed)
+        now = ", ".join(running) or "…"
+        return f"[{self.ended}/{self.total}] {done} done, {len(self.failed)} failed; painting {now}"
+
+    def interrupt(self) -> None:
+        """Stop every running job keeping its picture so far (marked partial: a rerun
+        paints it again), drop the queued ones."""
+        from impasto.jobs import JobState
+
+        running = [i for i in self.pending if self.runner.status(i).state is JobState.RUNNING]
+        for job_id in self.pending:
+            self.runner.stop(job_id)  # a queued job is cancelled
+        for job_id in running:
+            status = self.runner.wait(job_id)
+            item, key, _ = self.jobs[job_id]
+            if status.state is JobState.DONE:
+                self.manifest.append(_record(item, key, "partial", _painting_seconds(status), worker=status.worker))
+                say(f"\n{item.output.name}: interrupted; the picture so far is in {item.output}, "
+                    "a rerun paints it again")  # fmt: skip
+            else:
+                say(f"\n{item.output.name}: interrupted before its first step; nothing written")
+        say(f"impasto batch: stopped after {self.ended} of {self.total}; run the same command to go on")
+
+
+def _painting_seconds(status: JobStatus) -> float:
+    if status.started is None or status.finished is None:
+        return 0.0
+    return status.finished - status.started
 
 
 def _record(item: Item, key: str, status: str, seconds: float, **extra: Any) -> dict[str, Any]:
@@ -174,7 +299,7 @@ def _record(item: Item, key: str, status: str, seconds: float, **extra: Any) -> 
     }
 
 
-def _figures(stylizer, item: Item) -> dict[str, float] | None:
+def _figures(encoder: Encoder, item: Item) -> dict[str, float] | None:
     """The picture's quality figures (style and content distance, see impasto.metrics)."""
     from impasto.imageio import load_image, size_of
     from impasto.metrics import figures, references
@@ -186,8 +311,8 @@ def _figures(stylizer, item: Item) -> dict[str, float] | None:
             load_image(item.style, needed=4 * result[0, 0].numel()),
             max(size_of(result)),
         )
-        style_distance, content_distance = figures(stylizer.encoder, result.to(stylizer.device), photo.to(
-            stylizer.device), painting.to(stylizer.device))  # fmt: skip
+        device = next(encoder.parameters()).device
+        style_distance, content_distance = figures(encoder, result.to(device), photo.to(device), painting.to(device))
     except (ImpastoError, RuntimeError):
         return None
     return {"style_distance": float(f"{style_distance:.6g}"), "content_distance": float(f"{content_distance:.6g}")}

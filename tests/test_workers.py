@@ -1,0 +1,200 @@
+"""Several workers: ``impasto batch --workers N`` (processes sharing the cores) and
+``--ray`` (Ray actors) paint the bytes one core paints; a worker killed under a job is
+replaced and the job retried; a driver killed mid-batch, or stopped by Ctrl-C, is
+resumed by a rerun that paints only what is missing."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from impasto.config import preset
+from impasto.errors import ImpastoError
+from impasto.inputs import Inputs
+from impasto.jobs import FakeRunner, Job, JobState
+from impasto.jobs.base import WorkerLost
+from impasto.jobs.pool import ProcessRunner
+
+from .test_batch import _batch, _default_signals, _lines
+
+TINY = ["--size", "32", "--steps", "3", "-q"]
+
+
+@pytest.fixture
+def folders(tmp_path):
+    photos, styles = tmp_path / "photos", tmp_path / "styles"
+    photos.mkdir()
+    styles.mkdir()
+    Image.new("RGB", (40, 30), (200, 120, 40)).save(photos / "orange.png")
+    Image.radial_gradient("L").resize((36, 36)).convert("RGB").save(photos / "round.jpg")
+    Image.effect_noise((40, 44), 50).convert("RGB").save(photos / "grain.png")
+    Image.effect_noise((48, 48), 60).convert("RGB").save(styles / "noise.png")
+    Image.linear_gradient("L").resize((40, 40)).convert("RGB").save(styles / "stripes.png")
+    return photos, styles
+
+
+def _pictures(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.png"))}
+
+
+def test_processes_and_ray_actors_paint_the_bytes_of_one_core(folders, tmp_path):
+    pytest.importorskip("ray")
+    photos, styles = folders
+    (photos / "broken.png").write_bytes(b"not a picture")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        code, err = _batch(photos, "--style", styles, "-o", tmp_path / "one", *TINY)
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 1 and "broken.png: not an image" in err, err
+    for flags, name in ((["--workers", "2"], "processes"), (["--ray", "--workers", "2"], "ray")):
+        code, err = _batch(photos, "--style", styles, "-o", tmp_path / name, *flags, *TINY)
+        assert code == 1, err
+        # a bad input fails its own items, named as the driver knows it (Ray ships bytes)
+        assert f"{photos / 'broken.png'}: not an image" in err and "6 painted, 0 done before, 2 failed" in err, err
+        assert _pictures(tmp_path / name) == _pictures(tmp_path / "one") and len(_pictures(tmp_path / name)) == 6
+        done = [line for line in _lines(tmp_path / name) if line["status"] == "done"]
+        workers = {line["worker"] for line in done}
+        assert len(workers) == 2 and all("1 core" in w for w in workers), workers
+        assert all(line["figures"]["style_distance"] > 0 for line in done)
+
+
+def _slow_jobs(tmp_path: Path, count: int) -> list[Job]:
+    photo, style = tmp_path / "photo.png", tmp_path / "style.png"
+    Image.effect_noise((48, 40), 40).convert("RGB").save(photo)
+    Image.linear_gradient("L").resize((48, 48)).convert("RGB").save(style)
+    recipe = preset("default").replace(size=32, pixels=None, steps=150, seed=1)
+    return [Job(recipe, Inputs.of(photo, [style]), str(tmp_path / f"out{n}.png")) for n in range(count)]
+
+
+def _kill_worker_mid_job(runner, jobs: list[Job]) -> None:
+    ids = [runner.submit(job) for job in jobs]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = runner.status(ids[0])
+        if status.state is JobState.RUNNING and status.progress and status.progress["step"] >= 5:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the first job never got going")
+    pid = int(re.search(r"pid (\d+)", status.worker).group(1))
+    assert pid != os.getpid()
+    os.kill(pid, signal.SIGKILL)
+    ends = [runner.wait(i, timeout=180) for i in ids]
+    assert [e.state for e in ends] == [JobState.DONE, JobState.DONE], [e.error for e in ends]
+    assert ends[0].attempts == 2 and ends[1].attempts == 1
+    assert str(pid) not in ends[0].worker  # painted again by another process
+    retries = [e for e in runner.events(ids[0]) if e["type"] == "retry"]
+    assert len(retries) == 1 and re.search("killed by signal 9|was lost", retries[0]["error"]), retries
+    for job in jobs:
+        with Image.open(job.output) as picture:
+            assert max(picture.size) == 32
+
+
+def test_a_process_worker_killed_mid_job_is_replaced_and_the_job_painted_again(tmp_path):
+    runner = ProcessRunner(workers=2, threads=1)
+    try:
+        _kill_worker_mid_job(runner, _slow_jobs(tmp_path, 2))
+    finally:
+        runner.close()
+
+
+def test_a_ray_actor_killed_mid_job_is_replaced_and_the_job_painted_again(tmp_path):
+    pytest.importorskip("ray")
+    from impasto.jobs.ray_runner import RayRunner
+
+    runner = RayRunner(workers=2)
+    try:
+        _kill_worker_mid_job(runner, _slow_jobs(tmp_path, 2))
+    finally:
+        runner.close()
+
+
+class _Dying(FakeRunner):
+    def execute(self, record):
+        self.executed.append(record.id)
+        raise WorkerLost("worker 1 was killed by signal 9")
+
+
+def test_a_job_whose_workers_keep_dying_fails_after_its_retries():
+    runner = _Dying(workers=2)
+    runner.retries = 2
+    try:
+        job_id = runner.submit(Job(preset("default"), Inputs.of("a.png", ["b.png"]), "out.png"))
+        status = runner.wait(job_id, timeout=10)
+    finally:
+        runner.close()
+    assert status.state is JobState.FAILED and status.attempts == 3 and len(runner.executed) == 3
+    assert status.error == "worker 1 was killed by signal 9 (started 3 times)"
+    assert [e["type"] for e in runner.events(job_id)] == ["retry", "retry", "failed"]
+
+
+def test_a_job_error_is_not_retried(tmp_path):
+    runner = ProcessRunner(workers=1, threads=1)
+    try:
+        missing = tmp_path / "missing.png"
+        recipe = preset("default").replace(size=32, pixels=None)
+        job_id = runner.submit(Job(recipe, Inputs.of(missing, [missing]), "o.png"))
+        status = runner.wait(job_id, timeout=120)
+    finally:
+        runner.close()
+    assert status.state is JobState.FAILED and status.attempts == 1 and "missing.png" in status.error
+    assert isinstance(ImpastoError(status.error), ImpastoError)
+
+
+def _start(photos: Path, styles: Path, out: Path, *flags: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "impasto", "batch", str(photos), "--style", str(styles), "-o", str(out),
+               "--size", "32", "--steps", "25", "-q", *flags]  # fmt: skip
+    return subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=_default_signals
+    )
+
+
+def _wait_for_lines(out: Path, count: int) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if (out / "manifest.jsonl").exists() and len(_lines(out)) >= count:
+            return
+        time.sleep(0.05)
+    pytest.fail("the batch did not get going")
+
+
+@pytest.mark.parametrize("how", ["kill -9", "Ctrl-C"])
+def test_a_batch_on_two_workers_stopped_midway_is_finished_by_a_rerun_with_the_same_bytes(folders, tmp_path, how):
+    photos, styles = folders
+    whole = tmp_path / "whole"
+    code, err = _batch(photos, "--style", styles, "-o", whole, "--size", "32", "--steps", "25", "-q", "--workers", "2")
+    assert code == 0, err
+    out = tmp_path / "out"
+    process = _start(photos, styles, out, "--workers", "2")
+    _wait_for_lines(out, 1)
+    if how == "kill -9":
+        os.killpg(process.pid, signal.SIGKILL)  # the driver and its workers, as a lost machine would
+        process.communicate(timeout=60)
+    else:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 130 and "Traceback" not in err, err
+        assert "run the same command to go on" in err
+    before = [line["status"] for line in _lines(out)]
+    assert "done" in before and len([s for s in before if s == "done"]) < 6
+    code, err = _batch(photos, "--style", styles, "-o", out, "--size", "32", "--steps", "25", "-q", "--workers", "2")
+    assert code == 0, err
+    done_before = len({line["key"] for line in _lines(out)[: len(before)] if line["status"] == "done"})
+    assert f"{done_before} done before, {6 - done_before} to paint" in err, err
+    assert _pictures(out) == _pictures(whole)
+    final = {}
+    for line in (json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()):
+        final[line["key"]] = line["status"]
+    assert list(final.values()) == ["done"] * 6
