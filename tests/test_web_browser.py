@@ -25,10 +25,13 @@ pytestmark = [
 
 
 @pytest.fixture
-def server(tmp_path):
-    """``impasto serve`` on a free port; yields the URL it printed."""
+def server(tmp_path, request):
+    """``impasto serve`` on a free port (with the options a test's parameter names); yields
+    the URL it printed."""
+    flags = getattr(request, "param", [])
     proc = subprocess.Popen(
-        [sys.executable, "-m", "impasto", "serve", "--port", "0", "--no-browser", "--data-dir", str(tmp_path / "data")],
+        [sys.executable, "-m", "impasto", "serve", "--port", "0", "--no-browser", "--data-dir", str(tmp_path / "data"),
+         *flags],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     line = proc.stdout.readline()
@@ -171,3 +174,32 @@ def test_two_paintings_blended_by_a_mask_painted_over_the_photo(page, tmp_path):
     with Image.open(tmp_path / "data" / "jobs" / status["id"] / "mask") as mask:  # kept as the page painted it
         grey = mask.convert("L")
         assert grey.size == (96, 64) and grey.getpixel((2, 32)) == 0 and grey.getpixel((72, 32)) == 255
+
+
+@pytest.mark.parametrize("server", [["--ray", "--workers", "2"]], indirect=True)
+def test_several_photos_dropped_at_once_are_painted_together_on_a_local_ray_cluster(page, tmp_path):
+    pytest.importorskip("ray")
+    photos = []
+    for n, colour in enumerate([(200, 80, 40), (40, 160, 90), (60, 60, 200)]):
+        photo = tmp_path / f"photo{n}.png"
+        Image.radial_gradient("L").convert("RGB").resize((80, 60)).save(photo)
+        with Image.open(photo) as image:
+            Image.blend(image, Image.new("RGB", image.size, colour), 0.5).save(photo)
+        photos.append(str(photo))
+    painting = tmp_path / "noise.png"
+    Image.effect_noise((64, 64), 70).convert("RGB").save(painting)
+    page.set_input_files("#content", photos)
+    assert "3 photos, one picture each" in page.inner_text("#content-drop")
+    page.set_input_files("#style", str(painting))
+    page.fill("#size", "64")
+    page.click("#paint")
+    until(page, "document.querySelectorAll('#gallery li').length === 3")
+    # two Ray actors of one core each: two jobs paint at the same time, each card says where
+    until(page, "[...document.querySelectorAll('#gallery li .state')].filter(s => s.textContent.startsWith('running')"
+                " && s.textContent.includes(' on Ray actor')).length === 2")  # fmt: skip
+    until(page, "[...document.querySelectorAll('#gallery li .state')].every(s => s.textContent.startsWith('done'))")
+    states = page.locator("#gallery li .state").all_inner_texts()
+    actors = {re.search(r"on (Ray actor \d+)", s).group(1) for s in states}
+    assert actors == {"Ray actor 1", "Ray actor 2"}, states
+    names = page.locator("#gallery li").all_inner_texts()
+    assert all(any(f"photo{n}.png + noise.png" in text for text in names) for n in range(3))

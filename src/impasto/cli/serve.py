@@ -11,8 +11,13 @@ import sys
 import threading
 import webbrowser
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from impasto.errors import ImpastoError
+
+if TYPE_CHECKING:
+    from impasto.jobs import Runner
+    from impasto.runtime import Runtime
 
 DEFAULT_PORT = 8765
 
@@ -44,6 +49,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-upload-mb", type=float, default=50.0, metavar="MB", help="largest file accepted (default 50)"
     )
+    parser.add_argument(
+        "--ray", nargs="?", const="local", metavar="ADDRESS",
+        help="paint the jobs on Ray actors, several at once: a local Ray runtime, or the cluster at ADDRESS "
+        "(auto, ray://host:port); needs impasto[ray]",
+    )  # fmt: skip
+    parser.add_argument(
+        "--workers", type=int, metavar="N",
+        help="jobs painted at once: N worker processes sharing the cores (default 1; with --ray: one per GPU, "
+        "else one per core of the cluster)",
+    )  # fmt: skip
     parser.set_defaults(handler=main)
 
 
@@ -67,6 +82,22 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _runner(args: argparse.Namespace, runtime: Runtime) -> Runner:
+    """The studio's runner: jobs in this process, in worker processes, or on Ray actors."""
+    if args.ray is not None:
+        from impasto.jobs.ray_runner import RayRunner
+
+        address = None if args.ray == "local" else args.ray
+        return RayRunner(runtime, address=address, workers=args.workers, preview_seconds=1.0)
+    if args.workers and args.workers > 1:
+        from impasto.jobs.pool import ProcessRunner
+
+        return ProcessRunner(runtime, workers=args.workers, preview_seconds=1.0)
+    from impasto.jobs import LocalRunner
+
+    return LocalRunner(runtime, preview_seconds=1.0, warm=True)
+
+
 def main(args: argparse.Namespace) -> int:
     from impasto.web import require_web
 
@@ -75,7 +106,6 @@ def main(args: argparse.Namespace) -> int:
         raise ImpastoError(f"--max-upload-mb: must be a positive number, got {args.max_upload_mb}")
     import uvicorn
 
-    from impasto.jobs import LocalRunner
     from impasto.runtime import Runtime
     from impasto.web.app import create_app
     from impasto.web.studio import Studio
@@ -88,12 +118,22 @@ def main(args: argparse.Namespace) -> int:
         probe.unlink()
     except OSError as exc:
         raise ImpastoError(f"--data-dir: {data}: cannot write there ({exc.strerror or exc})") from None
+    if args.workers is not None and args.workers < 1:
+        raise ImpastoError(f"--workers: must be at least 1, got {args.workers}")
+    if args.ray is not None:
+        from impasto.jobs.ray_runner import require_ray
+
+        require_ray()
     runtime = Runtime(device=args.device) if args.device else Runtime()
     sock = bind(args.host, args.port)
     port = sock.getsockname()[1]
     token = secrets.token_urlsafe(24)
     max_upload = int(args.max_upload_mb * 2**20)
-    runner = LocalRunner(runtime, preview_seconds=1.0, warm=True)
+    try:
+        runner = _runner(args, runtime)
+    except BaseException:
+        sock.close()
+        raise
     try:
         studio = Studio(data, runner, max_upload=max_upload, owner=f"port {port}")
     except BaseException:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import tempfile
 import threading
 from dataclasses import replace
@@ -72,6 +73,7 @@ class RayRunner(PoolRunner):
         self.runtime = runtime or Runtime()
         self._owns = not ray.is_initialized()
         if self._owns:
+            handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
             try:
                 ray.init(
                     address=address,
@@ -83,6 +85,10 @@ class RayRunner(PoolRunner):
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 where = address or "a local Ray runtime"
                 raise ConfigError("ray", f"cannot start or join {where}: {str(exc).splitlines()[0]}") from None
+            finally:  # Ray sets its own (SIGTERM: exit at once); the caller's decide, and close() ends Ray
+                for signum, handler in handlers.items():
+                    if handler is not None and threading.current_thread() is threading.main_thread():
+                        signal.signal(signum, handler)
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0)) if self.runtime.device in ("auto", "cuda") else 0
         cpus = int(resources.get("CPU", 1))

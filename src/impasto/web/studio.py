@@ -278,6 +278,8 @@ class Studio:
         runner_id = self._runner_ids[job_id]
         history, last_checkpoint, seen = History(), -CHECKPOINT_EVERY, 0
         for event in self.runner.events(runner_id):
+            if event["type"] == "retry":  # its worker was lost: the run starts again elsewhere
+                history, last_checkpoint = History(), -CHECKPOINT_EVERY
             if event["type"] != "progress":
                 continue
             image = None
@@ -296,7 +298,8 @@ class Studio:
                 self._settled[job_id].set()
                 self._forget(job_id, runner_id)
                 return
-            meta.update(state=status.state.value, error=status.error, started=status.started, finished=status.finished)
+            meta.update(state=status.state.value, error=status.error, started=status.started, finished=status.finished,
+                        worker=status.worker)  # fmt: skip
             if status.progress is not None:
                 p = status.progress
                 meta["seconds"] = p["elapsed"]
@@ -334,7 +337,7 @@ class Studio:
                 live = self.runner.status(runner_id)
             except UnknownJob:  # settled meanwhile: the meta read above is a step behind
                 return self.status(job_id)
-            meta["position"], meta["progress"] = live.position, live.progress
+            meta["position"], meta["progress"], meta["worker"] = live.position, live.progress, live.worker
             if settled is not None and not settled.is_set():
                 meta["state"] = "running" if live.state.finished else live.state.value
         meta["result"] = meta["state"] == "done"

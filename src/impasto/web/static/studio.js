@@ -4,7 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 const state = {
-  presets: {}, content: null, styles: [], mask: null, maskPainted: false, again: null, againInputs: null,
+  presets: {}, content: null, contents: [], styles: [], mask: null, maskPainted: false, again: null, againInputs: null,
   current: null, source: null, series: {}, scaleStarts: [], lastScale: null, preview: 0, compare: [],
   jobs: [], refreshing: false,
 };
@@ -41,13 +41,18 @@ function el(tag, props = {}, ...children) {
 }
 
 // ---------- pictures
-function setContent(file) {
-  state.content = file;
+// Several photos at once are a batch: one job each, same paintings and settings, their
+// results in the gallery.
+function setContent(files) {
+  state.contents = [...files];
+  state.content = state.contents[0];
   if (state.againInputs) state.againInputs.content = false;
   const thumb = $("content-thumb");
-  thumb.src = URL.createObjectURL(file);
+  thumb.src = URL.createObjectURL(state.content);
   thumb.hidden = false;
-  $("content-drop").querySelector("span").textContent = file.name;
+  const n = state.contents.length;
+  $("content-drop").querySelector("span").textContent = n > 1
+    ? `${n} photos, one picture each: ${state.contents.map((f) => f.name).join(", ")}` : state.content.name;
   clearMask();
   ready();
 }
@@ -97,7 +102,7 @@ async function demoPair() {
     }));
     state.again = null; state.againInputs = null;
     state.styles = [];
-    setContent(photo);
+    setContent([photo]);
     addStyles([painting]);
     say("");
   } catch (err) { say(err.message); }
@@ -198,18 +203,27 @@ function recipe() {
   return r;
 }
 async function paint() {
-  const form = new FormData();
-  if (state.content) form.append("content", state.content, state.content.name);
-  for (const s of state.styles) if (s.file) form.append("style", s.file, s.file.name);
-  if (state.mask) form.append("mask", state.mask, state.mask.name);
-  else if (state.maskPainted) form.append("mask", await maskBlob(), "painted-mask.png");
-  if (state.again) form.append("again", state.again);
-  form.append("recipe", JSON.stringify(recipe()));
+  const photos = state.content ? state.contents : [null];
+  if (photos.length > 1 && (state.mask || state.maskPainted)) {
+    say("mask: a mask is drawn over one photo; choose one photo to use it");
+    return;
+  }
   $("paint").disabled = true;
   try {
-    const { id } = await api("POST", "/api/jobs", form);
-    say("");
-    show(id);
+    let first = null;
+    for (const photo of photos) {
+      const form = new FormData();
+      if (photo) form.append("content", photo, photo.name);
+      for (const s of state.styles) if (s.file) form.append("style", s.file, s.file.name);
+      if (state.mask) form.append("mask", state.mask, state.mask.name);
+      else if (state.maskPainted) form.append("mask", await maskBlob(), "painted-mask.png");
+      if (state.again) form.append("again", state.again);
+      form.append("recipe", JSON.stringify(recipe()));
+      const { id } = await api("POST", "/api/jobs", form);
+      first = first || id;
+    }
+    say(photos.length > 1 ? `${photos.length} pictures queued; each one is in the gallery when it is done` : "");
+    show(first);
   } catch (err) {
     say(err.message);
   } finally {
@@ -389,8 +403,9 @@ function describe(job) {
 }
 function stateText(job) {
   if (job.state === "queued") return job.position === 0 ? "queued: next" : `queued: ${job.position + 1} in line`;
-  if (job.state === "running") return job.progress ? `running ${Math.round(100 * job.progress.fraction)}%` : "starting";
-  if (job.state === "done") return `done in ${clock(job.seconds)}`;
+  const on = job.worker ? ` on ${job.worker}` : "";
+  if (job.state === "running") return (job.progress ? `running ${Math.round(100 * job.progress.fraction)}%` : "starting") + on;
+  if (job.state === "done") return `done in ${clock(job.seconds)}${on}`;
   if (job.state === "failed") return `failed: ${job.error}`;
   return job.state;
 }
@@ -475,6 +490,7 @@ function again(job) {
   state.again = job.id;
   state.againInputs = { content: true, styles: true };
   state.content = null;
+  state.contents = [];
   const thumb = $("content-thumb");
   thumb.src = `/api/jobs/${job.id}/inputs/content`;
   thumb.hidden = false;
@@ -510,7 +526,7 @@ function fitCompare() {
 
 // ---------- start
 async function start() {
-  dropZone($("content-drop"), $("content"), (files) => setContent(files[0]));
+  dropZone($("content-drop"), $("content"), (files) => setContent(files));
   dropZone($("style-drop"), $("style"), addStyles);
   $("demo").addEventListener("click", demoPair);
   $("paint").addEventListener("click", paint);
