@@ -92,13 +92,17 @@ class RayRunner(PoolRunner):
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0)) if self.runtime.device in ("auto", "cuda") else 0
         cpus = int(resources.get("CPU", 1))
+        self.gpus: float
         if gpus:
-            self.gpus, self.cores = 1, cores or 1
             count = workers or gpus
+            self.gpus, self.cores = (1.0 if count <= gpus else gpus / count), cores or 1
         else:
-            self.gpus = 0
+            self.gpus = 0.0
             count = workers or (cpus // cores if cores else cpus)
             self.cores = cores or share(count, cpus)
+        # What each actor reserves: its cores, or its share where more actors than cores
+        # were asked (a whole core each would leave some waiting for a core forever).
+        self.reserve = float(self.cores) if gpus or cores or count <= cpus else cpus / count
         self._ray = ray
         self._painter = _actor_class(ray)
         self._store = _store_class(ray).remote()
@@ -117,7 +121,7 @@ class _RayWorker:
     def __init__(self, runner: RayRunner, number: int) -> None:
         ray = runner._ray
         self._ray = ray
-        options: dict[str, Any] = {"num_cpus": runner.cores, "max_concurrency": 2}
+        options: dict[str, Any] = {"num_cpus": runner.reserve, "max_concurrency": 2}
         if runner.gpus:
             options["num_gpus"] = runner.gpus
         # max_concurrency 2: a second thread answers poll() and stop() while paint() runs.
