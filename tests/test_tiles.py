@@ -1,0 +1,61 @@
+"""The tiled evaluator: tiles with halos, against global statistics, give the whole
+picture's loss and gradient (issue 23's exactness measure)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from impasto.config import PRESETS
+from impasto.engine.optimize import WholeImage
+from impasto.engine.tiles import Tiled, margins, windows
+from impasto.imageio import resize
+from impasto.objective.targets import build_targets
+from impasto.objective.terms import TVTerm, recipe_objective
+
+
+def test_windows_cover_the_picture_once_aligned_to_the_pooling():
+    plan = windows(300, 205, 96, 80, 16)
+    covered = torch.zeros(300, 205, dtype=torch.int32)
+    for window in plan:
+        (r0, r1), (c0, c1) = window.inner
+        covered[r0:r1, c0:c1] += 1
+        (o0, o1), (p0, p1) = window.outer
+        assert r0 % 16 == c0 % 16 == o0 % 16 == p0 % 16 == 0
+        assert o0 == max(0, r0 - 80) and o1 == min(300, r1 + 80) and p1 == min(205, c1 + 80)
+    assert (covered == 1).all()
+    assert len(plan) == 3 * 2  # the 12 rows and 13 columns left over join the tiles before them
+
+
+def test_the_halo_is_the_reach_of_the_deepest_layer(vgg19):
+    assert margins(vgg19, ("relu5_1",)) == (80, 16)  # 70 px of reach, rounded up to 16
+    assert margins(vgg19, ("relu1_1",)) == (1, 1)
+    assert margins(vgg19, ("relu3_1", "relu4_2")) == (40, 8)  # relu4_2: 2+4+16+16 = 38, up to 40
+
+
+@pytest.mark.parametrize("name", ["default", "gatys"])
+def test_a_tiled_evaluation_is_the_whole_pictures_to_a_thousandth(vgg19, name):
+    recipe = PRESETS[name]
+    generator = torch.Generator().manual_seed(1)
+    content = resize(torch.rand(1, 3, 10, 12, generator=generator), (290, 340))
+    style = resize(torch.rand(1, 3, 8, 8, generator=generator), (200, 200))
+    targets = build_targets(vgg19, content, [style], recipe.content_layers, recipe.style_layers,
+                            style_loss=recipe.style_loss, histogram=recipe.histogram_weight > 0)  # fmt: skip
+    objective = recipe_objective(recipe, targets)
+    assert any(isinstance(term, TVTerm) for term in objective.terms) or name == "gatys"
+    image = (content * 0.7 + 0.15 + 0.05 * torch.rand(content.shape, generator=generator)).clamp(0, 1)
+    results = {}
+    for label, evaluator in (("whole", WholeImage(vgg19, objective)), ("tiled", Tiled(vgg19, objective, tile=96))):
+        pixels = image.clone().requires_grad_(True)
+        loss, terms = evaluator(pixels, backward=True)
+        results[label] = (loss.item(), terms, pixels.grad.clone())
+    (loss, terms, grad), (tiled_loss, tiled_terms, tiled_grad) = results["whole"], results["tiled"]
+    assert len(windows(290, 340, 96, 80, 16)) == 3 * 4  # the picture really was cut
+    assert tiled_loss == pytest.approx(loss, rel=1e-4)
+    for key, value in terms.items():
+        assert tiled_terms[key].item() == pytest.approx(value.item(), rel=1e-3, abs=1e-6), key
+    error = (tiled_grad - grad).norm() / grad.norm()
+    assert error < 1e-3, error
+    # without backward: the same loss, and no gradient asked
+    pixels = image.clone()
+    assert Tiled(vgg19, objective, tile=96)(pixels, backward=False)[0].item() == pytest.approx(loss, rel=1e-4)
