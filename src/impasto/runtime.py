@@ -54,6 +54,16 @@ class Runtime:
         "original", "network weights: original (Caffe VGG19), vgg19, vgg16 (torchvision) or a .pth file", "str"
     )
     download: bool = setting(False, "allow downloading torchvision weights into the cache", "bool")
+    max_memory: str | None = setting(
+        None,
+        "memory a run may use, e.g. 6G or 800M; a picture that needs more is painted in tiles (exact: global "
+        "statistics, each tile's gradient against them)",
+        "str",
+        none="what the device has free",
+    )
+    tile: int | None = setting(
+        None, "paint in tiles of N px (with their halo) even when the picture fits", "int", none="only when needed"
+    )
 
     def __post_init__(self) -> None:
         kind, colon, index = str(self.device).partition(":")
@@ -63,6 +73,32 @@ class Runtime:
             raise ConfigError("precision", f"unknown value {self.precision!r} (choose from {', '.join(PRECISIONS)})")
         if not isinstance(self.weights, str) or not self.weights:
             raise ConfigError("weights", "must name weights or a file")
+        if self.max_memory is not None:
+            parse_bytes(self.max_memory)
+        if self.tile is not None and (isinstance(self.tile, bool) or not isinstance(self.tile, int) or self.tile < 64):
+            raise ConfigError("tile", f"must be at least 64 px, got {self.tile!r}")
+
+    @property
+    def budget(self) -> int | None:
+        """``max_memory`` in bytes (None: what the device has free)."""
+        return None if self.max_memory is None else parse_bytes(self.max_memory)
+
+
+#: Units of ``max_memory``.
+BYTE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def parse_bytes(text: str) -> int:
+    """``6G``, ``800M``, ``1.5G``, ``2GB`` or a number of bytes -> bytes."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", str(text), re.IGNORECASE)
+    if not match:
+        raise ConfigError("max_memory", f"{text!r} is not an amount of memory (say 6G or 800M)")
+    value = float(match.group(1)) * BYTE_UNITS[match.group(2).upper()]
+    if value < 2**28:
+        raise ConfigError("max_memory", f"{text!r} is under 256M, too little for the network itself")
+    return int(value)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -196,6 +232,73 @@ def gigabytes(count: int) -> str:
     return f"{count / 2**30:.1f} GB"
 
 
+def tiled_bytes(
+    encoder: Encoder,
+    size: tuple[int, int],
+    low_precision: bool,
+    optimizer: str,
+    layers: Sequence[str],
+    history: int,
+    tile: int,
+    halo: int,
+    histogram_layers: Sequence[str] = (),
+) -> int:
+    """Peak bytes of a run at ``size`` evaluated in ``tile`` px tiles with ``halo``
+    (:class:`impasto.engine.tiles.Tiled`): the whole picture's features at ``layers`` and
+    their gradients, the histogram term's sort of its layers (values, order, ranks), one
+    window's forward and backward, the optimiser's state of the whole picture."""
+    pixels = size[0] * size[1]
+    element = 2 if low_precision else 4
+    maps = 0.0
+    for name, channels, area in _layer_outputs(encoder, layers):
+        if name in layers:
+            maps += channels / area * pixels * 2 * element
+            if name in histogram_layers:
+                maps += channels / area * pixels * (4 + 8 + 8)
+    side = tile + 2 * halo
+    window = min(side, size[0]) * min(side, size[1])
+    values, indices = activation_elements_per_pixel(encoder, layers)
+    activations = window * (values * element + indices * 8) * (1 + BACKWARD_FACTOR)
+    used = [encoder.convs[n] for n in encoder.names_for(layers) if n in encoder.convs]
+    weights = sum(p.numel() for conv in used for p in conv.parameters()) * (4 + (2 if low_precision else 0))
+    state = pixels * 3 * 4 * (2 * history + 6 if optimizer == "lbfgs" else 8)
+    return int(BASELINE_BYTES + maps + activations + weights + state)
+
+
+#: Tile sizes tried, largest first, when a picture does not fit whole.
+TILE_SIZES = (2048, 1536, 1024, 768, 512, 384, 256)
+
+
+class TooLarge(ConfigError):
+    """A run that does not fit the memory there is: ``need`` and ``have`` in bytes."""
+
+    def __init__(self, field: str, message: str, need: int, have: int) -> None:
+        super().__init__(field, message)
+        self.need, self.have = need, have
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, int, int]]:  # type: ignore[override]
+        return (type(self), (self.field, self.reason, self.need, self.have))
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """How a run fits: the whole picture at every scale (``tile`` None), or tiles of
+    ``tile`` px at the scales whose whole-picture pass needs more than ``have`` bytes
+    (every scale larger than a tile when ``forced``)."""
+
+    tile: int | None
+    have: int | None
+    forced: bool = False
+
+    def tile_at(self, need: int, size: tuple[int, int]) -> int | None:
+        """The tile size for a scale whose whole-picture pass needs ``need`` bytes."""
+        if self.tile is None or max(size) <= self.tile:
+            return None
+        if self.forced or (self.have is not None and need > self.have):
+            return self.tile
+        return None
+
+
 def check_memory(
     encoder: Encoder,
     size: tuple[int, int],
@@ -208,19 +311,42 @@ def check_memory(
     field: str = "size",
     history: int = LBFGS_HISTORY,
     held: int = 0,
-) -> None:
-    """Fail before allocating when the run cannot fit, with what it would need. A style
-    image of ``style_pixels`` runs through the network without grad: its two largest
-    activations (the first block's 64 channels) and its resized copies count too;
-    ``held``: bytes the decoded inputs already take."""
-    need = estimate_bytes(encoder, size, low, optimizer, layers, history) + held
-    need += style_pixels * (2 * 64 * (2 if low else 4) + 3 * 4 * 3)
+    budget: int | None = None,
+    tile: int | None = None,
+    halo: int = 0,
+    histogram_layers: Sequence[str] = (),
+) -> MemoryPlan:
+    """How the run fits in ``budget`` bytes (default: what ``device`` has free): whole,
+    or in the largest tiles that fit (``tile``: always in tiles of that size). Fails
+    before allocating when it fits neither way, with what it would need. A style image of
+    ``style_pixels`` runs through the network without grad: its two largest activations
+    (the first block's 64 channels) and its resized copies count too; ``held``: bytes the
+    decoded inputs already take."""
+    extra = held + style_pixels * (2 * 64 * (2 if low else 4) + 3 * 4 * 3)
+    need = estimate_bytes(encoder, size, low, optimizer, layers, history) + extra
     have = available_bytes(device)
-    if have is not None and need > have:
-        hint = " or `optimizer` adam (no L-BFGS history)" if optimizer == "lbfgs" else ""
-        style = f" (a style image at {style_pixels:,} px included)" if style_pixels > size[0] * size[1] else ""
-        raise ConfigError(
-            field,
-            f"a {size[1]}x{size[0]} run needs about {gigabytes(need)} of memory{style} and {gigabytes(have)} is "
-            f"available on {device.type}; use a smaller `size` or `pixels`, or `style_scale`{hint}",
-        )
+    if budget is not None:
+        have = budget if have is None else min(budget, have)
+    if tile is not None:
+        return MemoryPlan(tile, have, forced=True)
+    if have is None or need <= have:
+        return MemoryPlan(None, have)
+    used = tuple(encoder.layers if layers is None else layers)
+    tiled = need
+    for candidate in TILE_SIZES:
+        if candidate >= max(size):
+            continue
+        tiled = extra + tiled_bytes(encoder, size, low, optimizer, used, history, candidate, halo, histogram_layers)
+        if tiled <= have:
+            return MemoryPlan(candidate, have)
+    hint = " or `optimizer` adam (no L-BFGS history)" if optimizer == "lbfgs" else ""
+    style = f" (a style image at {style_pixels:,} px included)" if style_pixels > size[0] * size[1] else ""
+    where = f"the budget of {gigabytes(have)}" if budget is not None and have == budget else (
+        f"{gigabytes(have)} available on {device.type}")  # fmt: skip
+    raise TooLarge(
+        field,
+        f"a {size[1]}x{size[0]} run needs about {gigabytes(min(need, tiled))} of memory{style}, even in "
+        f"{TILE_SIZES[-1]} px tiles, and there is {where}; use a smaller `size` or `pixels`, or `style_scale`{hint}",
+        min(need, tiled),
+        have,
+    )

@@ -29,6 +29,8 @@ class ProgressBar:
         width = 20
         filled = round(width * event.fraction)
         scale = f" scale {event.scale + 1}/{event.scales} {event.size[1]}x{event.size[0]}" if event.scales > 1 else ""
+        if event.tiles:
+            scale += f" in {event.tiles} tiles"
         line = (
             f"[{'#' * filled}{'.' * (width - filled)}] {event.step}/{event.total_steps}{scale} "
             f"{clock(event.elapsed)}<{clock(event.eta)} loss {event.loss:.4g} ({terms})"

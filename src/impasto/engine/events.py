@@ -46,6 +46,8 @@ class Progress:
     done: bool = False
     fraction: float = 0.0
     """Share of the run's work done, steps weighted by their pixel count (for an ETA)."""
+    tiles: int = 0
+    """How many tiles each evaluation of this scale runs (0: the whole picture at once)."""
 
     @property
     def eta(self) -> float:
@@ -71,6 +73,7 @@ class Progress:
             "eta": self.eta,
             "done": self.done,
             "fraction": self.fraction,
+            "tiles": self.tiles,
         }
 
 
@@ -116,6 +119,7 @@ class Clock:
         self.started, self.total, self.scales = started, sum(schedule.steps), len(schedule.sizes)
         self.work = schedule.work
         self.step, self.scale, self.size, self.work_done = 0, 0, schedule.sizes[0], 0
+        self.tiles = 0
 
     def at(self, scale: int, size: tuple[int, int]) -> None:
         self.scale, self.size = scale, size
@@ -140,4 +144,5 @@ class Clock:
             image=image,
             done=done,
             fraction=self.work_done / self.work,
+            tiles=self.tiles,
         )

@@ -23,7 +23,8 @@ from impasto.color import COLOR_MODES, ColorMode
 from impasto.config import DEFAULT, StyleConfig
 from impasto.digest import digest
 from impasto.engine.events import EVERY_STEP, NO_PREVIEWS, Clock, Previews, Progress, ProgressCallback
-from impasto.engine.optimize import DEFAULT_POLICY, Policy, WholeImage, evaluate, optimize_scale
+from impasto.engine.optimize import DEFAULT_POLICY, Evaluator, Policy, WholeImage, evaluate, optimize_scale
+from impasto.engine.tiles import Tiled, margins, windows
 from impasto.imageio import ImageInput, resize, size_of
 from impasto.inputs import Inputs, load_inputs
 from impasto.model.encoder import Encoder, build_encoder
@@ -41,8 +42,10 @@ from impasto.objective.targets import (
 )
 from impasto.objective.terms import Objective, Term, recipe_objective
 from impasto.runtime import (
+    MemoryPlan,
     Runtime,
     check_memory,
+    estimate_bytes,
     network_precision,
     resolve_device,
     resolve_precision,
@@ -157,7 +160,8 @@ class Stylizer:
         # The weights of the size asked, at every scale: the look is that of the final size.
         recipe = recipe.replace(content_weight=schedule.content_weight, content_size_exponent=0.0)
         layers = (*recipe.content_layers, *recipe.style_layers)
-        check_memory(
+        histogram_layers = recipe.style_layers if recipe.histogram_weight > 0 and loaded.masks is None else ()
+        memory = check_memory(
             self.encoder,
             schedule.final,
             self.autocast is not None,
@@ -169,12 +173,17 @@ class Stylizer:
             field="pixels" if recipe.pixels is not None else "size",
             history=self.policy.history,
             held=loaded.nbytes,
+            budget=self.runtime.budget,
+            tile=self.runtime.tile,
+            halo=margins(self.encoder, layers)[0],
+            histogram_layers=histogram_layers,
         )
         colors = COLOR_MODES[recipe.colors]
         content, styles = colors.prepare(loaded.content, loaded.styles)
         run = _Run(
-            self, recipe, schedule, colors, loaded.content, content, styles, loaded.masks, loaded.labels, extra_terms
-        )
+            self, recipe, schedule, colors, loaded.content, content, styles, loaded.masks, loaded.labels, extra_terms,
+            memory,
+        )  # fmt: skip
         return run.paint(loaded.init, on_progress, previews, started)
 
     def style_statistics(
@@ -236,11 +245,21 @@ class _Run:
         masks: Masks | None,
         labels: list[str],
         extra_terms: ExtraTerms | None = None,
+        memory: MemoryPlan | None = None,
     ) -> None:
         self.s, self.recipe, self.schedule, self.colors = stylizer, recipe, schedule, colors
         self.labels, self.extra_terms = labels, extra_terms
         self.original, self.content, self.styles, self.masks = original, content, styles, masks
         self.device = stylizer.device
+        self.memory = memory or MemoryPlan(None, None)
+        """Whether each scale runs whole or in tiles."""
+
+    def whole_need(self, size: tuple[int, int]) -> int:
+        """Bytes a whole-picture pass at ``size`` needs (as the memory check counts them)."""
+        recipe = self.recipe
+        layers = (*recipe.content_layers, *recipe.style_layers)
+        low = self.s.autocast is not None
+        return estimate_bytes(self.s.encoder, size, low, recipe.optimizer, layers, self.s.policy.history)
 
     def targets(self, size: tuple[int, int]) -> Targets:
         """Content features and style statistics at a scale of ``size``, on the step network."""
@@ -347,7 +366,15 @@ class _Run:
                     latest[0] = image
                 targets = self.targets(size)
                 clock.at(index, size)
-                evaluator = WholeImage(self.s.network, self.objective(targets, size), self.s.autocast, recipe.pooling)
+                objective = self.objective(targets, size)
+                tile = self.memory.tile_at(self.whole_need(size), size)
+                evaluator: Evaluator = (
+                    WholeImage(self.s.network, objective, self.s.autocast, recipe.pooling)
+                    if tile is None
+                    else Tiled(self.s.network, objective, self.s.autocast, recipe.pooling, tile)
+                )
+                halo, align = margins(self.s.encoder, objective.layers)
+                clock.tiles = 0 if tile is None else len(windows(*size, tile, halo, align))
                 image, stopped, adam_state = optimize_scale(
                     evaluator,
                     image.to(self.device),
