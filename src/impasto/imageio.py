@@ -239,13 +239,16 @@ def load_image(source: ImageInput, *, name: str = "image", needed: float | None 
     return tensor
 
 
-def header_size(path: str | os.PathLike) -> tuple[int, int]:
+def header_size(path: str | os.PathLike, *, oriented: bool = False) -> tuple[int, int]:
     """``(h, w)`` of an image file as its header declares it (nothing decoded; EXIF
-    orientation not applied, which changes no pixel count). ImageError as :func:`load_image`."""
+    orientation applied only when ``oriented``: it changes no pixel count). ImageError as
+    :func:`load_image`."""
     path = Path(path)
     _check_file(path)
     with _pillow_errors(str(path)), _header(path, str(path)) as image:
         w, h = image.size
+        if oriented and image.getexif().get(0x0112) in (5, 6, 7, 8):  # turned a quarter
+            w, h = h, w
     return h, w
 
 
@@ -415,33 +418,75 @@ def _check_kind(path: Path, target: Path) -> bool:
     raise ImageError(f"{shown}: is {kind}, not a regular file; it is left as it is: choose a file name")
 
 
+def check_bit_depth(path: str | os.PathLike, bit_depth: int) -> None:
+    """16 bits per channel go to PNG and TIFF files (and standard output, as PNG)."""
+    if bit_depth not in (8, 16):
+        raise ConfigError("bit_depth", f"must be 8 or 16, got {bit_depth}")
+    if bit_depth == 16 and str(path) != STDIO and output_format(path) not in ("PNG", "TIFF"):
+        raise ConfigError("bit_depth", f"16 bits per channel need a .png or .tiff output, not {Path(path).name}")
+
+
 def save_image(
-    image: Tensor | Image.Image, path: str | os.PathLike, *, quality: int = 95, inputs: Iterable[object] = ()
+    image: Tensor | Image.Image,
+    path: str | os.PathLike,
+    *,
+    quality: int = 95,
+    inputs: Iterable[object] = (),
+    dpi: float | None = None,
+    bit_depth: int = 8,
 ) -> Path:
     """Write atomically: nothing at ``path`` changes unless the whole file was written.
 
     A link is written through (the link stays, its target gets the image); an existing
     file keeps its permissions, a new one gets those the umask gives; ``-`` writes a PNG
-    to standard output."""
+    to standard output. ``dpi``: the resolution the file declares (PNG, JPEG, TIFF; WebP
+    has no field for it); ``bit_depth`` 16: 16 bits per channel (PNG, TIFF), from a tensor."""
+    check_bit_depth(path, bit_depth)
+    if bit_depth == 16:
+        return _save_16(image, path, inputs, dpi)
     path = _check_output(path, inputs, probe=False)  # writing the file is the trial itself
+    extra: dict[str, object] = {} if dpi is None else {"dpi": (dpi, dpi)}
     if str(path) == STDIO:
         pil = image if isinstance(image, Image.Image) else tensor_to_pil(image)
         buffer = io.BytesIO()
-        pil.save(buffer, format="PNG", icc_profile=srgb_icc())
-        if sys.stdout is None:  # started with standard output closed (`>&-`)
-            raise ImageError("stdout: is closed")
-        try:
-            sys.stdout.buffer.write(buffer.getvalue())
-            sys.stdout.buffer.flush()
-        except OSError as exc:  # a full disk (`>/dev/full`), a reader that left
-            raise ImageError(f"stdout: cannot write ({exc.strerror or exc})") from None
+        pil.save(buffer, format="PNG", icc_profile=srgb_icc(), **extra)
+        _to_stdout(buffer.getvalue())
         return path
     fmt = output_format(path)
     pil = image if isinstance(image, Image.Image) else tensor_to_pil(image)
     options: dict[str, object] = {"icc_profile": srgb_icc()}
     if fmt in ("JPEG", "WEBP"):
         options["quality"] = quality
+    if fmt != "WEBP":
+        options.update(extra)
     _write_atomically(path, lambda f: pil.save(f, format=fmt, **options))
+    return path
+
+
+def _to_stdout(data: bytes) -> None:
+    if sys.stdout is None:  # started with standard output closed (`>&-`)
+        raise ImageError("stdout: is closed")
+    try:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except OSError as exc:  # a full disk (`>/dev/full`), a reader that left
+        raise ImageError(f"stdout: cannot write ({exc.strerror or exc})") from None
+
+
+def _save_16(image: Tensor | Image.Image, path: str | os.PathLike, inputs: Iterable[object], dpi: float | None) -> Path:
+    from impasto.prints import to_uint16, write_png16, write_tiff16
+
+    if not isinstance(image, Tensor):
+        raise ImageError(f"{path}: 16 bits per channel are written from a tensor, not an 8-bit Pillow image")
+    pixels = to_uint16(image)
+    path = _check_output(path, inputs, probe=False)
+    if str(path) == STDIO:
+        buffer = io.BytesIO()
+        write_png16(buffer, pixels, dpi, srgb_icc())
+        _to_stdout(buffer.getvalue())
+        return path
+    write = write_png16 if output_format(path) == "PNG" else write_tiff16
+    _write_atomically(path, lambda f: write(f, pixels, dpi, srgb_icc()))
     return path
 
 

@@ -9,6 +9,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from impasto.cli.options import add_style_options, build_inputs, build_recipe, build_runtime
 from impasto.cli.progress import ProgressBar
@@ -16,9 +17,11 @@ from impasto.cli.signals import SIGNALS
 from impasto.config import PRESETS, StyleConfig
 from impasto.engine.events import Previews, Progress
 from impasto.errors import ConfigError, ImageError
-from impasto.imageio import STDIO, check_output_path, save_image, save_text
+from impasto.imageio import STDIO, check_bit_depth, check_output_path, header_size, save_image, save_text
 from impasto.inputs import Inputs, load_inputs
-from impasto.runtime import Runtime
+from impasto.prints import DEFAULT_DPI, check_dpi, print_pixels
+from impasto.runtime import Runtime, TooLarge
+from impasto.schedule import plan
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -43,6 +46,24 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="also write the run's history (losses per step, checkpoints) as JSON for impasto explain --history",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    printing = parser.add_argument_group("print options")
+    printing.add_argument(
+        "--print", dest="paper", metavar="PAPER",
+        help="size the picture for a print: A6..A2, letter, legal, tabloid or WxH with cm, mm or in (30x20cm); "
+        "the largest picture of the photo's shape on that paper, turned as the photo is, at --dpi",
+    )  # fmt: skip
+    printing.add_argument(
+        "--dpi", type=float, metavar="N",
+        help=f"dots per inch of the print, also written into the file (default with --print: {DEFAULT_DPI})",
+    )  # fmt: skip
+    printing.add_argument(
+        "--bit-depth", type=int, choices=(8, 16), default=8, help="bits per channel; 16 for .png and .tiff (default 8)"
+    )
+    printing.add_argument(
+        "--from", dest="preview", metavar="PREVIEW",
+        help="continue a picture painted before (a preview of this photo, at a smaller size) up to this size, "
+        f"instead of starting over: it is the first scale ({FROM_STEPS} steps), then the preset's scales above it",
+    )  # fmt: skip
     add_style_options(parser, PRESETS["default"], "default")
     parser.set_defaults(handler=main)
 
@@ -67,11 +88,12 @@ def _rescue(image, output: Path, error: ImageError) -> None:
     raise ImageError(f"{error}; the picture was saved to {rescue} instead") from None
 
 
-def save_result(image, output: Path, sources: Sequence[object]) -> None:
-    """Save the finished picture; signals wait for the save, a failure rescues it."""
+def save_result(image, output: Path, sources: Sequence[object], **file: Any) -> None:
+    """Save the finished picture (``file``: :func:`save_image`'s ``dpi`` and ``bit_depth``);
+    signals wait for the save, a failure rescues it."""
     with SIGNALS.held():
         try:
-            save_image(image, output, inputs=sources)
+            save_image(image, output, inputs=sources, **file)
         except ImageError as error:
             _rescue(image, output, error)
 
@@ -91,6 +113,7 @@ def run_stylize(
     quiet: bool = False,
     sources: Sequence[object] = (),
     record: Path | None = None,
+    file: dict[str, Any] | None = None,
 ) -> int:
     """Run the engine, saving the result (and snapshots); Ctrl-C or SIGTERM save what
     there is, at the output's size, and exit 130 or 143. ``sources`` are the input files,
@@ -98,6 +121,7 @@ def run_stylize(
     from impasto.engine.stylizer import Interrupted, Stylizer
 
     sources = list(sources) or input_sources(inputs)
+    file = file or {}
     bar = None if quiet else ProgressBar()
     warned: list[str] = []
 
@@ -108,7 +132,7 @@ def run_stylize(
             snapshot = snapshot_path(output, event.step)
             try:
                 with SIGNALS.held():
-                    save_image(event.image, snapshot, inputs=sources)
+                    save_image(event.image, snapshot, inputs=sources, **file)
             except ImageError as error:  # a snapshot is a convenience: say so once and go on
                 if not warned:
                     _say(f"\nimpasto: warning: snapshot not written, going on: {error}")
@@ -132,11 +156,11 @@ def run_stylize(
             if stop.progress is None:
                 _say("\nimpasto: interrupted before the first step; nothing written")
                 return SIGNALS.exit_code()
-            save_result(stop.image, output, sources)
+            save_result(stop.image, output, sources, **file)
             step = stop.progress
             _say(f"\nimpasto: interrupted at step {step.step}/{step.total_steps}; wrote {output}")
             return SIGNALS.exit_code()
-    save_result(result, output, sources)
+    save_result(result, output, sources, **file)
     if recorder is not None and record is not None:
         with SIGNALS.held():
             save_text(recorder.history.to_json(), record, (".json",), inputs=sources)
@@ -154,6 +178,39 @@ def check_text_output(path: str, sources: Sequence[object], field: str, suffixes
         raise ConfigError(field, str(error)) from None
 
 
+#: Steps at a preview's own size, with ``--from`` (it is already painted there).
+FROM_STEPS = 10
+
+
+def _from_preview(args: argparse.Namespace, recipe: StyleConfig) -> StyleConfig:
+    """The recipe that continues ``--from``'s picture: the run starts from it, at its size."""
+    if args.init is not None:
+        raise ConfigError("from", "is where the run starts; give it without --init")
+    if str(args.content) == STDIO or args.preview == STDIO:
+        raise ConfigError("from", "needs the photo and the preview as files")
+    ph, pw = header_size(args.content, oriented=True)
+    vh, vw = header_size(args.preview, oriented=True)
+    if abs(pw / ph - vw / vh) > 0.02 * pw / ph:
+        raise ConfigError("from", f"{args.preview} is {vw}x{vh}, not a picture of {args.content}'s shape ({pw}x{ph})")
+    schedule = plan(recipe, ph, pw)
+    if max(vh, vw) >= max(schedule.final):
+        raise ConfigError("from", f"{args.preview} is {vw}x{vh}, not smaller than the picture asked "
+                          f"({schedule.final[1]}x{schedule.final[0]}); ask for a larger --size or --print")  # fmt: skip
+    return recipe.replace(init="image", start_size=max(vh, vw), scales=None, first_steps=FROM_STEPS)
+
+
+def _print_recipe(args: argparse.Namespace, recipe: StyleConfig, dpi: float | None) -> tuple[StyleConfig, float]:
+    """The recipe sized for ``--print`` at ``--dpi`` (default 300), from the photo's shape."""
+    if args.size is not None or args.pixels is not None:
+        raise ConfigError("print", "sets the picture's size; give it without --size or --pixels")
+    if str(args.content) == STDIO:
+        raise ConfigError("print", "needs the photo as a file: its shape decides the print's pixels")
+    dpi = DEFAULT_DPI if dpi is None else dpi
+    h, w = print_pixels(args.paper, dpi, header_size(args.content, oriented=True))
+    _say(f"impasto: {args.paper} at {dpi:g} dpi: {w}x{h} px ({w / dpi * 2.54:.1f} x {h / dpi * 2.54:.1f} cm)")
+    return recipe.replace(size=max(h, w), pixels=None), dpi
+
+
 def main(args: argparse.Namespace) -> int:
     if args.save_every < 0:
         raise ConfigError("save_every", f"must be 0 (off) or a positive number of steps, got {args.save_every}")
@@ -164,6 +221,15 @@ def main(args: argparse.Namespace) -> int:
     if len(stdin) > 1:
         raise ConfigError("content", "only one image can come from standard input ('-')")
     sources = input_sources(inputs)
+    check_bit_depth(args.output, args.bit_depth)
+    dpi = None if args.dpi is None else check_dpi(args.dpi)
+    if args.paper is not None:
+        recipe, dpi = _print_recipe(args, recipe, dpi)
+    if args.preview is not None:
+        recipe = _from_preview(args, recipe)
+        inputs = Inputs.of(args.content, args.styles, init=args.preview, masks=args.masks,
+                           style_masks=inputs.style_masks)  # fmt: skip
+        sources = input_sources(inputs)
     output = check_output_path(args.output, sources)
     record = None if args.record is None else check_text_output(args.record, [*sources, output], "record", (".json",))
     loaded = load_inputs(inputs, recipe)  # every file read and checked now, not after the set-up
@@ -175,8 +241,16 @@ def main(args: argparse.Namespace) -> int:
         inputs.style_masks,
         labels=tuple("stdin" if str(s) == STDIO else str(s) for s in inputs.styles),
     )
-    code = run_stylize(inputs, recipe, runtime, output, save_every=args.save_every, quiet=args.quiet, sources=sources,
-                        record=record)  # fmt: skip
+    file = {"dpi": dpi, "bit_depth": args.bit_depth}
+    try:
+        code = run_stylize(inputs, recipe, runtime, output, save_every=args.save_every, quiet=args.quiet,
+                           sources=sources, record=record, file=file)  # fmt: skip
+    except TooLarge as exc:
+        if args.paper is None or dpi is None:
+            raise
+        fits = int(dpi * math.sqrt(exc.have / exc.need) * 0.95)
+        raise ConfigError("print", f"{args.paper} at {dpi:g} dpi: {exc.reason.split('; use')[0]}; at most "
+                          f"--dpi {fits} fits, or a smaller paper") from None  # fmt: skip
     if code == 0:
         print(f"wrote {output}", file=sys.stderr if str(output) == STDIO else sys.stdout)
     return code
