@@ -245,16 +245,20 @@ def tiled_bytes(
 ) -> int:
     """Peak bytes of a run at ``size`` evaluated in ``tile`` px tiles with ``halo``
     (:class:`impasto.engine.tiles.Tiled`): the whole picture's features at ``layers`` and
-    their gradients, the histogram term's sort of its layers (values, order, ranks), one
-    window's forward and backward, the optimiser's state of the whole picture."""
+    their gradients, the histogram term's buffers (a float32 difference per value kept;
+    three more values per value of one layer at a time), one window's forward and backward,
+    the optimiser's state of the whole picture."""
     pixels = size[0] * size[1]
     element = 2 if low_precision else 4
-    maps = 0.0
+    maps = largest = 0.0
     for name, channels, area in _layer_outputs(encoder, layers):
         if name in layers:
-            maps += channels / area * pixels * 2 * element
-            if name in histogram_layers:
-                maps += channels / area * pixels * (4 + 8 + 8)
+            values = channels / area * pixels
+            maps += values * 2 * element  # the map and its gradient
+            if name in histogram_layers:  # its float32 difference kept for the backward,
+                maps += values * 4  # and positions, bins and the remapped values of one layer at a time
+                largest = max(largest, values * 12)
+    maps += largest
     side = tile + 2 * halo
     window = min(side, size[0]) * min(side, size[1])
     values, indices = activation_elements_per_pixel(encoder, layers)
