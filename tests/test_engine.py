@@ -206,7 +206,9 @@ def test_a_run_too_large_for_memory_fails_before_allocating(images, vgg19, monke
     calls = []
     monkeypatch.setattr("impasto.engine.stylizer.content_targets", lambda *args, **kwargs: calls.append(args))
     with pytest.raises(
-        ConfigError, match=r"^`size`: a 4000x3000 run needs about [\d.]+ GB of memory and 1\.0 GB is available"
+        ConfigError,
+        match=r"^`size`: a 4000x3000 run needs about [\d.]+ GB of memory, even in 256 px tiles, and there is 1\.0 GB "
+        "available",
     ):
         stylize(images[0], images[1], SMALL.replace(size=4000), encoder=vgg19, runtime=CPU)
     assert calls == []  # nothing was computed

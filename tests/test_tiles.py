@@ -59,3 +59,48 @@ def test_a_tiled_evaluation_is_the_whole_pictures_to_a_thousandth(vgg19, name):
     # without backward: the same loss, and no gradient asked
     pixels = image.clone()
     assert Tiled(vgg19, objective, tile=96)(pixels, backward=False)[0].item() == pytest.approx(loss, rel=1e-4)
+
+
+def test_the_memory_check_plans_tiles_between_the_whole_pictures_need_and_the_smallest_tiles(vgg19, monkeypatch):
+    import impasto.runtime as runtime
+
+    layers = ("relu4_2", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    size = (3000, 4000)
+    whole = runtime.estimate_bytes(vgg19, size, True, "lbfgs", layers, 30)
+    tiled = runtime.tiled_bytes(vgg19, size, True, "lbfgs", layers, 30, 1024, 80)
+    assert tiled < whole
+    budget = (whole + tiled) // 2
+    monkeypatch.setattr(runtime, "available_bytes", lambda device: 64 * 2**30)
+    plan = runtime.check_memory(vgg19, size, True, "lbfgs", torch.device("cpu"), layers, budget=budget, halo=80)
+    assert plan.tile in runtime.TILE_SIZES and plan.have == budget
+    assert runtime.tiled_bytes(vgg19, size, True, "lbfgs", layers, 30, plan.tile, 80) <= budget
+    larger = [t for t in runtime.TILE_SIZES if t > plan.tile]  # the largest tiles that fit were taken
+    assert all(runtime.tiled_bytes(vgg19, size, True, "lbfgs", layers, 30, t, 80) > budget for t in larger)
+    assert plan.tile_at(whole, size) == plan.tile  # the final scale runs in tiles
+    assert plan.tile_at(budget // 2, (750, 1000)) is None  # a coarse scale that fits runs whole
+    roomy = runtime.check_memory(vgg19, size, True, "lbfgs", torch.device("cpu"), layers, budget=whole + 1)
+    assert roomy.tile is None
+    forced = runtime.check_memory(vgg19, (90, 120), True, "lbfgs", torch.device("cpu"), layers, tile=64)
+    assert forced.tile_at(1, (90, 120)) == 64 and forced.tile_at(1, (45, 60)) is None
+
+
+def test_a_run_in_forced_tiles_says_so_and_follows_the_whole_run(vgg19):
+    from impasto.engine.stylizer import Stylizer
+    from impasto.inputs import Inputs
+    from impasto.runtime import Runtime
+
+    generator = torch.Generator().manual_seed(3)
+    photo = resize(torch.rand(1, 3, 6, 8, generator=generator), (120, 160))
+    painting = torch.rand(1, 3, 64, 64, generator=generator)
+    # One scale: the two runs then follow each other step by step (over several scales the
+    # coarse scales' L-BFGS paths part at a line search's rise, as any rounding makes them).
+    recipe = PRESETS["gatys"].replace(size=160, pixels=None, steps=10, seed=0, scales=None, start_size=None)
+    finals = {}
+    for label, tile in (("whole", None), ("tiled", 64)):
+        events = []
+        stylizer = Stylizer(Runtime(device="cpu", precision="float32", tile=tile), encoder=vgg19)
+        out = stylizer.run(Inputs.of(photo, [painting]), recipe, on_progress=events.append)
+        assert out.shape[-2:] == (120, 160)
+        assert {e.tiles for e in events} == ({0} if tile is None else {len(windows(120, 160, 64, 80, 16))})
+        finals[label] = events[-1].loss
+    assert finals["tiled"] == pytest.approx(finals["whole"], rel=0.01)
