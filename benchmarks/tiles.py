@@ -7,6 +7,7 @@ picture across tile borders over the same elsewhere).
     python benchmarks/tiles.py --sizes 1024,2048,4096,A3 --max-memory 6G --steps 3
     python benchmarks/tiles.py --sizes 1024,2048 --max-memory '' --force-tile 512
     python benchmarks/tiles.py --seams --size 512 --tile 128 --preset fast
+    python benchmarks/tiles.py --exactness
 """
 
 from __future__ import annotations
@@ -109,6 +110,44 @@ def seams(size: int, tile: int, preset_name: str) -> None:
                   f"{content_distance:.4f} | {seam:.3f} |", flush=True)  # fmt: skip
 
 
+def exactness() -> None:
+    """One evaluation of default and gatys on a 340x290 picture in 96 px tiles (12) against
+    the whole picture, real VGG19 in float32: how far apart the loss, the terms and the
+    gradient are."""
+    import torch
+
+    from impasto.config import PRESETS
+    from impasto.engine.optimize import WholeImage
+    from impasto.engine.tiles import Tiled
+    from impasto.imageio import resize
+    from impasto.model.encoder import Encoder
+    from impasto.model.weights import load_original
+    from impasto.objective.targets import build_targets
+    from impasto.objective.terms import recipe_objective
+
+    vgg = Encoder(load_original(), ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1"), "max")
+    print("| preset | loss, relative | worst term, relative | gradient, relative (norm) |")
+    print("|---|---|---|---|")
+    for name in ("default", "gatys"):
+        recipe = PRESETS[name]
+        generator = torch.Generator().manual_seed(1)
+        content = resize(torch.rand(1, 3, 10, 12, generator=generator), (290, 340))
+        style = resize(torch.rand(1, 3, 8, 8, generator=generator), (200, 200))
+        targets = build_targets(vgg, content, [style], recipe.content_layers, recipe.style_layers,
+                                style_loss=recipe.style_loss, histogram=recipe.histogram_weight > 0)  # fmt: skip
+        objective = recipe_objective(recipe, targets)
+        image = (content * 0.7 + 0.15 + 0.05 * torch.rand(content.shape, generator=generator)).clamp(0, 1)
+        results = []
+        for evaluator in (WholeImage(vgg, objective), Tiled(vgg, objective, tile=96)):
+            pixels = image.clone().requires_grad_(True)
+            loss, terms = evaluator(pixels, backward=True)
+            results.append((loss.item(), {k: v.item() for k, v in terms.items()}, pixels.grad))
+        (loss, terms, grad), (tiled, tiled_terms, tiled_grad) = results
+        worst = max(abs(tiled_terms[k] - v) / max(abs(v), 1e-30) for k, v in terms.items())
+        error = float((tiled_grad - grad).norm() / grad.norm())
+        print(f"| {name} | {abs(tiled - loss) / loss:.1e} | {worst:.1e} | {error:.1e} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1024,2048,4096,A3")
@@ -118,6 +157,7 @@ def main() -> None:
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--force-tile", type=int, default=0, help="tiles of this size at every scale (0: as planned)")
     parser.add_argument("--seams", action="store_true")
+    parser.add_argument("--exactness", action="store_true")
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--tile", type=int, default=128)
     args = parser.parse_args()
@@ -127,6 +167,9 @@ def main() -> None:
         return
     if args.seams:
         seams(args.size, args.tile, args.preset)
+        return
+    if args.exactness:
+        exactness()
         return
     print(f"machine: {machine()}")
     budget = args.max_memory or "what is free"
