@@ -15,6 +15,7 @@ stays off: it has no authentication.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import tempfile
@@ -172,6 +173,18 @@ class _File:
         self.data = Path(path).read_bytes() if Path(path).is_file() else None
 
 
+def _with_files(job: Job, convert: Any, **extra: Any) -> Job:
+    """``job`` with ``convert`` applied to each of its inputs that may be a file (content,
+    styles, start image, masks, style masks; inside tuples too)."""
+
+    def each(value: Any) -> Any:
+        return tuple(each(v) for v in value) if isinstance(value, tuple) else convert(value)
+
+    inputs: Inputs = job.inputs
+    fields = ("content", "styles", "init", "masks", "style_masks")
+    return replace(job, inputs=replace(inputs, **{f: each(getattr(inputs, f)) for f in fields}, **extra))
+
+
 def ship(job: Job) -> Job:
     """``job`` with each input file replaced by its bytes. A file that cannot be read is
     sent as its name: the worker then reports it as any run would."""
@@ -182,55 +195,33 @@ def ship(job: Job) -> Job:
                 return _File(value)
             except OSError:
                 return value
-        if isinstance(value, tuple):
-            return tuple(pack(v) for v in value)
         return value
 
-    inputs = job.inputs
-    labels = inputs.labels or tuple(str(s) if isinstance(s, str | os.PathLike) else f"style {i + 1}"
-                                    for i, s in enumerate(inputs.styles))  # fmt: skip
-    packed = replace(
-        inputs,
-        content=pack(inputs.content),
-        styles=pack(inputs.styles),
-        init=pack(inputs.init),
-        masks=pack(inputs.masks),
-        style_masks=pack(inputs.style_masks),
-        labels=labels,
-    )
-    return replace(job, inputs=packed)
+    styles = job.inputs.styles
+    labels = job.inputs.labels or tuple(str(s) if isinstance(s, str | os.PathLike) else f"style {i + 1}"
+                                        for i, s in enumerate(styles))  # fmt: skip
+    return _with_files(job, pack, labels=labels)
 
 
 def land(job: Job, folder: str) -> tuple[Job, dict[str, str]]:
     """The shipped ``job`` with its files written under ``folder`` (each under its own
     name), and the map from those paths back to the driver's names (for messages)."""
     names: dict[str, str] = {}
-    counter = iter(range(10**6))
+    counter = itertools.count()
 
     def unpack(value: Any) -> Any:
-        if isinstance(value, _File):
-            if value.data is None:
-                return value.name
-            place = Path(folder) / str(next(counter))
-            place.mkdir()
-            path = place / (Path(value.name).name or "input")
-            path.write_bytes(value.data)
-            names[str(path)] = value.name
-            return str(path)
-        if isinstance(value, tuple):
-            return tuple(unpack(v) for v in value)
-        return value
+        if not isinstance(value, _File):
+            return value
+        if value.data is None:
+            return value.name
+        place = Path(folder) / str(next(counter))
+        place.mkdir()
+        path = place / (Path(value.name).name or "input")
+        path.write_bytes(value.data)
+        names[str(path)] = value.name
+        return str(path)
 
-    inputs: Inputs = job.inputs
-    landed = replace(
-        inputs,
-        content=unpack(inputs.content),
-        styles=unpack(inputs.styles),
-        init=unpack(inputs.init),
-        masks=unpack(inputs.masks),
-        style_masks=unpack(inputs.style_masks),
-    )
-    return replace(job, inputs=landed), names
+    return _with_files(job, unpack), names
 
 
 def renamed(exc: BaseException, names: dict[str, str]) -> BaseException:
