@@ -34,7 +34,7 @@ import torch
 from torch import Tensor
 
 from impasto.model.encoder import Encoder
-from impasto.objective.terms import Objective
+from impasto.objective.terms import Features, HistogramTerm, Objective, Summed, Where
 from impasto.runtime import network_precision
 
 
@@ -59,6 +59,11 @@ class Window:
 
     inner: tuple[tuple[int, int], tuple[int, int]]
     outer: tuple[tuple[int, int], tuple[int, int]]
+
+    def cut(self, image: Tensor) -> Tensor:
+        """The window's pixels of ``image`` (a view)."""
+        (r0, r1), (c0, c1) = self.outer
+        return image[..., r0:r1, c0:c1]
 
     def feature_slices(self, stride: int) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
         """Where the tile's features sit in the whole picture's map and in the window's
@@ -96,6 +101,42 @@ def layer_strides(encoder: Encoder, layers: Sequence[str]) -> dict[str, int]:
     return {name: encoder.downsampling(name) for name in layers}
 
 
+def features_in_tiles(
+    network: Encoder,
+    image: Tensor,
+    layers: Sequence[str],
+    pooling: str | None,
+    tile: int,
+    autocast: torch.dtype | None = None,
+) -> dict[str, Tensor]:
+    """The whole picture's features at ``layers``, made tile by tile without gradient
+    (each tile's features are those of the whole picture)."""
+    height, width = image.shape[-2:]
+    strides = layer_strides(network, layers)
+    halo, align = margins(network, layers)
+    maps: dict[str, Tensor] = {}
+    with torch.no_grad():
+        for window in windows(height, width, tile, halo, align):
+            (r0, r1), (c0, c1) = window.outer
+            with network_precision(image.device.type, autocast):
+                out = network(image[..., r0:r1, c0:c1], layers, pooling)
+            for name in layers:
+                feature = out[name]
+                if name not in maps:
+                    h, w = height // strides[name], width // strides[name]
+                    maps[name] = feature.new_empty((1, feature.shape[1], h, w))
+                (wr, wc), (orow, ocol) = window.feature_slices(strides[name])
+                maps[name][..., wr, wc] = feature[..., orow, ocol]
+            del out
+    return maps
+
+
+def streams(objective: Objective) -> bool:
+    """Whether every feature term of ``objective`` can be evaluated from sums over tiles
+    (else the tiled evaluation holds the whole picture's feature maps)."""
+    return all(isinstance(term, (Summed, HistogramTerm)) for term in objective.terms if term.layers)
+
+
 @dataclass(frozen=True)
 class Tiled:
     """The tiled evaluator: ``tile`` px tiles (see the module's description)."""
@@ -107,26 +148,122 @@ class Tiled:
     tile: int = 512
 
     def __call__(self, image: Tensor, *, backward: bool) -> tuple[Tensor, dict[str, Tensor]]:
+        if streams(self.objective):
+            return self._streamed(image, backward)
+        return self._held(image, backward)
+
+    def _plan(self, image: Tensor) -> tuple[list[Window], dict[str, int]]:
         layers = self.objective.layers
+        if not layers:
+            return [], {}
+        halo, align = margins(self.network, layers)
         height, width = image.shape[-2:]
-        strides = layer_strides(self.network, layers)
-        halo, align = margins(self.network, layers) if layers else (0, 1)
-        plan = windows(height, width, self.tile, halo, align) if layers else []
+        return windows(height, width, self.tile, halo, align), layer_strides(self.network, layers)
+
+    def _inside(
+        self, part: Tensor, window: Window, strides: dict[str, int]
+    ) -> tuple[dict[str, Tensor], dict[str, Where]]:
+        """A window's features inside its tile, and where they sit in the whole maps."""
+        with network_precision(part.device.type, self.autocast):
+            out = self.network(part, self.objective.layers, self.pooling)
+        inside, where = {}, {}
+        for name, feature in out.items():
+            (wr, wc), (orow, ocol) = window.feature_slices(strides[name])
+            inside[name], where[name] = feature[..., orow, ocol], (wr, wc)
+        return inside, where
+
+    def _streamed(self, image: Tensor, backward: bool) -> tuple[Tensor, dict[str, Tensor]]:
+        """Statistics summed over tiles: nothing of the whole picture is held but its
+        pixels, the terms' sums and the histograms' counts (see the module's description)."""
+        terms = self.objective.terms
+        plan, strides = self._plan(image)
+        height, width = image.shape[-2:]
+        positions = {name: (height // stride) * (width // stride) for name, stride in strides.items()}
+        summed = [term for term in terms if isinstance(term, Summed)]
+        ranked = [term for term in terms if isinstance(term, HistogramTerm)]
         pixels = image.detach()
-        maps: dict[str, Tensor] = {}
+        totals: list[list[Tensor]] = [[] for _ in summed]
+        lows: list[Tensor] = []
+        highs: list[Tensor] = []
         with torch.no_grad():
+            for window in plan:  # first pass: the sums, the histograms' ranges
+                inside, where = self._inside(window.cut(pixels), window, strides)
+                for k, term in enumerate(summed):
+                    sums = term.sums(inside[term.layer], where[term.layer])
+                    totals[k] = list(sums) if not totals[k] else [a + b for a, b in zip(totals[k], sums, strict=True)]
+                for k, hterm in enumerate(ranked):
+                    low, high = hterm.extremes(inside[hterm.layer])
+                    if k == len(lows):
+                        lows.append(low)
+                        highs.append(high)
+                    else:
+                        lows[k], highs[k] = torch.minimum(lows[k], low), torch.maximum(highs[k], high)
+                del inside
+            lines: list[Tensor] = []
+            if ranked:  # second pass: the histograms' counts in the whole picture's bins
+                counts: list[tuple[Tensor, Tensor]] = []
+                for window in plan:
+                    inside, _ = self._inside(window.cut(pixels), window, strides)
+                    for k, hterm in enumerate(ranked):
+                        bins, atoms = hterm.counts(inside[hterm.layer], lows[k], highs[k])
+                        if k == len(counts):
+                            counts.append((bins, atoms))
+                        else:
+                            counts[k] = (counts[k][0] + bins, counts[k][1] + atoms)
+                    del inside
+                lines = [hterm.lines(*counts[k], positions[hterm.layer]) for k, hterm in enumerate(ranked)]
+        leaves = [[t.requires_grad_(backward) for t in sums] for sums in totals]
+        values: dict[str, Tensor] = {}
+        with torch.set_grad_enabled(backward):
+            for k, term in enumerate(summed):
+                values[term.key] = term.from_sums(leaves[k], positions[term.layer])
+            features = Features(image, {}, ())
+            for pixel_term in terms:
+                if not pixel_term.layers:
+                    values[pixel_term.key] = pixel_term(features)
+            known = [value for value in values.values() if value.requires_grad]
+            if backward and known:
+                torch.autograd.backward(known)
+        if backward and image.grad is None:  # no pixel-space term: the features carry all of it
+            image.grad = torch.zeros_like(pixels)
+        shares = [pixels.new_zeros((), dtype=torch.float32) for _ in ranked]
+        upstream_sums = [[leaf.grad for leaf in sums] for sums in leaves] if backward else []
+        if backward or ranked:  # last pass: each tile's gradient, the histograms' values
             for window in plan:
-                (r0, r1), (c0, c1) = window.outer
-                with network_precision(image.device.type, self.autocast):
-                    out = self.network(pixels[..., r0:r1, c0:c1], layers, self.pooling)
-                for name in layers:
-                    feature = out[name]
-                    if name not in maps:
-                        h, w = height // strides[name], width // strides[name]
-                        maps[name] = feature.new_empty((1, feature.shape[1], h, w))
-                    (wr, wc), (orow, ocol) = window.feature_slices(strides[name])
-                    maps[name][..., wr, wc] = feature[..., orow, ocol]
-                del out
+                with torch.set_grad_enabled(backward):
+                    part = window.cut(pixels).clone().requires_grad_(backward)
+                    inside, where = self._inside(part, window, strides)
+                    outputs: list[Tensor] = []
+                    upstream: list[Tensor] = []
+                    for k, term in enumerate(summed if backward else ()):
+                        for value, grad in zip(
+                            term.sums(inside[term.layer], where[term.layer]), upstream_sums[k], strict=True
+                        ):
+                            if grad is not None:
+                                outputs.append(value)
+                                upstream.append(grad)
+                    for k, hterm in enumerate(ranked):
+                        share = hterm.part(inside[hterm.layer], lows[k], highs[k], lines[k], positions[hterm.layer])
+                        shares[k] = shares[k] + share.detach()
+                        outputs.append(share)
+                        upstream.append(torch.ones_like(share))
+                    if backward and outputs:
+                        torch.autograd.backward(outputs, upstream)
+                        assert part.grad is not None and image.grad is not None
+                        window.cut(image.grad).add_(part.grad)
+                    del inside, outputs, part
+        for k, hterm in enumerate(ranked):
+            values[hterm.key] = shares[k]
+        ordered = {term.key: values[term.key].detach() for term in terms}
+        return torch.stack(list(ordered.values())).sum(), ordered
+
+    def _held(self, image: Tensor, backward: bool) -> tuple[Tensor, dict[str, Tensor]]:
+        """The whole picture's feature maps held, the terms run on them as they are (for
+        terms that do not split into sums: the regional ones)."""
+        layers = self.objective.layers
+        plan, strides = self._plan(image)
+        pixels = image.detach()
+        maps = features_in_tiles(self.network, pixels, layers, self.pooling, self.tile, self.autocast) if layers else {}
         if not backward:
             with torch.no_grad():
                 return self.objective(pixels, maps)
@@ -137,8 +274,7 @@ class Tiled:
             image.grad = torch.zeros_like(pixels)
         grads = {name: leaf.grad for name, leaf in leaves.items() if leaf.grad is not None}
         for window in plan:
-            (r0, r1), (c0, c1) = window.outer
-            part = pixels[..., r0:r1, c0:c1].clone().requires_grad_(True)
+            part = window.cut(pixels).clone().requires_grad_(True)
             with network_precision(image.device.type, self.autocast):
                 out = self.network(part, tuple(grads), self.pooling)
             outputs, upstream = [], []
@@ -148,6 +284,6 @@ class Tiled:
                 upstream.append(grad[..., wr, wc].to(out[name].dtype))
             torch.autograd.backward(outputs, upstream)
             assert part.grad is not None
-            image.grad[..., r0:r1, c0:c1] += part.grad
+            window.cut(image.grad).add_(part.grad)
             del out, outputs, part
         return loss.detach(), {k: v.detach() for k, v in terms.items()}

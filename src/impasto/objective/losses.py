@@ -5,6 +5,8 @@ Shapes: features ``(B, C, H, W)``, Gram matrices ``(B, C, C)``, images ``(B, 3, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -181,8 +183,16 @@ def wasserstein_loss(
     if mask is None and features.shape[0] == 1 and features.shape[-2] * features.shape[-1] < features.shape[1]:
         return _few_positions_wasserstein(features, target_mean, target_cov, target_cov_sqrt)
     mean, second = masked_moments(features, mask)
+    return gaussian_distance(mean, second, target_mean, target_cov, target_cov_sqrt)
+
+
+def gaussian_distance(
+    mean: Tensor, second: Tensor, target_mean: Tensor, target_cov: Tensor, target_cov_sqrt: Tensor
+) -> Tensor:
+    """:func:`wasserstein_loss` from the features' mean ``(B, C)`` and raw second moment
+    ``E[f fᵀ]`` ``(B, C, C)``: what a tiled evaluation sums over tiles."""
     cov = covariance(mean, second)
-    c = features.shape[1]
+    c = mean.shape[-1]
     cross = trace_sqrt(target_cov_sqrt @ cov @ target_cov_sqrt)
     trace = torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1) + torch.diagonal(target_cov, dim1=-2, dim2=-1).sum(-1)
     distance = (mean - target_mean).square().mean(dim=-1) + (trace - 2 * cross) / c
@@ -226,7 +236,16 @@ def resample_quantiles(quantiles: Tensor, count: int) -> Tensor:
     return F.interpolate(quantiles.unsqueeze(0), size=count, mode="linear", align_corners=True)[0]
 
 
-def histogram_loss(features: Tensor, target_quantiles: Tensor, bins: int = 1024) -> Tensor:
+#: Bins of each channel's histogram in the histogram loss.
+HISTOGRAM_BINS = 1024
+
+
+def channel_values(features: Tensor) -> Tensor:
+    """``(1, C, H, W)`` features as ``(H·W, C)`` columns (a view of channels-last ones)."""
+    return features.permute(0, 2, 3, 1).reshape(-1, features.shape[1])
+
+
+def histogram_loss(features: Tensor, target_quantiles: Tensor, bins: int = HISTOGRAM_BINS) -> Tensor:
     """The histogram loss of Risser et al. (2017): ``mean((F - R(F))²)`` over ``(1, C, H, W)``
     features, where ``R`` remaps each channel's values onto the target's distribution
     (given by its quantile functions ``(C, K)``) and is held constant, so the gradient is
@@ -239,26 +258,34 @@ def histogram_loss(features: Tensor, target_quantiles: Tensor, bins: int = 1024)
     420 ms on 2 cores, about a whole step; each pass over them takes 5-10 ms, so this makes
     as few as it can, over the values as they lie in memory (positions by channels: a view
     of channels-last features)."""
-    c = features.shape[1]
-    return _Histogram.apply(features.permute(0, 2, 3, 1).reshape(-1, c), target_quantiles, bins)
+    values = channel_values(features)
+    wide = torch.promote_types(values.dtype, torch.float32)
+    return histogram_part(values, lambda v: remap(v, target_quantiles.to(wide), bins), values.numel())
+
+
+def histogram_part(values: Tensor, mapper: Callable[[Tensor], Tensor], total: int) -> Tensor:
+    """``sum((x - R(x))²) / total`` over ``values`` ``(N, C)``, ``R = mapper`` held
+    constant (see :class:`_Histogram`)."""
+    return _Histogram.apply(values, mapper, total)
 
 
 class _Histogram(torch.autograd.Function):
-    """``mean((x - R(x))²)`` with ``R(x)`` held constant; saves ``x - R(x)`` for the backward."""
+    """``sum((x - R(x))²) / total`` with ``R(x) = mapper(x)`` held constant; saves
+    ``x - R(x)`` for the backward. ``total`` is the count of values of the whole picture
+    (a tile's share of a tiled evaluation sums to the whole picture's mean)."""
 
     @staticmethod
-    def forward(ctx, values: Tensor, target_quantiles: Tensor, bins: int) -> Tensor:  # type: ignore[override]
-        wide = torch.promote_types(values.dtype, torch.float32)
-        mapped = remap(values, target_quantiles.to(wide), bins)
+    def forward(ctx, values: Tensor, mapper: Callable[[Tensor], Tensor], total: int) -> Tensor:  # type: ignore[override]
+        mapped = mapper(values)
         difference = torch.sub(values, mapped, out=mapped)
         ctx.save_for_backward(difference)
-        ctx.dtype = values.dtype
-        return torch.linalg.vector_norm(difference).square() / difference.numel()
+        ctx.dtype, ctx.total = values.dtype, total
+        return torch.linalg.vector_norm(difference).square() / total
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
         (difference,) = ctx.saved_tensors
-        return (difference * (2 * grad / difference.numel())).to(ctx.dtype), None, None
+        return (difference * (2 * grad / ctx.total)).to(ctx.dtype), None, None
 
 
 def remap(values: Tensor, target_quantiles: Tensor, bins: int) -> Tensor:
@@ -272,12 +299,29 @@ def remap(values: Tensor, target_quantiles: Tensor, bins: int) -> Tensor:
     Every pass over the values is one of torch's fast ones for an ``(N, C)`` column
     layout (benchmarks/step_profile.py): ``amin`` and ``amax`` apart (``aminmax`` over the
     first dimension was 10x slower), int32 bin indices, counts by ``index_add_`` (parallel,
-    where ``bincount`` is not), the intercept and slope of a bin read together."""
+    where ``bincount`` is not), the intercept and slope of a bin read together. A tiled
+    evaluation makes the same steps over tiles: the extremes, then the counts, summed over
+    the tiles, then each tile's values read off the lines."""
     n, c = values.shape
     # Positions, ranks and the result in at least float32 (bfloat16 features are read as
     # they are: every bfloat16 value is exact in float32).
+    low, high = channel_extremes(values)
+    position, flat = bin_positions(values, low, high, bins)
+    counts = bin_counts(flat, c, bins)
+    atoms = (values <= low).sum(0, dtype=low.dtype)
+    return read_lines(bin_lines(counts.to(low.dtype), atoms, n, target_quantiles, bins), position, flat)
+
+
+def channel_extremes(values: Tensor) -> tuple[Tensor, Tensor]:
+    """Each column's smallest and largest value, ``(1, C)`` each, in at least float32."""
     wide = torch.promote_types(values.dtype, torch.float32)
-    low, high = values.amin(dim=0, keepdim=True).to(wide), values.amax(dim=0, keepdim=True).to(wide)
+    return values.amin(dim=0, keepdim=True).to(wide), values.amax(dim=0, keepdim=True).to(wide)
+
+
+def bin_positions(values: Tensor, low: Tensor, high: Tensor, bins: int) -> tuple[Tensor, Tensor]:
+    """Each value's place among its column's ``bins`` bins between ``low`` and ``high``
+    (``position``, a float in [0, bins)) and its bin's index in a ``(C · bins)`` table."""
+    c = values.shape[1]
     span = high - low
     # Just under `bins` at the maximum, so that its bin is the last one; a constant column
     # (a dead channel) is all in its first bin. (v - low) is exactly 0 at the minimum,
@@ -287,20 +331,38 @@ def remap(values: Tensor, target_quantiles: Tensor, bins: int) -> Tensor:
     # The clamp only guards the index (a NaN feature); the engine reports the NaN loss.
     offsets = torch.arange(0, c * bins, bins, dtype=torch.int32, device=values.device)
     flat = position.to(torch.int32).clamp_(0, bins - 1).add_(offsets).reshape(-1)
-    counts = torch.zeros(c * bins, dtype=torch.int32, device=values.device)
-    counts.index_add_(0, flat, torch.ones((), dtype=torch.int32, device=values.device).expand(flat.numel()))
-    counts = counts.view(c, bins).to(wide)
+    return position, flat
+
+
+def bin_counts(flat: Tensor, c: int, bins: int) -> Tensor:
+    """Values per bin, ``(C, bins)`` int32, from :func:`bin_positions`'s indices."""
+    counts = torch.zeros(c * bins, dtype=torch.int32, device=flat.device)
+    counts.index_add_(0, flat, torch.ones((), dtype=torch.int32, device=flat.device).expand(flat.numel()))
+    return counts.view(c, bins)
+
+
+def bin_lines(counts: Tensor, atoms: Tensor, n: int, target_quantiles: Tensor, bins: int) -> Tensor:
+    """Per bin, the intercept and slope ``(C · bins, 2)`` that map a place in the bin to
+    the target's value, from the bins' ``counts`` ``(C, bins)`` of ``n`` values a column,
+    ``atoms`` ``(C,)`` of them at the column's minimum."""
+    c = counts.shape[0]
     edges = torch.cat([counts.new_zeros(c, 1), counts.cumsum(1)], 1) / n  # rank at each bin edge
     # The lowest value is often an atom (the zeros of a ReLU layer: half of them, say): the
     # first bin's line starts above it, so the small positive values that share its bin
     # are ranked above all the zeros, as they are. The zeros themselves, through which no
     # gradient passes, go together to the target at the atom's top rank.
-    edges[:, 0] = (values <= low).sum(0, dtype=wide) / n
+    edges[:, 0] = atoms / n
     start = read_quantiles(target_quantiles, edges)  # (C, bins + 1)
     slope = start[:, 1:] - start[:, :-1]
-    intercept = start[:, :-1] - torch.arange(bins, dtype=wide, device=values.device) * slope
-    lines = torch.stack([intercept, slope], dim=-1).view(c * bins, 2).index_select(0, flat).view(n, c, 2)
-    return torch.addcmul(lines[..., 0], position, lines[..., 1])
+    intercept = start[:, :-1] - torch.arange(bins, dtype=counts.dtype, device=counts.device) * slope
+    return torch.stack([intercept, slope], dim=-1).view(c * bins, 2)
+
+
+def read_lines(lines: Tensor, position: Tensor, flat: Tensor) -> Tensor:
+    """Values at ``position`` in bins ``flat`` read off their bin's line: ``(N, C)``."""
+    n, c = position.shape
+    picked = lines.index_select(0, flat).view(n, c, 2)
+    return torch.addcmul(picked[..., 0], position, picked[..., 1])
 
 
 def read_quantiles(quantiles: Tensor, ranks: Tensor) -> Tensor:

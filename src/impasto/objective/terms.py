@@ -5,23 +5,41 @@ reports under (``content.relu4_2``, ``style.relu1_1``, ``tv``), the layers it re
 its weight, and computes its weighted value from the current image and its features. The
 :class:`Objective` is their sum; the optimiser loop knows nothing of what the terms are,
 so a new kind of term (:class:`TemporalTerm`, a video's temporal coherence) is a new class
-here, not a change to the loop. Every term here reads the whole image's features at once; how the loss and its
-gradient are computed (the whole image, or tiles against global statistics) is the
-evaluator's business (:mod:`impasto.engine.optimize`), and a tiled evaluation needs the
-terms to split their statistics from their loss, which they do not yet.
+here, not a change to the loop. How the loss and its gradient are computed (the whole
+image, or tiles against global statistics) is the evaluator's business
+(:mod:`impasto.engine.optimize`, :mod:`impasto.engine.tiles`). For a tiled evaluation
+that never holds a whole picture's features, a term splits its value into sums over
+positions (:class:`Summed`: content, Gram, W2) or into a histogram's passes
+(:class:`HistogramTerm`); the regional terms do not yet, and are tiled from whole maps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
 
 from impasto.config import StyleConfig
-from impasto.objective.losses import content_loss, gram_loss, histogram_loss, tv_loss, wasserstein_loss
+from impasto.objective.losses import (
+    HISTOGRAM_BINS,
+    bin_counts,
+    bin_lines,
+    bin_positions,
+    channel_extremes,
+    channel_values,
+    content_loss,
+    gaussian_distance,
+    gram_loss,
+    histogram_loss,
+    histogram_part,
+    read_lines,
+    second_moment_sum,
+    tv_loss,
+    wasserstein_loss,
+)
 from impasto.objective.targets import Region, Targets
 
 
@@ -69,6 +87,28 @@ class Term(Protocol):
         ...
 
 
+#: A tile's positions in the whole picture's feature map at a term's layer: (rows, cols).
+Where = tuple[slice, slice]
+
+
+@runtime_checkable
+class Summed(Protocol):
+    """A term whose value depends on its layer's features only through sums over their
+    positions (and a target at the same positions): the whole picture's sums are the sums
+    of its tiles' (see :mod:`impasto.engine.tiles`)."""
+
+    @property
+    def layer(self) -> str: ...
+
+    def sums(self, features: Tensor, where: Where) -> tuple[Tensor, ...]:
+        """This tile's sums (float32), its features at ``where`` in the whole map."""
+        ...
+
+    def from_sums(self, sums: Sequence[Tensor], positions: int) -> Tensor:
+        """The weighted value from the whole picture's sums over ``positions`` positions."""
+        ...
+
+
 class OneLayer:
     """A term that reads one VGG layer and is reported as ``{group}.{layer}``."""
 
@@ -109,6 +149,12 @@ class ContentTerm(TargetTerm):
     def measure(self, features: Tensor) -> Tensor:
         return content_loss(features, self.target)
 
+    def sums(self, features: Tensor, where: Where) -> tuple[Tensor, ...]:
+        return ((features - self.target[..., where[0], where[1]]).square().sum(),)
+
+    def from_sums(self, sums: Sequence[Tensor], positions: int) -> Tensor:
+        return self.weight * (sums[0] / (positions * self.target.shape[1]))
+
 
 class HistogramTerm(TargetTerm):
     """``weight · histogram loss``: each channel's distribution against the style's, whose
@@ -118,6 +164,34 @@ class HistogramTerm(TargetTerm):
 
     def measure(self, features: Tensor) -> Tensor:
         return histogram_loss(features, self.target)
+
+    # The passes of a tiled evaluation (:func:`impasto.objective.losses.remap`'s steps over tiles).
+
+    def extremes(self, features: Tensor) -> tuple[Tensor, Tensor]:
+        """A tile's per-channel smallest and largest values, ``(1, C)`` each."""
+        return channel_extremes(channel_values(features))
+
+    def counts(self, features: Tensor, low: Tensor, high: Tensor) -> tuple[Tensor, Tensor]:
+        """A tile's values per bin of the whole picture's histograms (``(C, bins)``) and at
+        each channel's minimum (``(C,)``), int64."""
+        values = channel_values(features)
+        _, flat = bin_positions(values, low, high, HISTOGRAM_BINS)
+        return bin_counts(flat, values.shape[1], HISTOGRAM_BINS).long(), (values <= low).sum(0)
+
+    def lines(self, counts: Tensor, atoms: Tensor, positions: int) -> Tensor:
+        """The remapping's lines from the whole picture's counts over ``positions``."""
+        wide = self.target.dtype
+        return bin_lines(counts.to(wide), atoms.to(wide), positions, self.target, HISTOGRAM_BINS)
+
+    def part(self, features: Tensor, low: Tensor, high: Tensor, lines: Tensor, positions: int) -> Tensor:
+        """A tile's share of the weighted value (the shares add up to it), with its gradient."""
+        values = channel_values(features)
+
+        def mapper(v: Tensor) -> Tensor:
+            position, flat = bin_positions(v, low, high, HISTOGRAM_BINS)
+            return read_lines(lines, position, flat)
+
+        return self.weight * histogram_part(values, mapper, positions * values.shape[1])
 
 
 @dataclass(frozen=True)
@@ -137,6 +211,13 @@ class GramTerm(OneLayer):
     def __call__(self, features: Features) -> Tensor:
         return self.weight * (gram_loss(features.raw[self.layer], self.target) + self.offset)
 
+    def sums(self, features: Tensor, where: Where) -> tuple[Tensor, ...]:
+        return (second_moment_sum(features),)
+
+    def from_sums(self, sums: Sequence[Tensor], positions: int) -> Tensor:
+        gram = sums[0] / (positions * self.target.shape[-1])
+        return self.weight * ((gram - self.target).square().mean() + self.offset)
+
 
 @dataclass(frozen=True)
 class WassersteinTerm(OneLayer):
@@ -153,6 +234,14 @@ class WassersteinTerm(OneLayer):
 
     def __call__(self, features: Features) -> Tensor:
         return self.weight * wasserstein_loss(features.raw[self.layer], self.mean, self.cov, self.cov_sqrt)
+
+    def sums(self, features: Tensor, where: Where) -> tuple[Tensor, ...]:
+        second = second_moment_sum(features)
+        return features.sum(dim=(2, 3), dtype=second.dtype), second
+
+    def from_sums(self, sums: Sequence[Tensor], positions: int) -> Tensor:
+        mean, second = sums[0] / positions, sums[1] / positions
+        return self.weight * gaussian_distance(mean, second, self.mean, self.cov, self.cov_sqrt)
 
 
 @dataclass(frozen=True)
