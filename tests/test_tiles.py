@@ -154,7 +154,7 @@ def test_the_memory_check_plans_tiles_between_the_whole_pictures_need_and_the_sm
     budget = (whole + tiled) // 2
     monkeypatch.setattr(runtime, "available_bytes", lambda device: 64 * 2**30)
     plan = runtime.check_memory(vgg19, size, True, "lbfgs", torch.device("cpu"), layers, budget=budget, halo=80)
-    assert plan.tile in runtime.TILE_SIZES and plan.have == budget
+    assert plan.tile in runtime.TILE_SIZES and plan.have == budget and plan.history is None
     assert runtime.tiled_bytes(vgg19, size, True, "lbfgs", layers, 30, plan.tile, 80) <= budget
     larger = [t for t in runtime.TILE_SIZES if t > plan.tile]  # the largest tiles that fit were taken
     assert all(runtime.tiled_bytes(vgg19, size, True, "lbfgs", layers, 30, t, 80) > budget for t in larger)
@@ -164,6 +164,31 @@ def test_the_memory_check_plans_tiles_between_the_whole_pictures_need_and_the_sm
     assert roomy.tile is None
     forced = runtime.check_memory(vgg19, (90, 120), True, "lbfgs", torch.device("cpu"), layers, tile=64)
     assert forced.tile_at(1, (90, 120)) == 64 and forced.tile_at(1, (45, 60)) is None
+
+
+def test_summed_tiles_fit_a_print_in_a_budget_that_held_maps_do_not_with_a_shorter_history(vgg19, monkeypatch):
+    import impasto.runtime as runtime
+
+    layers = ("relu4_2", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    a3, budget, cpu = (3508, 4961), 6 * 2**30, torch.device("cpu")
+    monkeypatch.setattr(runtime, "available_bytes", lambda device: 64 * 2**30)
+    options = {"budget": budget, "halo": 80, "histogram_layers": layers[1:], "content_layers": layers[:1]}
+    with pytest.raises(runtime.TooLarge) as refused:
+        runtime.check_memory(vgg19, a3, True, "lbfgs", cpu, layers, **options)  # held maps: 4.5 GB of relu1_1 alone
+    plan = runtime.check_memory(vgg19, a3, True, "lbfgs", cpu, layers, streamed=True, **options)
+    assert plan.tile is not None and plan.tile >= 512  # large tiles kept, the history shortened for them
+    assert plan.history in runtime.HISTORIES and plan.history < 30
+    need = runtime.tiled_bytes(vgg19, a3, True, "lbfgs", layers, plan.history, plan.tile, 80, layers[1:],
+                               streamed=True, content_layers=layers[:1])  # fmt: skip
+    longer = runtime.tiled_bytes(vgg19, a3, True, "lbfgs", layers, 30, plan.tile, 80, layers[1:],
+                                 streamed=True, content_layers=layers[:1])  # fmt: skip
+    assert need <= budget < longer
+    # The refusal names a picture of the same shape that would fit, and it does.
+    width, height = map(int, str(refused.value).split("; a ")[1].split(" picture would fit")[0].split("x"))
+    assert abs(width / height - 4961 / 3508) < 0.01 and 1000 < width < 4961
+    runtime.check_memory(vgg19, (height, width), True, "lbfgs", cpu, layers, **options)
+    with pytest.raises(runtime.TooLarge):
+        runtime.check_memory(vgg19, (height + 40, width + 56), True, "lbfgs", cpu, layers, **options)
 
 
 def test_a_run_in_forced_tiles_says_so_and_follows_the_whole_run(vgg19):

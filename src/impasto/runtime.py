@@ -242,35 +242,51 @@ def tiled_bytes(
     tile: int,
     halo: int,
     histogram_layers: Sequence[str] = (),
+    *,
+    streamed: bool = False,
+    content_layers: Sequence[str] = (),
 ) -> int:
     """Peak bytes of a run at ``size`` evaluated in ``tile`` px tiles with ``halo``
-    (:class:`impasto.engine.tiles.Tiled`): the whole picture's features at ``layers`` and
-    their gradients, the histogram term's buffers (a float32 difference per value kept;
-    three more values per value of one layer at a time), one window's forward and backward,
-    the optimiser's state of the whole picture."""
+    (:class:`impasto.engine.tiles.Tiled`): one window's forward and backward, the
+    optimiser's state of the whole picture, and
+
+    - ``streamed`` (every term sums over tiles): the content target at
+      ``content_layers``, and one window's histogram buffers (a float32 difference per
+      value kept; positions, bins and the remapped values of one layer at a time);
+    - otherwise the whole picture's features at ``layers`` and their gradients, and the
+      histogram buffers of the whole picture."""
     pixels = size[0] * size[1]
-    element = 2 if low_precision else 4
-    maps = largest = 0.0
-    for name, channels, area in _layer_outputs(encoder, layers):
-        if name in layers:
-            values = channels / area * pixels
-            maps += values * 2 * element  # the map and its gradient
-            if name in histogram_layers:  # its float32 difference kept for the backward,
-                maps += values * 4  # and positions, bins and the remapped values of one layer at a time
-                largest = max(largest, values * 12)
-    maps += largest
     side = tile + 2 * halo
     window = min(side, size[0]) * min(side, size[1])
+    element = 2 if low_precision else 4
+    held = largest = 0.0
+    for name, channels, area in _layer_outputs(encoder, layers):
+        if name not in layers:
+            continue
+        values = channels / area * (window if streamed else pixels)
+        if streamed:
+            held += channels / area * pixels * element if name in content_layers else 0.0
+            held += values * 4  # a tile's features copied out of the window for its sums
+        else:
+            held += values * 2 * element  # the map and its gradient
+        if name in histogram_layers:
+            held += values * 4  # the float32 difference kept for the backward
+            largest = max(largest, values * 12)  # positions, bins, remapped values of one layer
+    held += largest
     values, indices = activation_elements_per_pixel(encoder, layers)
     activations = window * (values * element + indices * 8) * (1 + BACKWARD_FACTOR)
     used = [encoder.convs[n] for n in encoder.names_for(layers) if n in encoder.convs]
     weights = sum(p.numel() for conv in used for p in conv.parameters()) * (4 + (2 if low_precision else 0))
     state = pixels * 3 * 4 * (2 * history + 6 if optimizer == "lbfgs" else 8)
-    return int(BASELINE_BYTES + maps + activations + weights + state)
+    return int(BASELINE_BYTES + held + activations + weights + state)
 
 
 #: Tile sizes tried, largest first, when a picture does not fit whole.
 TILE_SIZES = (2048, 1536, 1024, 768, 512, 384, 256)
+
+#: L-BFGS histories tried, longest first, when a picture's optimiser state does not fit
+#: with its full history (each pair is two copies of the picture: 0.4 GB at A3).
+HISTORIES = (30, 20, 10, 5)
 
 
 class TooLarge(ConfigError):
@@ -293,6 +309,8 @@ class MemoryPlan:
     tile: int | None
     have: int | None
     forced: bool = False
+    history: int | None = None
+    """L-BFGS curvature pairs the run keeps, where shorter than asked to fit (else None)."""
 
     def tile_at(self, need: int, size: tuple[int, int]) -> int | None:
         """The tile size for a scale whose whole-picture pass needs ``need`` bytes."""
@@ -319,9 +337,13 @@ def check_memory(
     tile: int | None = None,
     halo: int = 0,
     histogram_layers: Sequence[str] = (),
+    streamed: bool = False,
+    content_layers: Sequence[str] = (),
 ) -> MemoryPlan:
     """How the run fits in ``budget`` bytes (default: what ``device`` has free): whole,
-    or in the largest tiles that fit (``tile``: always in tiles of that size). Fails
+    or in the largest tiles that fit (``tile``: always in tiles of that size), with the
+    longest L-BFGS history (of ``history`` and :data:`HISTORIES`) that fits; ``streamed``:
+    the terms sum over tiles (see :func:`tiled_bytes`). Fails
     before allocating when it fits neither way, with what it would need. A style image of
     ``style_pixels`` runs through the network without grad: its two largest activations
     (the first block's 64 channels) and its resized copies count too; ``held``: bytes the
@@ -336,13 +358,32 @@ def check_memory(
     if have is None or need <= have:
         return MemoryPlan(None, have)
     used = tuple(encoder.layers if layers is None else layers)
-    tiled = need
-    for candidate in TILE_SIZES:
-        if candidate >= max(size):
-            continue
-        tiled = extra + tiled_bytes(encoder, size, low, optimizer, used, history, candidate, halo, histogram_layers)
-        if tiled <= have:
-            return MemoryPlan(candidate, have)
+    histories = [h for h in HISTORIES if h < history] if optimizer == "lbfgs" else []
+
+    def tiled_need(at: tuple[int, int], pairs: int, candidate: int) -> int:
+        return extra + tiled_bytes(
+            encoder, at, low, optimizer, used, pairs, candidate, halo, histogram_layers,
+            streamed=streamed, content_layers=content_layers,
+        )  # fmt: skip
+
+    # Tiles of 512 px or more first (a 512 px tile's halo already adds 72% to its
+    # pixels, a 256 px one's 164%), shortening the history for them; smaller tiles last.
+    large = [t for t in TILE_SIZES if t >= 512]
+    for tiles in (large, [t for t in TILE_SIZES if t < 512]):
+        for pairs in (history, *histories):
+            for candidate in tiles:
+                if candidate < max(size) and tiled_need(size, pairs, candidate) <= have:
+                    return MemoryPlan(candidate, have, history=None if pairs == history else pairs)
+    least = (histories or [history])[-1]
+    tiled = tiled_need(size, least, TILE_SIZES[-1])
+    # The largest picture of this shape that would fit, as the message's suggestion.
+    low_side, high_side = 0.0, 1.0
+    for _ in range(30):
+        middle = (low_side + high_side) / 2
+        at = (max(1, round(size[0] * middle)), max(1, round(size[1] * middle)))
+        fits = min(need, tiled_need(at, least, TILE_SIZES[-1])) <= have if max(at) > TILE_SIZES[-1] else True
+        low_side, high_side = (middle, high_side) if fits else (low_side, middle)
+    fitting = (round(size[0] * low_side), round(size[1] * low_side))
     hint = " or `optimizer` adam (no L-BFGS history)" if optimizer == "lbfgs" else ""
     style = f" (a style image at {style_pixels:,} px included)" if style_pixels > size[0] * size[1] else ""
     where = f"the budget of {gigabytes(have)}" if budget is not None and have == budget else (
@@ -350,7 +391,8 @@ def check_memory(
     raise TooLarge(
         field,
         f"a {size[1]}x{size[0]} run needs about {gigabytes(min(need, tiled))} of memory{style}, even in "
-        f"{TILE_SIZES[-1]} px tiles, and there is {where}; use a smaller `size` or `pixels`, or `style_scale`{hint}",
+        f"{TILE_SIZES[-1]} px tiles, and there is {where}; a {fitting[1]}x{fitting[0]} picture would fit: use a "
+        f"smaller `size` or `pixels`, or `style_scale`{hint}",
         min(need, tiled),
         have,
     )

@@ -9,6 +9,7 @@ exits.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import threading
 import time
@@ -24,7 +25,7 @@ from impasto.config import DEFAULT, StyleConfig
 from impasto.digest import digest
 from impasto.engine.events import EVERY_STEP, NO_PREVIEWS, Clock, Previews, Progress, ProgressCallback
 from impasto.engine.optimize import DEFAULT_POLICY, Evaluator, Policy, WholeImage, evaluate, optimize_scale
-from impasto.engine.tiles import Tiled, margins, windows
+from impasto.engine.tiles import Tiled, features_in_tiles, margins, windows
 from impasto.imageio import ImageInput, resize, size_of
 from impasto.inputs import Inputs, load_inputs
 from impasto.model.encoder import Encoder, build_encoder
@@ -177,6 +178,8 @@ class Stylizer:
             tile=self.runtime.tile,
             halo=margins(self.encoder, layers)[0],
             histogram_layers=histogram_layers,
+            streamed=loaded.masks is None,
+            content_layers=recipe.content_layers,
         )
         colors = COLOR_MODES[recipe.colors]
         content, styles = colors.prepare(loaded.content, loaded.styles)
@@ -261,9 +264,22 @@ class _Run:
         low = self.s.autocast is not None
         return estimate_bytes(self.s.encoder, size, low, recipe.optimizer, layers, self.s.policy.history)
 
+    @property
+    def policy(self) -> Policy:
+        """The optimiser's policy, its history shortened where the memory plan says so."""
+        if self.memory.history is None:
+            return self.s.policy
+        return dataclasses.replace(self.s.policy, history=self.memory.history)
+
+    def tile_at(self, size: tuple[int, int]) -> int | None:
+        """The tile size of a scale of ``size`` (None: the whole picture at once)."""
+        return self.memory.tile_at(self.whole_need(size), size)
+
     def targets(self, size: tuple[int, int]) -> Targets:
-        """Content features and style statistics at a scale of ``size``, on the step network."""
+        """Content features and style statistics at a scale of ``size``, on the step network
+        (the photo's features tile by tile where the scale runs in tiles)."""
         recipe = self.recipe
+        tile = self.tile_at(size)
         content = resize(self.content, size, recipe.resample).to(self.device)
         scaled = [
             resize(style, scaled_style_size(size_of(style), size, recipe, self.labels[k]), recipe.resample)
@@ -274,7 +290,13 @@ class _Run:
         # statistics' products too: their values are those of the network's precision).
         with network_precision(self.device.type, s.autocast):
             features = content_targets(
-                lambda image, layers: s.network(image, layers, recipe.pooling), content, recipe.content_layers
+                lambda image, layers: (
+                    s.network(image, layers, recipe.pooling)
+                    if tile is None
+                    else features_in_tiles(s.network, image, layers, recipe.pooling, tile, s.autocast)
+                ),
+                content,
+                recipe.content_layers,
             )
             weights = normalized(recipe.style_weights, len(scaled))
             kind = statistics_kind(recipe.style_loss, self.masks is not None, recipe.histogram_weight > 0)
@@ -367,7 +389,7 @@ class _Run:
                 targets = self.targets(size)
                 clock.at(index, size)
                 objective = self.objective(targets, size)
-                tile = self.memory.tile_at(self.whole_need(size), size)
+                tile = self.tile_at(size)
                 evaluator: Evaluator = (
                     WholeImage(self.s.network, objective, self.s.autocast, recipe.pooling)
                     if tile is None
@@ -385,7 +407,7 @@ class _Run:
                     clamp=recipe.clamp,
                     ema_decay=recipe.ema_decay,
                     adam_state=adam_state,
-                    policy=self.s.policy,
+                    policy=self.policy,
                 )
                 latest[0] = image
                 if stopped:
@@ -400,13 +422,16 @@ class _Run:
             # The last event scores the picture as the objective sees it, with the float32
             # network whatever the run's precision (against the final scale's targets,
             # computed in the run's precision).
+            objective, seen, tile = (
+                self.objective(targets, schedule.final),
+                self.colors.view(picture),
+                self.tile_at(schedule.final),
+            )
             with torch.no_grad():
-                loss, terms = evaluate(
-                    self.s.encoder,
-                    self.objective(targets, schedule.final),
-                    self.colors.view(picture),
-                    None,
-                    recipe.pooling,
+                loss, terms = (
+                    evaluate(self.s.encoder, objective, seen, None, recipe.pooling)
+                    if tile is None
+                    else Tiled(self.s.encoder, objective, None, recipe.pooling, tile)(seen, backward=False)
                 )
             numbers = torch.stack([*terms.values(), loss]).tolist()
             values = dict(zip([*terms, "loss"], numbers, strict=True))
