@@ -57,3 +57,21 @@ def test_scale_schedule():
     assert scale_sizes((384, 512), None) == [(384, 512)]
     assert scale_sizes((288, 384), None, 3) == [(144, 192), (204, 272), (288, 384)]
     assert scale_sizes((288, 384), 128, 1) == [(288, 384)]
+
+
+def test_scales_above_the_detail_size_take_as_many_pixel_steps_as_one_of_that_size():
+    from impasto.config import PRESETS
+    from impasto.schedule import LEAST_DETAIL_STEPS, plan
+
+    recipe = PRESETS["print"].replace(size=3508)
+    schedule = plan(recipe, 2480, 3508)
+    preview = plan(recipe.replace(detail_size=None), 2480, 3508)
+    assert schedule.sizes == preview.sizes  # the same scales, fewer steps at the large ones
+    for (h, w), steps, full in zip(schedule.sizes, schedule.steps, preview.steps, strict=True):
+        if max(h, w) <= 512:
+            assert steps == full
+        else:
+            assert LEAST_DETAIL_STEPS <= steps < full
+            assert steps == LEAST_DETAIL_STEPS or steps * h * w == pytest.approx(full * 512 * 512 * h / w, rel=0.1)
+    assert schedule.steps[-3:] == (LEAST_DETAIL_STEPS,) * 3
+    assert plan(PRESETS["print"].replace(size=512), 768, 1024).steps == plan(PRESETS["default"], 768, 1024).steps

@@ -207,7 +207,7 @@ def test_restarting_the_server_keeps_the_gallery(tmp_path):
 
 def test_presets_and_input_thumbnails(client):
     data = client.get("/api/presets").json()
-    assert set(data["presets"]) == {"default", "fast", "quality", "gatys"}
+    assert set(data["presets"]) == {"default", "fast", "quality", "gatys", "print"}
     assert data["presets"]["fast"]["steps"] == PRESETS["fast"].steps and "content_weight" in data["fields"]
     job_id = submit(client, content=png(size=(1200, 900))).json()["id"]
     follow(client, job_id)

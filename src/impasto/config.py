@@ -128,6 +128,13 @@ class StyleConfig:
     final_steps: int | None = setting(
         None, "steps at the final (full-size) scale, when there are several", "int", none="as `steps`"
     )
+    detail_size: int | None = setting(
+        None,
+        "coarse-to-fine: scales whose longest side is larger take fewer steps, as many pixel-steps as a scale of "
+        "this size (at least 8)",
+        "int",
+        none="every scale its steps",
+    )
     optimizer: str = setting("lbfgs", "optimiser", "str", choices=OPTIMIZERS)
     lr: float | None = setting(None, "step size", "float", none="1 for lbfgs, 0.02 for adam")
     init: str = setting(
@@ -329,6 +336,10 @@ def validate(config: StyleConfig) -> None:
     for field in ("first_steps", "final_steps"):
         if getattr(config, field) is not None:
             _positive_int(field, getattr(config, field))
+    if config.detail_size is not None:
+        _positive_int("detail_size", config.detail_size)
+        if config.detail_size < MIN_SIDE:
+            raise ConfigError("detail_size", f"must be at least {MIN_SIDE} px, got {config.detail_size}")
     if config.scales is not None:
         _positive_int("scales", config.scales)
         if config.scales > MAX_SCALES:
@@ -442,7 +453,19 @@ DEFAULT = StyleConfig(
 FAST = DEFAULT.replace(first_steps=50, steps=27)
 #: ``quality``: the default's objective optimised further (twice the steps per scale).
 QUALITY = DEFAULT.replace(first_steps=300, steps=160)
-PRESETS: dict[str, StyleConfig] = {"default": DEFAULT, "fast": FAST, "quality": QUALITY, "gatys": GATYS}
+#: ``print``: the default's objective for print sizes. The coarse scales set the
+#: composition and take the default's steps up to 512 px (a preview's size); each larger
+#: scale mostly sharpens strokes the one before drew, and takes as many pixel-steps as
+#: a 512 px scale would (a 2048 px scale: 1/16 of them, at least 8), so an A4 page costs
+#: about what its three largest scales' few steps cost (docs/print.md).
+PRINT = DEFAULT.replace(detail_size=512)
+PRESETS: dict[str, StyleConfig] = {
+    "default": DEFAULT,
+    "fast": FAST,
+    "quality": QUALITY,
+    "gatys": GATYS,
+    "print": PRINT,
+}
 
 #: crowsonkb/style-transfer-pytorch's own recipe on impasto's engine and weights (a
 #: reference the benchmarks compare against, not a preset): W2 style loss, relu1_1..relu5_1

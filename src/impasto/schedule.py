@@ -7,6 +7,7 @@ Pure arithmetic on ``(h, w)`` tuples: nothing here touches an image.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from impasto.config import TUNED_SIDE, StyleConfig
@@ -68,6 +69,23 @@ def scale_steps(config: StyleConfig, scales: int) -> list[int]:
     return [config.first_steps or config.steps, *middle, config.final_steps or config.steps]
 
 
+#: The fewest steps a scale above ``detail_size`` takes (see :func:`detail_steps`).
+LEAST_DETAIL_STEPS = 8
+
+
+def detail_steps(config: StyleConfig, sizes: Sequence[tuple[int, int]], steps: Sequence[int]) -> list[int]:
+    """``steps`` with those of the scales larger than ``detail_size`` cut to as many
+    pixel-steps as a scale of that size would take (at least :data:`LEAST_DETAIL_STEPS`,
+    never more than asked)."""
+    if config.detail_size is None:
+        return list(steps)
+    cut = []
+    for (h, w), n in zip(sizes, steps, strict=True):
+        ratio = (config.detail_size / max(h, w)) ** 2
+        cut.append(n if ratio >= 1 else min(n, max(LEAST_DETAIL_STEPS, math.ceil(n * ratio))))
+    return cut
+
+
 def working_size(height: int, width: int, config: StyleConfig) -> tuple[int, int]:
     """``(h, w)`` of the output for a content image of ``height x width``."""
     if config.pixels is not None:
@@ -127,7 +145,7 @@ def plan(config: StyleConfig, height: int, width: int) -> Schedule:
             f"network's {MIN_SIDE} px on its short side; use {smallest_working(config, height, width)}"
         )
     sizes = [size for size in scale_sizes(final, config.start_size, config.scales) if min(size) >= MIN_SIDE]
-    steps = scale_steps(config, len(sizes))
+    steps = detail_steps(config, sizes, scale_steps(config, len(sizes)))
     return Schedule(tuple(sizes), tuple(steps), content_weight_at(config, sizes[-1]))
 
 
