@@ -6,7 +6,7 @@ picture across tile borders over the same elsewhere).
 
     python benchmarks/tiles.py --sizes 1024,2048,4096,A3 --max-memory 6G --steps 3
     python benchmarks/tiles.py --sizes 1024,2048 --max-memory '' --force-tile 512
-    python benchmarks/tiles.py --seams --size 512 --tile 128 --preset fast
+    python benchmarks/tiles.py --seams --size 1024 --tile 256 --preset fast --pairs tubingen+starry_night
     python benchmarks/tiles.py --exactness
 """
 
@@ -61,9 +61,50 @@ def one(size: str, budget: str | None, steps: int, preset_name: str, tile: int |
     }
 
 
-def seams(size: int, tile: int, preset_name: str) -> None:
+def seam_figure(picture, tile: int, borders_of) -> float:
+    """Mean gradient magnitude (grey, |dx| + |dy|) at the tile borders over the same
+    elsewhere: 1 where borders are like any other place in the picture."""
     import torch
 
+    border = torch.zeros(picture.shape[-2:], dtype=torch.bool)
+    for r0, c0 in borders_of:
+        if r0:
+            border[r0 - 1 : r0 + 1] = True
+        if c0:
+            border[:, c0 - 1 : c0 + 1] = True
+    grey = picture[0].mean(0)
+    dy = torch.zeros_like(grey)
+    dx = torch.zeros_like(grey)
+    dy[1:] = (grey[1:] - grey[:-1]).abs()
+    dx[:, 1:] = (grey[:, 1:] - grey[:, :-1]).abs()
+    magnitude = dx + dy
+    return float(magnitude[border].mean() / magnitude[~border].mean())
+
+
+def independent(stylizer, photo, painting, recipe, size, tile):
+    """What the tiling scripts do: the photo at ``size`` cut into ``tile`` px tiles, each
+    painted on its own as a picture of its own (same recipe at the tile's size), put back."""
+    import torch
+
+    from impasto.imageio import load_image, resize
+    from impasto.inputs import Inputs
+    from impasto.schedule import fit_longest_side
+
+    image = load_image(photo)
+    height, width = fit_longest_side(*image.shape[-2:], size)
+    whole = resize(image, (height, width), "bicubic")
+    out = torch.zeros_like(whole)
+    corners = []
+    for r0 in range(0, height, tile):
+        for c0 in range(0, width, tile):
+            part = whole[..., r0 : r0 + tile, c0 : c0 + tile]
+            painted = stylizer.run(Inputs.of(part, [painting]), recipe.replace(size=max(part.shape[-2:])))
+            out[..., r0 : r0 + tile, c0 : c0 + tile] = resize(painted, tuple(part.shape[-2:]), "bicubic")
+            corners.append((r0, c0))
+    return out, corners
+
+
+def seams(size: int, tile: int, preset_name: str, pairs: list[tuple[str, str]]) -> None:
     from impasto.config import preset
     from impasto.engine.stylizer import Stylizer
     from impasto.engine.tiles import margins, windows
@@ -72,48 +113,41 @@ def seams(size: int, tile: int, preset_name: str) -> None:
     from impasto.metrics import figures, references
     from impasto.runtime import Runtime
 
-    pairs = [("tubingen", "starry_night"), ("stata", "the_scream")]
     print(f"machine: {machine()}")
-    print(f"{preset_name} at {size} px, tiles of {tile} px against the whole picture")
+    print(f"{preset_name} at {size} px, tiles of {tile} px against the whole picture, and each tile painted alone")
     print("| pair | run | seconds | style distance | content distance | seam figure |")
     print("|---|---|---|---|---|---|")
     for content_name, style_name in pairs:
         photo, painting = find_image(content_name, "content"), find_image(style_name, "style")
         recipe = preset(preset_name).replace(size=size, pixels=None, seed=0)
-        for label, runtime in (("whole", Runtime()), (f"{tile} px tiles", Runtime(tile=tile))):
+        for label in ("whole", f"{tile} px tiles", "each tile alone"):
             started = time.perf_counter()
-            stylizer = Stylizer(runtime)
-            out = stylizer.run(Inputs.of(photo, [painting]), recipe)
+            stylizer = Stylizer(Runtime(tile=tile) if label.endswith("tiles") else Runtime())
+            if label == "each tile alone":
+                out, corners = independent(stylizer, photo, painting, recipe, size, tile)
+            else:
+                out = stylizer.run(Inputs.of(photo, [painting]), recipe)
+                halo, align = margins(stylizer.encoder, ("relu5_1",))
+                corners = [(w.inner[0][0], w.inner[1][0]) for w in windows(*size_of(out), tile, halo, align)]
             seconds = time.perf_counter() - started
-            name = f"benchmarks/out/tiles_{content_name}_{style_name}_{label.split()[0]}.png"
+            name = f"benchmarks/out/tiles_{content_name}_{style_name}_{size}_{label.split()[0]}.png"
             Path(name).parent.mkdir(exist_ok=True)
             save_image(out, name)
             c, s = references(load_image(photo), load_image(painting), max(size_of(out)))
             style_distance, content_distance = figures(stylizer.encoder, out, c, s)
-            halo, align = margins(stylizer.encoder, ("relu5_1",))
-            plan = windows(*size_of(out), tile, halo, align)
-            border = torch.zeros(size_of(out), dtype=torch.bool)
-            for window in plan:
-                (r0, _), (c0, _) = window.inner
-                if r0:
-                    border[r0 - 1 : r0 + 1] = True
-                if c0:
-                    border[:, c0 - 1 : c0 + 1] = True
-            grey = out[0].mean(0)
-            dy = torch.zeros_like(grey)
-            dx = torch.zeros_like(grey)
-            dy[1:] = (grey[1:] - grey[:-1]).abs()
-            dx[:, 1:] = (grey[:, 1:] - grey[:, :-1]).abs()
-            magnitude = dx + dy
-            seam = float(magnitude[border].mean() / magnitude[~border].mean())
+            seam = seam_figure(out, tile, corners)
             print(f"| {content_name} + {style_name} | {label} | {seconds:.0f} | {style_distance:.4f} | "
                   f"{content_distance:.4f} | {seam:.3f} |", flush=True)  # fmt: skip
 
 
 def exactness() -> None:
-    """One evaluation of default and gatys on a 340x290 picture in 96 px tiles (12) against
-    the whole picture, real VGG19 in float32: how far apart the loss, the terms and the
-    gradient are."""
+    """One evaluation of default and gatys on a 340x290 picture in tiles against the whole
+    picture, real VGG19 in float32: the loss, the terms and the gradient (96 px tiles, 12
+    of them); then each term alone (128 px tiles), its tiled and whole gradients against
+    each other and each against the same evaluation in float64 (network included)."""
+    import copy
+    import dataclasses
+
     import torch
 
     from impasto.config import PRESETS
@@ -123,29 +157,63 @@ def exactness() -> None:
     from impasto.model.encoder import Encoder
     from impasto.model.weights import load_original
     from impasto.objective.targets import build_targets
-    from impasto.objective.terms import recipe_objective
+    from impasto.objective.terms import Objective, recipe_objective
 
     vgg = Encoder(load_original(), ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1"), "max")
-    print("| preset | loss, relative | worst term, relative | gradient, relative (norm) |")
-    print("|---|---|---|---|")
-    for name in ("default", "gatys"):
+    exact_vgg = copy.deepcopy(vgg).double()
+
+    def case(network, name, dtype):
         recipe = PRESETS[name]
         generator = torch.Generator().manual_seed(1)
-        content = resize(torch.rand(1, 3, 10, 12, generator=generator), (290, 340))
-        style = resize(torch.rand(1, 3, 8, 8, generator=generator), (200, 200))
-        targets = build_targets(vgg, content, [style], recipe.content_layers, recipe.style_layers,
+        content = resize(torch.rand(1, 3, 10, 12, generator=generator), (290, 340)).to(dtype)
+        style = resize(torch.rand(1, 3, 8, 8, generator=generator), (200, 200)).to(dtype)
+        targets = build_targets(network, content, [style], recipe.content_layers, recipe.style_layers,
                                 style_loss=recipe.style_loss, histogram=recipe.histogram_weight > 0)  # fmt: skip
         objective = recipe_objective(recipe, targets)
-        image = (content * 0.7 + 0.15 + 0.05 * torch.rand(content.shape, generator=generator)).clamp(0, 1)
-        results = []
-        for evaluator in (WholeImage(vgg, objective), Tiled(vgg, objective, tile=96)):
-            pixels = image.clone().requires_grad_(True)
-            loss, terms = evaluator(pixels, backward=True)
-            results.append((loss.item(), {k: v.item() for k, v in terms.items()}, pixels.grad))
-        (loss, terms, grad), (tiled, tiled_terms, tiled_grad) = results
+        image = (content * 0.7 + 0.15 + 0.05 * torch.rand(content.shape, generator=generator).to(dtype)).clamp(0, 1)
+        terms = [
+            dataclasses.replace(
+                t,
+                **{
+                    f.name: getattr(t, f.name).to(dtype)
+                    for f in dataclasses.fields(t)
+                    if torch.is_tensor(getattr(t, f.name))
+                },
+            )
+            for t in objective.terms
+        ]
+        return Objective(tuple(terms)), image
+
+    def run(evaluator, image):
+        pixels = image.clone().requires_grad_(True)
+        loss, terms = evaluator(pixels, backward=True)
+        return loss.item(), {k: v.item() for k, v in terms.items()}, pixels.grad.double()
+
+    def apart(a, b):
+        return float((a - b).norm() / b.norm())
+
+    print("| preset | loss, relative | worst term, relative | gradient, relative (norm) |")
+    print("|---|---|---|---|")
+    rows = []
+    for name in ("default", "gatys"):
+        objective, image = case(vgg, name, torch.float32)
+        (loss, terms, grad), (tiled, tiled_terms, tiled_grad) = (
+            run(WholeImage(vgg, objective), image), run(Tiled(vgg, objective, tile=96), image))  # fmt: skip
         worst = max(abs(tiled_terms[k] - v) / max(abs(v), 1e-30) for k, v in terms.items())
-        error = float((tiled_grad - grad).norm() / grad.norm())
-        print(f"| {name} | {abs(tiled - loss) / loss:.1e} | {worst:.1e} | {error:.1e} |")
+        print(f"| {name} | {abs(tiled - loss) / loss:.1e} | {worst:.1e} | {apart(tiled_grad, grad):.1e} |")
+        exact, exact_image = case(exact_vgg, name, torch.float64)
+        for term, exact_term in zip(objective.terms, exact.terms, strict=True):
+            if term.layers:
+                alone = Objective((term,))
+                _, _, whole = run(WholeImage(vgg, alone), image)
+                _, _, tiles = run(Tiled(vgg, alone, tile=128), image)
+                _, _, truth = run(WholeImage(exact_vgg, Objective((exact_term,))), exact_image)
+                rows.append((name, term.key, apart(tiles, whole), apart(whole, truth), apart(tiles, truth)))
+    print()
+    print("| preset | term | tiled vs whole | whole vs float64 | tiled vs float64 |")
+    print("|---|---|---|---|---|")
+    for name, key, a, b, c in rows:
+        print(f"| {name} | {key} | {a:.1e} | {b:.1e} | {c:.1e} |")
 
 
 def main() -> None:
@@ -160,13 +228,15 @@ def main() -> None:
     parser.add_argument("--exactness", action="store_true")
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--tile", type=int, default=128)
+    parser.add_argument("--pairs", default="tubingen+starry_night,stata+the_scream", help="--seams: photo+painting,...")
     args = parser.parse_args()
     if args.one:
         tile = None if args.force_tile == 0 else args.force_tile
         print(json.dumps(one(args.one, args.max_memory or None, args.steps, args.preset, tile)))
         return
     if args.seams:
-        seams(args.size, args.tile, args.preset)
+        pairs = [tuple(pair.split("+")) for pair in args.pairs.split(",")]
+        seams(args.size, args.tile, args.preset, pairs)  # type: ignore[arg-type]
         return
     if args.exactness:
         exactness()

@@ -1,24 +1,27 @@
 """The objective and its exact gradient, tile by tile: an evaluator for pictures whose
 whole-image network pass does not fit in memory (issue 23, DESIGN-0.3 seam 1).
 
-Two passes over tiles of the picture, each tile run through the network with a halo
-(a margin of the pixels around it) wide enough that every feature inside the tile is the
-feature the whole picture gives:
+Each tile runs through the network with a halo (a margin of the pixels around it) wide
+enough that every feature inside the tile is the feature the whole picture gives. The
+terms never see a whole picture's feature map: each splits its value into sums over
+positions (:class:`impasto.objective.terms.Summed`: content, Gram, W2) or into the
+histogram's passes (range, counts in the whole picture's bins, values read off the
+bins' lines). One evaluation:
 
-1. **Features** (no gradient): each tile's features at the layers the terms read are
-   copied into whole-picture feature maps. The terms then run on those maps as they are:
-   the Gram matrices, the Wasserstein term's mean and covariance, the histogram term's
-   sorted channels are statistics of the whole picture, not of a tile, and the loss is
-   the loss of the whole picture. Autograd gives the gradient of the loss with respect to
-   every feature map (and to the pixels, for TV and the temporal term).
-2. **Gradient**: each tile runs through the network again, with autograd, and its
-   features inside the tile are back-propagated with the gradient pass 1 found for them.
-   Each tile's input gradient (halo included) is added into the picture's.
+1. **Sums** (no gradient): every tile's sums, added; the histograms' ranges.
+2. **Counts** (no gradient, histogram term only): every tile's counts in the whole
+   picture's bins, added.
+3. The loss from the sums, and autograd's gradient with respect to each sum (and to the
+   pixels, for TV and the temporal term).
+4. **Gradient**: each tile runs through the network again, with autograd; its sums (and
+   its share of the histogram term) are back-propagated with step 3's gradients, and its
+   input gradient (halo included) is added into the picture's.
 
-Since the loss is a function of the features, and the features inside each tile are
-exact, the sum is the whole picture's gradient (to float rounding). What is held at
-once: the whole-picture feature maps at the terms' layers and their gradients, and one
-tile's network pass; not the whole picture's activations at every layer.
+Every sum is the whole picture's, so the loss and the gradient are the whole picture's
+(to float rounding). What is held at once: the picture, the terms' sums and counts, the
+photo's content target, and one window's network pass. Terms that do not split into sums
+(the regional ones) are evaluated from whole feature maps assembled tile by tile
+(:meth:`Tiled._held`), then back-propagated tile by tile the same way.
 
 Tiles are aligned to the deepest pooling used (16 px for relu5_1), so every window sees
 the pooling grid the whole picture sees; windows are cut at the picture's edges (where
