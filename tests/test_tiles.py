@@ -183,6 +183,10 @@ def test_summed_tiles_fit_a_print_in_a_budget_that_held_maps_do_not_with_a_short
     longer = runtime.tiled_bytes(vgg19, a3, True, "lbfgs", layers, 30, plan.tile, 80, layers[1:],
                                  streamed=True, content_layers=layers[:1])  # fmt: skip
     assert need <= budget < longer
+    # The print preset's painting grows with the print (look_size): read in tiles, it fits too.
+    grown = runtime.check_memory(vgg19, a3, True, "lbfgs", cpu, layers, streamed=True, style_pixels=a3[0] * a3[1],
+                                 **options)  # fmt: skip
+    assert grown.tile is not None and grown.history is not None
     # The refusal names a picture of the same shape that would fit, and it does.
     width, height = map(int, str(refused.value).split("; a ")[1].split(" picture would fit")[0].split("x"))
     assert abs(width / height - 4961 / 3508) < 0.01 and 1000 < width < 4961
@@ -211,3 +215,71 @@ def test_a_run_in_forced_tiles_says_so_and_follows_the_whole_run(vgg19):
         assert {e.tiles for e in events} == ({0} if tile is None else {len(windows(120, 160, 64, 80, 16))})
         finals[label] = events[-1].loss
     assert finals["tiled"] == pytest.approx(finals["whole"], rel=0.01)
+
+
+def test_a_painting_larger_than_a_tile_is_read_in_tiles_at_a_tiled_scale(vgg19, monkeypatch):
+    import impasto.engine.stylizer as stylizer_module
+    from impasto.engine.stylizer import Stylizer
+    from impasto.inputs import Inputs
+    from impasto.runtime import Runtime
+
+    read = []
+    real = stylizer_module.statistics_in_tiles
+
+    def counting(network, image, layers, kind, pooling, tile, autocast=None):
+        read.append((tuple(image.shape[-2:]), tile))
+        return real(network, image, layers, kind, pooling, tile, autocast)
+
+    monkeypatch.setattr(stylizer_module, "statistics_in_tiles", counting)
+    generator = torch.Generator().manual_seed(4)
+    photo = resize(torch.rand(1, 3, 6, 8, generator=generator), (120, 160))
+    painting = torch.rand(1, 3, 40, 40, generator=generator)
+    # look_size 64: the 40x40 painting keeps the share it has of a 48x64 picture (1600 of
+    # 3072 px) as the picture grows: 10,000 px at the 120x160 output
+    recipe = PRESETS["default"].replace(size=160, steps=1, start_size=None, look_size=64, optimizer="adam")
+    stylizer = Stylizer(Runtime(device="cpu", precision="float32", tile=64), encoder=vgg19)
+    out = stylizer.run(Inputs.of(photo, [painting]), recipe)
+    assert out.shape[-2:] == (120, 160) and torch.isfinite(out).all()
+    assert read and all(tile == 64 and max(shape) > 64 for shape, tile in read)
+    assert max(h * w for (h, w), _ in read) == pytest.approx(1600 * 120 * 160 / (48 * 64), rel=0.02)
+
+
+@pytest.mark.parametrize("kind", ["moments+quantiles", "gram"])
+def test_a_paintings_statistics_in_tiles_are_its_whole_ones(vgg19, kind):
+    from impasto.engine.tiles import statistics_in_tiles
+    from impasto.objective.losses import QUANTILE_BINS
+    from impasto.objective.targets import style_statistics
+
+    generator = torch.Generator().manual_seed(5)
+    painting = resize(torch.rand(1, 3, 12, 9, generator=generator), (200, 150))
+    layers = ("relu1_1", "relu3_1", "relu5_1")
+    whole = style_statistics(vgg19, painting, layers, kind)
+    tiled = statistics_in_tiles(vgg19, painting, layers, kind, None, 64)
+    assert len(windows(200, 150, 64, 80, 16)) == 3 * 3  # it really was cut
+    for name in layers:
+        parts = whole[name]
+        assert len(tiled[name]) == len(parts) == (3 if kind.endswith("quantiles") else 1)
+        for k, (a, b) in enumerate(zip(parts, tiled[name], strict=True)):
+            assert a.shape == b.shape and b.dtype == torch.float64
+            if kind.endswith("quantiles") and k == len(parts) - 1:
+                spread = (a[:, -1] - a[:, 0]).unsqueeze(1)  # each channel's range
+                assert ((a - b).abs() <= spread / QUANTILE_BINS + 1e-6).all(), name
+                assert torch.equal(a[:, 0], b[:, 0]) and torch.equal(a[:, -1], b[:, -1])  # extremes exact
+            else:
+                assert torch.allclose(a, b, rtol=1e-4, atol=1e-6 * a.abs().max().item()), name
+
+
+def test_quantiles_from_counts_read_a_histogram_as_the_sorted_values_are_read():
+    from impasto.engine.tiles import quantiles_from_counts
+    from impasto.objective.losses import bin_counts, bin_positions, channel_quantiles
+
+    generator = torch.Generator().manual_seed(2)
+    values = torch.cat([torch.zeros(300, 2), torch.rand(700, 2, generator=generator) ** 3], 0)  # a ReLU's zeros
+    low, high = values.amin(0, keepdim=True), values.amax(0, keepdim=True)
+    _, flat = bin_positions(values, low, high, 4096)
+    counts = bin_counts(flat, 2, 4096).long()
+    read = quantiles_from_counts(counts, (values == low).sum(0), low[0], high[0], 64)
+    exact = channel_quantiles(values.T.reshape(1, 2, 1000, 1), 64).double()
+    assert (read[:, :19] == 0).all()  # the 30% of zeros read as zeros
+    assert ((read - exact).abs() <= (high - low).T.double() / 4096 + 1e-9).all()
+    assert (read.diff(dim=1) >= 0).all()

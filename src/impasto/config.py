@@ -135,6 +135,14 @@ class StyleConfig:
         "int",
         none="every scale its steps",
     )
+    look_size: int | None = setting(
+        None,
+        "outputs whose longest side is larger keep the look they have at this size: its content weight (the size "
+        "rule stops there) and the painting's share of the picture (the painting grows with the output, "
+        "upscaled past its own pixels where it must), so a print looks like its preview",
+        "int",
+        none="the size rule at every size",
+    )
     optimizer: str = setting("lbfgs", "optimiser", "str", choices=OPTIMIZERS)
     lr: float | None = setting(None, "step size", "float", none="1 for lbfgs, 0.02 for adam")
     init: str = setting(
@@ -340,6 +348,10 @@ def validate(config: StyleConfig) -> None:
         _positive_int("detail_size", config.detail_size)
         if config.detail_size < MIN_SIDE:
             raise ConfigError("detail_size", f"must be at least {MIN_SIDE} px, got {config.detail_size}")
+    if config.look_size is not None:
+        _positive_int("look_size", config.look_size)
+        if config.look_size < MIN_SIDE:
+            raise ConfigError("look_size", f"must be at least {MIN_SIDE} px, got {config.look_size}")
     if config.scales is not None:
         _positive_int("scales", config.scales)
         if config.scales > MAX_SCALES:
@@ -453,12 +465,15 @@ DEFAULT = StyleConfig(
 FAST = DEFAULT.replace(first_steps=50, steps=27)
 #: ``quality``: the default's objective optimised further (twice the steps per scale).
 QUALITY = DEFAULT.replace(first_steps=300, steps=160)
-#: ``print``: the default's objective for print sizes. The coarse scales set the
-#: composition and take the default's steps up to 512 px (a preview's size); each larger
-#: scale mostly sharpens strokes the one before drew, and takes as many pixel-steps as
-#: a 512 px scale would (a 2048 px scale: 1/16 of them, at least 8), so an A4 page costs
-#: about what its three largest scales' few steps cost (docs/print.md).
-PRINT = DEFAULT.replace(detail_size=512)
+#: ``print``: the default's objective for print sizes, with the look of its 512 px
+#: preview. The coarse scales set the composition and take the default's steps up to
+#: 512 px (a preview's size); each larger scale mostly sharpens strokes the one before
+#: drew, and takes as many pixel-steps as a 512 px scale would (a 2048 px scale: 1/16 of
+#: them, at least 8), so an A4 page costs about what its three largest scales' few steps
+#: cost. Above 512 px the content weight stays the preview's and the painting grows with
+#: the picture (``look_size``): with the size rule and the painting at its own pixels,
+#: an A4 print seen at 512 px had 3x its preview's style distance (docs/print.md).
+PRINT = DEFAULT.replace(detail_size=512, look_size=512)
 PRESETS: dict[str, StyleConfig] = {
     "default": DEFAULT,
     "fast": FAST,

@@ -22,6 +22,7 @@ import torch
 from impasto.config import setting
 from impasto.errors import ConfigError
 from impasto.model.encoder import Encoder
+from impasto.objective.losses import QUANTILE_BINS
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 #: No float16: on the Caffe VGG19's 0-255 scale its backward overflows (NaN on an H100);
@@ -348,8 +349,13 @@ def check_memory(
     ``style_pixels`` runs through the network without grad: its two largest activations
     (the first block's 64 channels) and its resized copies count too; ``held``: bytes the
     decoded inputs already take."""
-    extra = held + style_pixels * (2 * 64 * (2 if low else 4) + 3 * 4 * 3)
+    copies = held + style_pixels * 3 * 4 * 3
+    extra = copies + style_pixels * 2 * 64 * (2 if low else 4)
     need = estimate_bytes(encoder, size, low, optimizer, layers, history) + extra
+    # In tiles, a painting larger than a tile is read in tiles too (within a window's
+    # pass), with each histogram layer's counts: int32 per tile, int64 summed, twice.
+    outputs = _layer_outputs(encoder, histogram_layers)
+    tables = sum(channels * QUANTILE_BINS * (4 + 8 + 8) for name, channels, _ in outputs if name in histogram_layers)
     have = available_bytes(device)
     if budget is not None:
         have = budget if have is None else min(budget, have)
@@ -361,7 +367,7 @@ def check_memory(
     histories = [h for h in HISTORIES if h < history] if optimizer == "lbfgs" else []
 
     def tiled_need(at: tuple[int, int], pairs: int, candidate: int) -> int:
-        return extra + tiled_bytes(
+        return copies + tables + tiled_bytes(
             encoder, at, low, optimizer, used, pairs, candidate, halo, histogram_layers,
             streamed=streamed, content_layers=content_layers,
         )  # fmt: skip

@@ -25,7 +25,7 @@ from impasto.config import DEFAULT, StyleConfig
 from impasto.digest import digest
 from impasto.engine.events import EVERY_STEP, NO_PREVIEWS, Clock, Previews, Progress, ProgressCallback
 from impasto.engine.optimize import DEFAULT_POLICY, Evaluator, Policy, WholeImage, evaluate, optimize_scale
-from impasto.engine.tiles import Tiled, features_in_tiles, margins, windows
+from impasto.engine.tiles import Tiled, features_in_tiles, margins, statistics_in_tiles, windows
 from impasto.imageio import ImageInput, resize, size_of
 from impasto.inputs import Inputs, load_inputs
 from impasto.model.encoder import Encoder, build_encoder
@@ -190,10 +190,17 @@ class Stylizer:
         return run.paint(loaded.init, on_progress, previews, started)
 
     def style_statistics(
-        self, style: Tensor, layers: Sequence[str], kind: str, pooling: str, own_mask: Tensor | None = None
+        self,
+        style: Tensor,
+        layers: Sequence[str],
+        kind: str,
+        pooling: str,
+        own_mask: Tensor | None = None,
+        tile: int | None = None,
     ) -> Statistics:
         """One style image's statistics at its working size (see
-        :func:`impasto.objective.targets.style_statistics`), from the cache when it has them."""
+        :func:`impasto.objective.targets.style_statistics`; in ``tile`` px tiles when given,
+        see :func:`impasto.engine.tiles.statistics_in_tiles`), from the cache when it has them."""
         key = (
             digest(style),
             None if own_mask is None else digest(own_mask),
@@ -201,6 +208,7 @@ class Stylizer:
             kind,
             pooling,
             self.autocast,
+            tile,
         )
         stats = self._cache.get(key)
         if stats is not None:
@@ -221,7 +229,11 @@ class Stylizer:
         own = None if own_mask is None else own_mask.to(self.device)
         # Under the run's autocast, the statistics' products included (see _Run.targets).
         with network_precision(self.device.type, self.autocast):
-            stats = style_statistics(network, style, layers, kind, own, self.encoder.downsampling)
+            if tile is None:
+                stats = style_statistics(network, style, layers, kind, own, self.encoder.downsampling)
+            else:
+                stats = statistics_in_tiles(self.network, style.to(self.device), layers, kind, pooling, tile,
+                                            self.autocast)  # fmt: skip
         self._remember(key, stats)
         if store is not None:
             store.put(shared_key, {name: tuple(t.cpu() for t in parts) for name, parts in stats.items()})
@@ -275,6 +287,13 @@ class _Run:
         """The tile size of a scale of ``size`` (None: the whole picture at once)."""
         return self.memory.tile_at(self.whole_need(size), size)
 
+    def style_tile(self, style: Tensor, tile: int | None) -> int | None:
+        """The tile size a painting's statistics are made in at a scale run in ``tile`` px
+        tiles: the same, once the painting is larger than one tile (None: in one pass)."""
+        if tile is None or max(size_of(style)) <= tile:
+            return None
+        return tile
+
     def targets(self, size: tuple[int, int]) -> Targets:
         """Content features and style statistics at a scale of ``size``, on the step network
         (the photo's features tile by tile where the scale runs in tiles)."""
@@ -301,7 +320,12 @@ class _Run:
             weights = normalized(recipe.style_weights, len(scaled))
             kind = statistics_kind(recipe.style_loss, self.masks is not None, recipe.histogram_weight > 0)
             if self.masks is None:
-                stats = [s.style_statistics(style, recipe.style_layers, kind, recipe.pooling) for style in scaled]
+                # A painting as large as a tiled scale (one that grows with a print) in tiles too.
+                layers = recipe.style_layers
+                stats = [
+                    s.style_statistics(style, layers, kind, recipe.pooling, tile=self.style_tile(style, tile))
+                    for style in scaled
+                ]
                 return blend_targets(features, stats, weights, recipe.style_layers, kind)
             masks = self.masks.at(size, self.schedule.final).to(self.device)
             own = [self.masks.style_at(k, size_of(style)) for k, style in enumerate(scaled)]

@@ -37,6 +37,16 @@ import torch
 from torch import Tensor
 
 from impasto.model.encoder import Encoder
+from impasto.objective.losses import (
+    QUANTILE_BINS,
+    bin_counts,
+    bin_positions,
+    channel_extremes,
+    channel_values,
+    resample_quantiles,
+    second_moment_sum,
+)
+from impasto.objective.targets import QUANTILES, WITH_QUANTILES, Statistics
 from impasto.objective.terms import Features, HistogramTerm, Objective, Summed, Where
 from impasto.runtime import network_precision
 
@@ -132,6 +142,113 @@ def features_in_tiles(
                 maps[name][..., wr, wc] = feature[..., orow, ocol]
             del out
     return maps
+
+
+def statistics_in_tiles(
+    network: Encoder,
+    image: Tensor,
+    layers: Sequence[str],
+    kind: str,
+    pooling: str | None,
+    tile: int,
+    autocast: torch.dtype | None = None,
+) -> Statistics:
+    """A painting's statistics (:func:`impasto.objective.targets.style_statistics`, kinds
+    ``gram`` and ``moments``, with or without quantiles) tile by tile, for a painting too
+    large for one network pass (one that grows with a print, see ``look_size``). The Gram
+    and the moments are sums over positions, the same to float rounding; the quantiles
+    are read off each channel's histogram (:data:`QUANTILE_BINS` bins between its exact
+    smallest and largest value, counted in a second pass; values at the smallest value,
+    a ReLU's zeros, kept apart), linear inside a bin."""
+    quantiles = kind.endswith(WITH_QUANTILES)
+    base = kind.removesuffix(WITH_QUANTILES)
+    if base not in ("gram", "moments"):
+        raise ValueError(f"statistics of kind {kind!r} are not made in tiles")
+    height, width = image.shape[-2:]
+    strides = layer_strides(network, layers)
+    halo, align = margins(network, layers)
+    plan = windows(height, width, tile, halo, align)
+
+    def tiles() -> Iterator[dict[str, Tensor]]:
+        for window in plan:
+            with network_precision(image.device.type, autocast):
+                out = network(window.cut(image), layers, pooling)
+            inside = {}
+            for name in layers:
+                _, (orow, ocol) = window.feature_slices(strides[name])
+                inside[name] = out[name][..., orow, ocol]
+            del out
+            yield inside
+
+    firsts: dict[str, Tensor] = {}
+    seconds: dict[str, Tensor] = {}
+    lows: dict[str, Tensor] = {}
+    highs: dict[str, Tensor] = {}
+    with torch.no_grad():
+        for inside in tiles():  # first pass: the sums, each channel's range
+            for name, feature in inside.items():
+                second = second_moment_sum(feature).double()
+                first = feature.sum(dim=(2, 3), dtype=torch.float64)
+                seconds[name] = seconds[name] + second if name in seconds else second
+                firsts[name] = firsts[name] + first if name in firsts else first
+                if quantiles:
+                    low, high = channel_extremes(channel_values(feature.float()))
+                    lows[name] = torch.minimum(lows[name], low) if name in lows else low
+                    highs[name] = torch.maximum(highs[name], high) if name in highs else high
+        counts: dict[str, Tensor] = {}
+        atoms: dict[str, Tensor] = {}
+        if quantiles:
+            for inside in tiles():  # second pass: the counts in each channel's bins
+                for name, feature in inside.items():
+                    values = channel_values(feature.float())
+                    _, flat = bin_positions(values, lows[name], highs[name], QUANTILE_BINS)
+                    part = bin_counts(flat, values.shape[1], QUANTILE_BINS).long()
+                    at_low = (values == lows[name]).sum(0).long()
+                    counts[name] = counts[name] + part if name in counts else part
+                    atoms[name] = atoms[name] + at_low if name in atoms else at_low
+    stats: Statistics = {}
+    for name in layers:
+        positions = (height // strides[name]) * (width // strides[name])
+        if base == "gram":
+            stats[name] = (seconds[name] / (seconds[name].shape[-1] * positions),)
+        else:
+            stats[name] = (firsts[name] / positions, seconds[name] / positions)
+        if quantiles:
+            read = quantiles_from_counts(counts[name], atoms[name], lows[name][0], highs[name][0], QUANTILES)
+            stats[name] += (read,)
+    return stats
+
+
+def quantiles_from_counts(counts: Tensor, atoms: Tensor, low: Tensor, high: Tensor, count: int) -> Tensor:
+    """``count`` quantiles per channel, evenly spaced from the smallest value to the
+    largest as :func:`impasto.objective.losses.channel_quantiles` reads them off the sorted
+    values, from a histogram: ``counts`` ``(C, B)`` between ``low`` and ``high`` ``(C,)``,
+    ``atoms`` ``(C,)`` of the first bin's values exactly at ``low``; values spread evenly
+    inside a bin. float64 ``(C, count)``."""
+    c, bins = counts.shape
+    low, high = low.double(), high.double()
+    width = ((high - low) / bins).unsqueeze(1)
+    # The atom as a bin of its own, of no width, before the first bin.
+    parts = torch.cat([atoms.unsqueeze(1), counts[:, :1] - atoms.unsqueeze(1), counts[:, 1:]], 1).double()
+    steps = torch.arange(bins, dtype=torch.float64, device=counts.device)
+    starts = low.unsqueeze(1) + torch.cat([steps.new_zeros(1), steps]).unsqueeze(0) * width
+    widths = torch.cat([width.new_zeros(c, 1), width.expand(c, bins)], 1)
+    ends = parts.cumsum(1)
+    total = ends[:, -1:]
+
+    def value(rank: Tensor) -> Tensor:  # the value of a whole rank: its bin, evenly spread
+        at = torch.searchsorted(ends, rank, right=True).clamp_(max=bins)
+        before = ends.gather(1, at) - parts.gather(1, at)
+        inside = ((rank - before + 0.5) / parts.gather(1, at).clamp(min=1)).clamp_(0, 1)
+        return starts.gather(1, at) + inside * widths.gather(1, at)
+
+    # As the sorted values are read: linear between the two whole ranks around each level.
+    ranks = torch.linspace(0, 1, count, dtype=torch.float64, device=counts.device).unsqueeze(0) * (total - 1)
+    below = ranks.floor()
+    above = torch.minimum(below + 1, total - 1)
+    values = torch.lerp(value(below), value(above), ranks - below)
+    values[:, 0], values[:, -1] = low, high
+    return resample_quantiles(values, count)
 
 
 def streams(objective: Objective) -> bool:
