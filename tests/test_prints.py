@@ -177,3 +177,20 @@ def test_from_a_preview_the_run_starts_at_its_size_from_its_pixels(pair, tmp_pat
         code, err = _stylize(photo, painting, "-o", tmp_path / "no.png", *args, "-q")
         assert code == 2 and message in err, err
     assert not (tmp_path / "no.png").exists()
+
+
+def test_a_continued_recipe_starts_at_the_preview_and_keeps_its_look():
+    from impasto.config import PRESETS
+    from impasto.prints import FROM_STEPS, continued
+    from impasto.schedule import content_weight_at, plan
+
+    preview, photo = (384, 512), (768, 1024)
+    recipe = continued(PRESETS["print"].replace(size=2048), preview, photo)
+    assert recipe.init == "image" and recipe.look_size == 512 and recipe.first_steps == FROM_STEPS
+    schedule = plan(recipe, *photo)
+    assert schedule.sizes[0] == preview and schedule.sizes[-1] == (1536, 2048)
+    assert schedule.content_weight == content_weight_at(PRESETS["default"], preview)  # the preview's weight
+    with pytest.raises(ConfigError, match="not a picture of the photo's shape"):
+        continued(PRESETS["print"].replace(size=2048), (384, 384), photo)
+    with pytest.raises(ConfigError, match="not smaller than the picture asked"):
+        continued(PRESETS["print"].replace(size=512), preview, photo)

@@ -495,3 +495,39 @@ def test_a_settled_job_is_forgotten_by_the_runner_and_served_from_its_folder(fak
     assert follow(client, job_id, since=len(replayed)) == [{"type": "done", "error": None}]  # from the end
     assert client.get(f"/api/jobs/{job_id}/preview.jpg").status_code == 200
     assert client.delete(f"/api/jobs/{job_id}").status_code == 200
+
+
+def test_a_finished_picture_is_printed_as_a_job_of_its_own_continued_from_it(client, fake, tmp_path):
+    job_id = submit(client, {"preset": "fast", "size": 64}).json()["id"]
+    follow(client, job_id)
+    # A6 at 20 dpi for a 64x48 photo: landscape, 148 x 105 mm -> 110x83 px
+    response = client.post(f"/api/jobs/{job_id}/print", data={"paper": "A6", "dpi": "20"})
+    assert response.status_code == 201, response.text
+    printed = response.json()["id"]
+    events = follow(client, printed)
+    assert events[-1]["type"] == "done"
+    status = client.get(f"/api/jobs/{printed}").json()
+    assert status["request"] == {"preset": "fast", "size": 64, "print": "A6", "dpi": 20.0}
+    recipe = status["recipe"]
+    assert recipe["size"] == 110 and recipe["init"] == "image" and recipe["start_size"] == 64
+    assert recipe["look_size"] == 64 and recipe["detail_size"] == 64  # the preview's look, print's steps
+    assert recipe["steps"] == PRESETS["fast"].steps and recipe["first_steps"] == 10
+    assert status["inputs"] == {"content": "photo.png", "styles": ["painting0.png"], "mask": None}
+    folder = tmp_path / "data" / "jobs" / printed
+    assert (folder / "init").read_bytes() == (tmp_path / "data" / "jobs" / job_id / "result.png").read_bytes()
+    with Image.open(folder / "result.png") as image:
+        assert image.info["dpi"] == pytest.approx((20, 20), abs=0.02)  # PNG keeps dots per metre
+    refusals = [
+        ({"paper": "B9", "dpi": "300"}, 400, "paper"),
+        ({"paper": "A6", "dpi": "5"}, 400, "dpi"),
+        ({"paper": "A6", "dpi": "many"}, 400, "dpi"),
+        ({"paper": "A6", "dpi": "10"}, 400, "not smaller than the picture asked"),  # 55x41 px: no larger
+    ]
+    for data, status_code, words in refusals:
+        refused = client.post(f"/api/jobs/{job_id}/print", data=data)
+        assert refused.status_code == status_code and words in refused.json()["error"], (data, refused.text)
+        assert "\n" not in refused.json()["error"]
+    assert client.post("/api/jobs/0123456789ab/print", data={"paper": "A4"}).status_code == 404
+    running = submit(client, {"preset": "fast", "size": 64}).json()["id"]
+    assert client.post(f"/api/jobs/{running}/print", data={"paper": "A4"}).status_code == 409
+    assert len(client.get("/api/jobs").json()["jobs"]) == 3  # nothing kept of the refused ones

@@ -140,6 +140,20 @@ def test_a_job_runs_to_the_end_and_is_kept_in_the_gallery(page, tmp_path):
         page.click("#download-jpg")
     with Image.open(io.BytesIO(Path(download.value.path()).read_bytes())) as image:
         assert image.format == "JPEG" and image.size == (64, 43)
+    # print the 64 px one: A6 at 20 dpi is 117x78 px for this photo, continued from it
+    older = page.locator("#gallery li").nth(1)
+    older.get_by_text("print…").click()
+    older.get_by_label("paper").select_option("A6")
+    older.get_by_label("dpi").fill("20")
+    older.get_by_role("button", name="print", exact=True).click()
+    until(page, "document.querySelectorAll('#gallery li').length === 3")
+    until(page, "document.querySelector('#gallery li .state').textContent.startsWith('done')")
+    assert "print A6 at 20 dpi · 117 px" in page.locator("#gallery li").first.inner_text()
+    until(page, "document.getElementById('preview').naturalWidth === 117")
+    with page.expect_download() as download:
+        page.click("#download-png")
+    with Image.open(io.BytesIO(Path(download.value.path()).read_bytes())) as image:
+        assert image.size == (117, 78) and round(image.info["dpi"][0]) == 20
 
 
 def test_two_paintings_blended_by_a_mask_painted_over_the_photo(page, tmp_path):

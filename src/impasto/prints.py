@@ -14,6 +14,7 @@ from typing import BinaryIO
 import numpy as np
 from torch import Tensor
 
+from impasto.config import StyleConfig
 from impasto.errors import ConfigError
 
 MM_PER_INCH = 25.4
@@ -67,6 +68,31 @@ def print_pixels(name: str, dpi: float, photo: tuple[int, int]) -> tuple[int, in
     paper_h, paper_w = (long, short) if h > w else (short, long)
     scale = min(paper_w / w, paper_h / h) * dpi / MM_PER_INCH
     return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+#: Steps at a preview's own size when a run continues it (it is already painted there).
+FROM_STEPS = 10
+
+
+def continued(
+    recipe: StyleConfig, preview: tuple[int, int], photo: tuple[int, int], field: str = "from"
+) -> StyleConfig:
+    """The recipe that continues a picture painted before, ``preview`` ``(h, w)`` px, of
+    a photo of ``photo`` ``(h, w)``, up to ``recipe``'s size instead of starting over: it
+    is the first scale (:data:`FROM_STEPS` steps), and the larger scales keep its look
+    (``look_size``: its content weight and the painting's share of the picture).
+    ConfigError naming ``field`` when the preview is not of the photo's shape or not
+    smaller than the picture asked."""
+    from impasto.schedule import plan
+
+    (ph, pw), (vh, vw) = photo, preview
+    if abs(pw / ph - vw / vh) > 0.02 * pw / ph:
+        raise ConfigError(field, f"is {vw}x{vh}, not a picture of the photo's shape ({pw}x{ph})")
+    final = plan(recipe, ph, pw).final
+    if max(vh, vw) >= max(final):
+        raise ConfigError(field, f"is {vw}x{vh}, not smaller than the picture asked ({final[1]}x{final[0]})")
+    side = max(vh, vw)
+    return recipe.replace(init="image", start_size=side, scales=None, first_steps=FROM_STEPS, look_size=side)
 
 
 def to_uint16(image: Tensor) -> np.ndarray:

@@ -19,9 +19,8 @@ from impasto.engine.events import Previews, Progress
 from impasto.errors import ConfigError, ImageError
 from impasto.imageio import STDIO, check_bit_depth, check_output_path, header_size, save_image, save_text
 from impasto.inputs import Inputs, load_inputs
-from impasto.prints import DEFAULT_DPI, check_dpi, print_pixels
+from impasto.prints import DEFAULT_DPI, FROM_STEPS, check_dpi, continued, print_pixels
 from impasto.runtime import Runtime, TooLarge
-from impasto.schedule import plan
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -62,7 +61,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     printing.add_argument(
         "--from", dest="preview", metavar="PREVIEW",
         help="continue a picture painted before (a preview of this photo, at a smaller size) up to this size, "
-        f"instead of starting over: it is the first scale ({FROM_STEPS} steps), then the preset's scales above it",
+        f"instead of starting over: it is the first scale ({FROM_STEPS} steps), then the preset's scales above it, "
+        "keeping the preview's look (--look-size is set to its size)",
     )  # fmt: skip
     add_style_options(parser, PRESETS["default"], "default")
     parser.set_defaults(handler=main)
@@ -178,25 +178,19 @@ def check_text_output(path: str, sources: Sequence[object], field: str, suffixes
         raise ConfigError(field, str(error)) from None
 
 
-#: Steps at a preview's own size, with ``--from`` (it is already painted there).
-FROM_STEPS = 10
-
-
 def _from_preview(args: argparse.Namespace, recipe: StyleConfig) -> StyleConfig:
-    """The recipe that continues ``--from``'s picture: the run starts from it, at its size."""
+    """The recipe that continues ``--from``'s picture (see :func:`impasto.prints.continued`)."""
     if args.init is not None:
         raise ConfigError("from", "is where the run starts; give it without --init")
     if str(args.content) == STDIO or args.preview == STDIO:
         raise ConfigError("from", "needs the photo and the preview as files")
-    ph, pw = header_size(args.content, oriented=True)
-    vh, vw = header_size(args.preview, oriented=True)
-    if abs(pw / ph - vw / vh) > 0.02 * pw / ph:
-        raise ConfigError("from", f"{args.preview} is {vw}x{vh}, not a picture of {args.content}'s shape ({pw}x{ph})")
-    schedule = plan(recipe, ph, pw)
-    if max(vh, vw) >= max(schedule.final):
-        raise ConfigError("from", f"{args.preview} is {vw}x{vh}, not smaller than the picture asked "
-                          f"({schedule.final[1]}x{schedule.final[0]}); ask for a larger --size or --print")  # fmt: skip
-    return recipe.replace(init="image", start_size=max(vh, vw), scales=None, first_steps=FROM_STEPS)
+    photo = header_size(args.content, oriented=True)
+    preview = header_size(args.preview, oriented=True)
+    try:
+        return continued(recipe, preview, photo)
+    except ConfigError as error:
+        hint = "; ask for a larger --size or --print" if "not smaller" in error.reason else ""
+        raise ConfigError("from", f"{args.preview} {error.reason}{hint}") from None
 
 
 def _print_recipe(args: argparse.Namespace, recipe: StyleConfig, dpi: float | None) -> tuple[StyleConfig, float]:

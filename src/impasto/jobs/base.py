@@ -70,6 +70,8 @@ class Job:
     recipe: StyleConfig
     inputs: Inputs
     output: str
+    dpi: float | None = None
+    """The print resolution the output file carries (None: none)."""
 
 
 @dataclass(frozen=True)
@@ -380,7 +382,7 @@ class QueueRunner:
                 if r.cancel:
                     outcome: tuple[JobState, dict[str, Any]] = (JobState.CANCELLED, {"type": "cancelled"})
                 else:
-                    save_image(result, r.job.output)
+                    save_image(result, r.job.output, dpi=r.job.dpi)
                     outcome = (JobState.DONE, {"type": "done", "output": r.job.output})
             except WorkerLost as exc:
                 if self._requeue(r, exc):

@@ -275,6 +275,19 @@ def create_app(
         studio.stop(job_id)
         return {"id": job_id, "done": "stopping"}
 
+    @app.post("/api/jobs/{job_id}/print", status_code=201)
+    async def print_job(job_id: str, request: Request) -> JSONResponse:
+        form = await request.form(max_files=0, max_fields=2)
+        paper, dpi = form.get("paper", "A4"), form.get("dpi")
+        if not isinstance(paper, str) or not (dpi is None or isinstance(dpi, str)):
+            raise UploadError("print: expected a paper size and a dpi as text")
+        try:
+            resolution = None if dpi in (None, "") else float(dpi)
+        except ValueError:
+            raise ConfigError("dpi", f"must be a number of dots per inch, got {dpi!r}") from None
+        new_id = await run_in_threadpool(studio.print_job, job_id, paper, resolution)
+        return JSONResponse({"id": new_id}, status_code=201)
+
     @app.get("/api/jobs/{job_id}/events")
     def events(job_id: str, request: Request, since: int = 0) -> StreamingResponse:
         last = request.headers.get("last-event-id", "")

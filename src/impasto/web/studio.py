@@ -30,9 +30,10 @@ from impasto.config import StyleConfig
 from impasto.engine.events import Progress
 from impasto.errors import ConfigError, ImageError, ImpastoError
 from impasto.explain.history import CHECKPOINT_EVERY, MAX_CHECKPOINTS, History, Step
-from impasto.imageio import load_image, save_image, save_text, tensor_to_pil
+from impasto.imageio import header_size, load_image, save_image, save_text, tensor_to_pil
 from impasto.inputs import Inputs, load_inputs
 from impasto.jobs.base import Job, JobState, Runner, UnknownJob, recipe_from
+from impasto.prints import DEFAULT_DPI, check_dpi, continued, print_pixels
 
 #: Largest upload accepted per file (bytes); ``impasto serve --max-upload-mb`` changes it.
 MAX_UPLOAD = 50 * 1024 * 1024
@@ -80,7 +81,8 @@ def _inputs(folder: Path, names: dict[str, Any]) -> Inputs:
     """A kept job's pictures (``names``: its ``inputs`` record, the names as sent)."""
     styles = tuple(folder / f"style-{k + 1}" for k in range(len(names["styles"])))
     masks = (folder / "mask",) if (folder / "mask").is_file() else None
-    return Inputs(folder / "content", styles, masks=masks, labels=tuple(names["styles"]))
+    init = folder / "init" if (folder / "init").is_file() else None
+    return Inputs(folder / "content", styles, init, masks=masks, labels=tuple(names["styles"]))
 
 
 def _finished(state: str) -> bool:
@@ -168,13 +170,19 @@ class Studio:
         recipe: object,
         mask: Upload | None = None,
         again: str | None = None,
+        *,
+        config: StyleConfig | None = None,
+        start: Path | None = None,
+        dpi: float | None = None,
     ) -> str:
         """Check the uploads and the recipe, keep them, queue the job; its id.
 
         ``again``: the id of a job whose photo, paintings and mask are used where none is
-        uploaded. UploadError or ConfigError (with the CLI's one-line reason) otherwise;
-        nothing is kept of a refused job."""
-        config = recipe_from(recipe)
+        uploaded. ``config``: the recipe itself (``recipe`` is then only the request
+        recorded); ``start``: a picture the run starts from (kept as ``init``); ``dpi``:
+        the resolution the result carries. UploadError or ConfigError (with the CLI's
+        one-line reason) otherwise; nothing is kept of a refused job."""
+        config = recipe_from(recipe) if config is None else config
         request = dict(recipe) if isinstance(recipe, dict) else {}
         source = None
         if again is not None:
@@ -228,7 +236,12 @@ class Studio:
                 mask_path, names["mask"] = reuse("mask"), previous["inputs"].get("mask")
             else:
                 names["mask"] = None
-            self._check(labels, content_path, style_paths, mask_path, config)
+            init_path = None
+            if start is not None:
+                init_path = staging / "init"
+                shutil.copyfile(start, init_path)
+                labels[init_path] = "the picture printed"
+            self._check(labels, content_path, style_paths, mask_path, config, init_path)
             meta = {
                 "id": job_id,
                 "state": "queued",
@@ -252,12 +265,38 @@ class Studio:
         with self._lock:
             self._meta[job_id] = meta
             self._settled[job_id] = threading.Event()
-            self._runner_ids[job_id] = self.runner.submit(Job(config, inputs, str(folder / "result.png")))
+            self._runner_ids[job_id] = self.runner.submit(Job(config, inputs, str(folder / "result.png"), dpi))
         threading.Thread(target=self._follow, args=(job_id,), name=f"studio-{job_id}", daemon=True).start()
         return job_id
 
+    def print_job(self, job_id: str, paper: str, dpi: float | None = None) -> str:
+        """A print of a finished job (the CLI's ``--print PAPER --dpi DPI --from``): its
+        photo, paintings and recipe, continued from its result up to ``paper`` at ``dpi``
+        (default 300), keeping the result's look; the new job's id. The large scales take
+        the ``print`` preset's steps unless the recipe sets its own ``detail_size``."""
+        with self._lock:
+            source = self._folder(job_id)
+            meta = dict(self._meta[job_id])
+        if meta["state"] != "done" or not (source / "result.png").is_file():
+            raise UploadError(f"print: job {job_id} is {meta['state']}; only a finished picture can be printed", 409)
+        dpi = DEFAULT_DPI if dpi is None else check_dpi(dpi)
+        photo = header_size(source / "content", oriented=True)
+        preview = header_size(source / "result.png")
+        h, w = print_pixels(paper, dpi, photo)
+        base = StyleConfig.from_dict(meta["recipe"])
+        side = max(preview)
+        sized = base.replace(size=max(h, w), pixels=None, detail_size=base.detail_size or side)
+        try:
+            config = continued(sized, preview, photo)
+        except ConfigError as error:
+            raise ConfigError("print", f"the picture {error.reason}: choose a larger paper or dpi") from None
+        request = {**meta.get("request", {}), "print": paper, "dpi": dpi}
+        return self.submit(None, [], request, again=job_id, config=config, start=source / "result.png", dpi=dpi)
+
     @staticmethod
-    def _check(labels: dict[Path, str], content: Path, styles: list[Path], mask: Path | None, config) -> None:
+    def _check(
+        labels: dict[Path, str], content: Path, styles: list[Path], mask: Path | None, config, init: Path | None = None
+    ) -> None:
         """Decode every file (never trusting its name or type) and check it against the
         recipe, as the run will; errors name the form field and the file as sent."""
 
@@ -267,7 +306,7 @@ class Studio:
             return message
 
         try:
-            load_inputs(Inputs.of(content, styles, masks=None if mask is None else [mask]), config)
+            load_inputs(Inputs.of(content, styles, init=init, masks=None if mask is None else [mask]), config)
         except ImageError as exc:
             raise UploadError(named(str(exc)), 413 if "over the limit" in str(exc) else 400) from None
         except ConfigError as exc:

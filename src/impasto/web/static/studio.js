@@ -396,7 +396,8 @@ function drawChart() {
 // ---------- queue and gallery
 function describe(job) {
   const r = job.request || {};
-  const bits = [r.preset || "default", `${job.recipe.size || "?"} px`];
+  const bits = r.print ? [`print ${r.print} at ${r.dpi} dpi`, `${job.recipe.size} px`]
+    : [r.preset || "default", `${job.recipe.size || "?"} px`];
   if (r.colors) bits.push(`colours: ${r.colors}`);
   if (job.inputs.mask) bits.push("mask");
   return bits.join(" · ");
@@ -419,6 +420,7 @@ function card(job) {
     const box = el("input", { type: "checkbox", checked: state.compare.includes(job.id),
       onchange: (e) => toggleCompare(job.id, e.target.checked) });
     actions.append(el("label", {}, box, " compare"));
+    actions.append(printer(job));
   }
   actions.append(el("button", { type: "button", textContent: "again with…", onclick: () => again(job) }));
   const finished = ["done", "failed", "cancelled"].includes(job.state);
@@ -432,6 +434,29 @@ function card(job) {
   return el("li", { class: `${job.state}${job.id === state.current ? " current" : ""}`, id: `job-${job.id}` },
     img, el("div", { class: "state", textContent: stateText(job) }), el("div", { textContent: describe(job) }),
     el("div", { class: "hint", textContent: names }), actions);
+}
+// "print…": the picture continued up to a paper size, keeping its look (the CLI's
+// --print PAPER --dpi DPI --from RESULT); the print is a job of its own in the gallery.
+const PAPERS = ["A6", "A5", "A4", "A3", "letter"];
+function printer(job) {
+  const paper = el("select", { ariaLabel: "paper" },
+    ...PAPERS.map((name) => el("option", { value: name, textContent: name, selected: name === "A4" })));
+  const dpi = el("input", { type: "number", min: 10, max: 2400, value: 300, ariaLabel: "dpi" });
+  const go = el("button", { type: "button", textContent: "print", onclick: async () => {
+    const form = new FormData();
+    form.append("paper", paper.value);
+    form.append("dpi", dpi.value);
+    try {
+      const { id } = await api("POST", `/api/jobs/${job.id}/print`, form);
+      say("");
+      await refresh();
+      show(id);
+    } catch (err) {
+      say(err.message);
+    }
+  } });
+  return el("details", { class: "print" }, el("summary", { textContent: "print…" }),
+    el("div", { class: "row" }, paper, dpi, " dpi ", go));
 }
 function markCurrent() {
   for (const li of $("gallery").children) li.classList.toggle("current", li.id === `job-${state.current}`);
