@@ -67,6 +67,13 @@ def main() -> None:
     parser.add_argument("--preview", type=Path, help="score this preview instead of painting one (one pair)")
     parser.add_argument("--print-file", type=Path, help="score this print instead of painting one (one pair)")
     parser.add_argument("--crop", action="store_true")
+    parser.add_argument(
+        "--from",
+        dest="continued",
+        action="store_true",
+        help="paint the print continued from the preview (--from), as the studio's print… does",
+    )
+    parser.add_argument("--keep", action="store_true", help="reuse a preview or print already in benchmarks/out")
     args = parser.parse_args()
 
     from impasto.imageio import load_image, resize, size_of
@@ -77,7 +84,9 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     target = f"--size {args.size}" if args.size else f"--print {args.paper}"
     print(f"machine: {machine()}")
-    print(f"preview: default at {args.preview_size} px; print: {args.preset}, {target}, --max-memory {args.max_memory}")
+    how = " --from the preview" if args.continued else ""
+    print(f"preview: default at {args.preview_size} px; print: {args.preset}, {target}{how}, "
+          f"--max-memory {args.max_memory}")  # fmt: skip
     print(
         "| pair | print px | print s | print peak GB | preview style / content | print at preview size "
         "style / content | change style / content |"
@@ -90,13 +99,17 @@ def main() -> None:
         preview, printed = args.preview, args.print_file
         seconds = peak = float("nan")
         if preview is None:
-            preview = stem.with_name(stem.name + "_preview.png")
-            paint([str(photo), str(painting), "-o", str(preview), "--size", str(args.preview_size)])
+            preview = stem.with_name(stem.name + f"_preview{args.preview_size}.png")
+            if not (args.keep and preview.exists()):
+                paint([str(photo), str(painting), "-o", str(preview), "--size", str(args.preview_size)])
         if printed is None:
-            printed = stem.with_name(stem.name + f"_{args.size or args.paper}.png")
+            kind = f"{args.preset}{'_from' if args.continued else ''}"
+            printed = stem.with_name(stem.name + f"_{args.size or args.paper}_{kind}.png")
             size = ["--size", str(args.size)] if args.size else ["--print", args.paper]
-            seconds, peak = paint([str(photo), str(painting), "-o", str(printed), *size, "--preset", args.preset,
-                                   "--max-memory", args.max_memory])  # fmt: skip
+            start = ["--from", str(preview)] if args.continued else []
+            if not (args.keep and printed.exists()):
+                seconds, peak = paint([str(photo), str(painting), "-o", str(printed), *size, *start, "--preset",
+                                       args.preset, "--max-memory", args.max_memory])  # fmt: skip
         small, big = load_image(preview), load_image(printed)
         down = resize(big, size_of(small), "bilinear")  # antialiased: the print as seen at the preview's size
         c, s = references(load_image(photo), load_image(painting), max(size_of(small)))
