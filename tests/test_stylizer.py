@@ -105,3 +105,20 @@ def test_colors_content_hands_out_the_photo_colours_everywhere(stylizer):
     stylizer.run(Inputs.of(inputs.content, inputs.styles, init=grey), recipe.replace(init="image", steps=1,
                  start_size=None), on_progress=again.append)  # fmt: skip
     assert again[0].terms["tv"] == pytest.approx(done[-1].terms["tv"], rel=1e-4)
+
+
+def test_above_the_look_size_the_picture_seen_at_it_is_held_to_the_one_painted_there(stylizer):
+    recipe = RECIPE.replace(size=128, start_size=64, first_steps=4, look_size=64)
+    inputs = _inputs(3)
+    small = stylizer.run(inputs, recipe.replace(size=64, look_size=None))  # the first scale, alone
+    results, keys = {}, {}
+    for weight in (0.0, 1e11):  # this recipe's loss is ~1e7: its look term must be as large
+        events = []
+        results[weight] = stylizer.run(inputs, recipe.replace(look_weight=weight), on_progress=events.append)
+        keys[weight] = {e.scale: set(e.terms) for e in events if not e.done}
+    assert "look" not in keys[1e11][0] and all("look" in keys[1e11][k] for k in (1, 2))
+
+    def off(picture):  # the picture seen at the look size, against the one painted there
+        return (resize(picture, (48, 64), "bilinear") - small).square().mean().item()
+
+    assert off(results[1e11]) < 0.25 * off(results[0.0])

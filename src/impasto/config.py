@@ -46,6 +46,12 @@ MAX_SIDE = 65_535
 #: benchmarks/quality.py's report.
 TUNED_SIDE = 384
 
+#: ``look_weight``'s default, for the presets' objective (whose loss is ~8000 at the end of
+#: a run): a picture seen at its look size 0.03 (RMS, in [0, 1]) off the one painted there
+#: costs 9000. At 1024 px from a 512 px preview (tubingen + starry_night) 1e7 kept both
+#: figures within 5% of the preview's; 1e6 let the content distance drift 20% (docs/print.md).
+LOOK_WEIGHT = 1e7
+
 #: Fields of 0.1's StyleConfig that are not part of the recipe any more, and where they went.
 MOVED = {
     "device": "impasto.Runtime(device=...)",
@@ -138,10 +144,16 @@ class StyleConfig:
     look_size: int | None = setting(
         None,
         "outputs whose longest side is larger keep the look they have at this size: its content weight (the size "
-        "rule stops there) and the painting's share of the picture (the painting grows with the output, "
-        "upscaled past its own pixels where it must), so a print looks like its preview",
+        "rule stops there), and the larger scales' picture, seen at this size, is held to the one painted at it "
+        "(`look_weight`), so a print looks like its preview and only gains detail",
         "int",
         none="the size rule at every size",
+    )
+    look_weight: float = setting(
+        LOOK_WEIGHT,
+        "with `look_size`: weight of the mean squared difference between the picture seen at that size and the "
+        "one painted there (pixels in [0, 1])",
+        "float",
     )
     optimizer: str = setting("lbfgs", "optimiser", "str", choices=OPTIMIZERS)
     lr: float | None = setting(None, "step size", "float", none="1 for lbfgs, 0.02 for adam")
@@ -316,7 +328,8 @@ def validate(config: StyleConfig) -> None:
             "style_scale",
             f"must be at most {MAX_STYLE_SCALE} (the painting's side per output side), got {config.style_scale:g}",
         )
-    for field in ("content_weight", "style_weight", "tv_weight", "histogram_weight", "content_size_exponent"):
+    for field in ("content_weight", "style_weight", "tv_weight", "histogram_weight", "content_size_exponent",
+                  "look_weight"):  # fmt: skip
         _non_negative(field, getattr(config, field))
     if config.style_weights is not None:
         _tuple_of("style_weights", config.style_weights, (int, float))
@@ -470,9 +483,9 @@ QUALITY = DEFAULT.replace(first_steps=300, steps=160)
 #: 512 px (a preview's size); each larger scale mostly sharpens strokes the one before
 #: drew, and takes as many pixel-steps as a 512 px scale would (a 2048 px scale: 1/16 of
 #: them, at least 8), so an A4 page costs about what its three largest scales' few steps
-#: cost. Above 512 px the content weight stays the preview's and the painting grows with
-#: the picture (``look_size``): with the size rule and the painting at its own pixels,
-#: an A4 print seen at 512 px had 3x its preview's style distance (docs/print.md).
+#: cost. Above 512 px the content weight stays the preview's and the picture seen at
+#: 512 px is held to the one painted there (``look_size``): without, an A4 print seen at
+#: 512 px had 3x its preview's style distance (docs/print.md).
 PRINT = DEFAULT.replace(detail_size=512, look_size=512)
 PRESETS: dict[str, StyleConfig] = {
     "default": DEFAULT,

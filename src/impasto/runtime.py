@@ -354,7 +354,7 @@ def check_memory(
     need = estimate_bytes(encoder, size, low, optimizer, layers, history) + extra
     # In tiles, a painting larger than a tile is read in tiles too (within a window's
     # pass), with each histogram layer's counts: int32 per tile, int64 summed, twice.
-    outputs = _layer_outputs(encoder, histogram_layers)
+    outputs = _layer_outputs(encoder, histogram_layers) if histogram_layers else iter(())
     tables = sum(channels * QUANTILE_BINS * (4 + 8 + 8) for name, channels, _ in outputs if name in histogram_layers)
     have = available_bytes(device)
     if budget is not None:

@@ -153,15 +153,8 @@ def plan(config: StyleConfig, height: int, width: int) -> Schedule:
 
 def style_size_at(style: tuple[int, int], size: tuple[int, int], config: StyleConfig) -> tuple[int, int]:
     """``(h, w)`` of a style image of shape ``style`` at a scale of ``size``: the scale's
-    area times ``style_scale²`` (see :func:`style_size`). Above ``look_size`` the painting
-    keeps the share of the picture it has at that size: it grows with the scale, upscaled
-    past its own pixels where it must."""
-    h, w = size
-    if config.look_size is None or max(h, w) <= config.look_size:
-        return style_size(style[0], style[1], h * w * config.style_scale**2, config.upscale_style)
-    look = fit_longest_side(h, w, config.look_size)
-    at_look = style_size(style[0], style[1], look[0] * look[1] * config.style_scale**2, config.upscale_style)
-    return fit_pixels(style[0], style[1], at_look[0] * at_look[1] * (h * w) / (look[0] * look[1]))
+    area times ``style_scale²`` (see :func:`style_size`)."""
+    return style_size(style[0], style[1], size[0] * size[1] * config.style_scale**2, config.upscale_style)
 
 
 def scaled_style_size(style: tuple[int, int], size: tuple[int, int], config: StyleConfig, name: str) -> tuple[int, int]:

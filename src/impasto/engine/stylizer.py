@@ -41,7 +41,7 @@ from impasto.objective.targets import (
     statistics_kind,
     style_statistics,
 )
-from impasto.objective.terms import Objective, Term, recipe_objective
+from impasto.objective.terms import LookTerm, Objective, Term, recipe_objective
 from impasto.runtime import (
     MemoryPlan,
     Runtime,
@@ -268,6 +268,9 @@ class _Run:
         self.device = stylizer.device
         self.memory = memory or MemoryPlan(None, None)
         """Whether each scale runs whole or in tiles."""
+        self.anchor: Tensor | None = None
+        """With ``look_size``: the picture at the last scale no larger than it, which the
+        larger scales' picture, seen at its size, is held to (:class:`LookTerm`)."""
 
     def whole_need(self, size: tuple[int, int]) -> int:
         """Bytes a whole-picture pass at ``size`` needs (as the memory check counts them)."""
@@ -338,11 +341,15 @@ class _Run:
             return region_targets(features, stats, weights, masks, recipe.style_layers, recipe.style_loss, down, sizes)
 
     def objective(self, targets: Targets, size: tuple[int, int]) -> Objective:
-        """The recipe's terms at a scale of ``size``, and the caller's."""
-        objective = recipe_objective(self.recipe, targets)
-        if self.extra_terms is None:
-            return objective
-        return Objective((*objective.terms, *self.extra_terms(size, self.device)))
+        """The recipe's terms at a scale of ``size``, the look term above ``look_size``,
+        and the caller's."""
+        terms = recipe_objective(self.recipe, targets).terms
+        look = self.recipe.look_size
+        if look is not None and max(size) > look and self.anchor is not None:
+            terms = (*terms, LookTerm(self.anchor.to(self.device), self.recipe.look_weight))
+        if self.extra_terms is not None:
+            terms = (*terms, *self.extra_terms(size, self.device))
+        return Objective(terms)
 
     def initial_image(self, init: Tensor | None, size: tuple[int, int]) -> Tensor:
         r = self.recipe
@@ -405,6 +412,11 @@ class _Run:
         image = latest[0]
         adam_state = None
         targets = None
+        look = recipe.look_size
+        if look is not None and init is not None and max(size_of(init)) <= look:
+            # A picture continued from a preview (--from): its look is the preview's, until
+            # (and unless) a scale no larger than the look size paints it again.
+            self.anchor = self.colors.view(init.to(self.device)).float().clamp(0.0, 1.0)
         try:
             for index, (size, steps) in enumerate(zip(schedule.sizes, schedule.steps, strict=True)):
                 if index:
@@ -434,6 +446,8 @@ class _Run:
                     policy=self.policy,
                 )
                 latest[0] = image
+                if recipe.look_size is not None and max(size) <= recipe.look_size:
+                    self.anchor = image.detach().float().clamp(0.0, 1.0)
                 if stopped:
                     break
         except KeyboardInterrupt:

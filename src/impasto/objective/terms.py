@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Protocol, runtime_checkable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from impasto.config import StyleConfig
@@ -301,6 +302,24 @@ class TemporalTerm:
     def __call__(self, features: Features) -> Tensor:
         difference = features.image.float() - self.target
         return self.weight * (self.mask * difference * difference).mean()
+
+
+@dataclass(frozen=True)
+class LookTerm:
+    """``weight · mean((down(x) − anchor)²)``: the picture seen at the anchor's size
+    (antialiased bicubic: as sharp as a viewer shows it) held to ``anchor`` ``(1, 3, h, w)``, the picture painted at
+    that size: a print keeps its preview's look and only gains detail. Pixel space."""
+
+    anchor: Tensor = field(repr=False)
+    weight: float
+    key: str = "look"
+    layers: tuple[str, ...] = ()
+    wide: bool = False
+
+    def __call__(self, features: Features) -> Tensor:
+        image = features.image.float()
+        seen = F.interpolate(image, size=self.anchor.shape[-2:], mode="bicubic", align_corners=False, antialias=True)
+        return self.weight * (seen - self.anchor).square().mean()
 
 
 @dataclass(frozen=True)
