@@ -357,14 +357,12 @@ def validate(config: StyleConfig) -> None:
     for field in ("first_steps", "final_steps"):
         if getattr(config, field) is not None:
             _positive_int(field, getattr(config, field))
-    if config.detail_size is not None:
-        _positive_int("detail_size", config.detail_size)
-        if config.detail_size < MIN_SIDE:
-            raise ConfigError("detail_size", f"must be at least {MIN_SIDE} px, got {config.detail_size}")
-    if config.look_size is not None:
-        _positive_int("look_size", config.look_size)
-        if config.look_size < MIN_SIDE:
-            raise ConfigError("look_size", f"must be at least {MIN_SIDE} px, got {config.look_size}")
+    for field in ("detail_size", "look_size"):
+        side = getattr(config, field)
+        if side is not None:
+            _positive_int(field, side)
+            if side < MIN_SIDE:
+                raise ConfigError(field, f"must be at least {MIN_SIDE} px, got {side}")
     if config.scales is not None:
         _positive_int("scales", config.scales)
         if config.scales > MAX_SCALES:

@@ -80,7 +80,7 @@ def continued(
     """The recipe that continues a picture painted before, ``preview`` ``(h, w)`` px, of
     a photo of ``photo`` ``(h, w)``, up to ``recipe``'s size instead of starting over: it
     is the first scale (:data:`FROM_STEPS` steps), and the larger scales keep its look
-    (``look_size``: its content weight and the painting's share of the picture).
+    (``look_size``: its content weight, and the print seen at its size held to it).
     ConfigError naming ``field`` when the preview is not of the photo's shape or not
     smaller than the picture asked."""
     from impasto.schedule import plan

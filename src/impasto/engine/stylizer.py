@@ -323,7 +323,7 @@ class _Run:
             weights = normalized(recipe.style_weights, len(scaled))
             kind = statistics_kind(recipe.style_loss, self.masks is not None, recipe.histogram_weight > 0)
             if self.masks is None:
-                # A painting as large as a tiled scale (one that grows with a print) in tiles too.
+                # A painting larger than a tile at a tiled scale (a scan for a print) in tiles too.
                 layers = recipe.style_layers
                 stats = [
                     s.style_statistics(style, layers, kind, recipe.pooling, tile=self.style_tile(style, tile))
@@ -346,7 +346,7 @@ class _Run:
         terms = recipe_objective(self.recipe, targets).terms
         look = self.recipe.look_size
         if look is not None and max(size) > look and self.anchor is not None:
-            terms = (*terms, LookTerm(self.anchor.to(self.device), self.recipe.look_weight))
+            terms = (*terms, LookTerm(self.anchor, self.recipe.look_weight))
         if self.extra_terms is not None:
             terms = (*terms, *self.extra_terms(size, self.device))
         return Objective(terms)

@@ -114,6 +114,26 @@ def layer_strides(encoder: Encoder, layers: Sequence[str]) -> dict[str, int]:
     return {name: encoder.downsampling(name) for name in layers}
 
 
+def window_features(
+    network: Encoder,
+    part: Tensor,
+    window: Window,
+    layers: Sequence[str],
+    strides: dict[str, int],
+    pooling: str | None,
+    autocast: torch.dtype | None,
+) -> tuple[dict[str, Tensor], dict[str, Where]]:
+    """A window's features at ``layers`` inside its tile (``part``: the window's pixels),
+    and where they sit in the whole picture's maps."""
+    with network_precision(part.device.type, autocast):
+        out = network(part, layers, pooling)
+    inside, where = {}, {}
+    for name in layers:
+        (wr, wc), (orow, ocol) = window.feature_slices(strides[name])
+        inside[name], where[name] = out[name][..., orow, ocol], (wr, wc)
+    return inside, where
+
+
 def features_in_tiles(
     network: Encoder,
     image: Tensor,
@@ -130,17 +150,13 @@ def features_in_tiles(
     maps: dict[str, Tensor] = {}
     with torch.no_grad():
         for window in windows(height, width, tile, halo, align):
-            (r0, r1), (c0, c1) = window.outer
-            with network_precision(image.device.type, autocast):
-                out = network(image[..., r0:r1, c0:c1], layers, pooling)
-            for name in layers:
-                feature = out[name]
+            inside, where = window_features(network, window.cut(image), window, layers, strides, pooling, autocast)
+            for name, feature in inside.items():
                 if name not in maps:
                     h, w = height // strides[name], width // strides[name]
                     maps[name] = feature.new_empty((1, feature.shape[1], h, w))
-                (wr, wc), (orow, ocol) = window.feature_slices(strides[name])
-                maps[name][..., wr, wc] = feature[..., orow, ocol]
-            del out
+                maps[name][..., where[name][0], where[name][1]] = feature
+            del inside
     return maps
 
 
@@ -155,7 +171,7 @@ def statistics_in_tiles(
 ) -> Statistics:
     """A painting's statistics (:func:`impasto.objective.targets.style_statistics`, kinds
     ``gram`` and ``moments``, with or without quantiles) tile by tile, for a painting too
-    large for one network pass (one that grows with a print, see ``look_size``). The Gram
+    large for one network pass (a scan as large as the print). The Gram
     and the moments are sums over positions, the same to float rounding; the quantiles
     are read off each channel's histogram (:data:`QUANTILE_BINS` bins between its exact
     smallest and largest value, counted in a second pass; values at the smallest value,
@@ -171,14 +187,7 @@ def statistics_in_tiles(
 
     def tiles() -> Iterator[dict[str, Tensor]]:
         for window in plan:
-            with network_precision(image.device.type, autocast):
-                out = network(window.cut(image), layers, pooling)
-            inside = {}
-            for name in layers:
-                _, (orow, ocol) = window.feature_slices(strides[name])
-                inside[name] = out[name][..., orow, ocol]
-            del out
-            yield inside
+            yield window_features(network, window.cut(image), window, layers, strides, pooling, autocast)[0]
 
     firsts: dict[str, Tensor] = {}
     seconds: dict[str, Tensor] = {}
@@ -284,13 +293,7 @@ class Tiled:
         self, part: Tensor, window: Window, strides: dict[str, int]
     ) -> tuple[dict[str, Tensor], dict[str, Where]]:
         """A window's features inside its tile, and where they sit in the whole maps."""
-        with network_precision(part.device.type, self.autocast):
-            out = self.network(part, self.objective.layers, self.pooling)
-        inside, where = {}, {}
-        for name, feature in out.items():
-            (wr, wc), (orow, ocol) = window.feature_slices(strides[name])
-            inside[name], where[name] = feature[..., orow, ocol], (wr, wc)
-        return inside, where
+        return window_features(self.network, part, window, self.objective.layers, strides, self.pooling, self.autocast)
 
     def _streamed(self, image: Tensor, backward: bool) -> tuple[Tensor, dict[str, Tensor]]:
         """Statistics summed over tiles: nothing of the whole picture is held but its

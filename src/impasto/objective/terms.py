@@ -307,8 +307,9 @@ class TemporalTerm:
 @dataclass(frozen=True)
 class LookTerm:
     """``weight · mean((down(x) − anchor)²)``: the picture seen at the anchor's size
-    (antialiased bicubic: as sharp as a viewer shows it) held to ``anchor`` ``(1, 3, h, w)``, the picture painted at
-    that size: a print keeps its preview's look and only gains detail. Pixel space."""
+    (antialiased bicubic: as sharp as a viewer shows it) held to ``anchor``
+    ``(1, 3, h, w)``, the picture painted at that size: a print keeps its preview's look
+    and only gains detail. Pixel space."""
 
     anchor: Tensor = field(repr=False)
     weight: float
