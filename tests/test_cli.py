@@ -305,13 +305,13 @@ def test_presets_as_json_are_the_recipes(capsys):
     assert {name: StyleConfig.from_dict(recipe) for name, recipe in data.items()} == PRESETS
 
 
-def test_readme_option_table_is_the_generated_one():
+def test_documented_option_table_is_the_generated_one():
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    page = (Path(__file__).resolve().parents[1] / "docs" / "options.md").read_text()
     start, end = "<!-- options:start -->\n", "\n<!-- options:end -->"
-    assert start in readme and end in readme, "the README marks its option table"
-    table = readme.split(start, 1)[1].split(end, 1)[0]
+    assert start in page and end in page, "docs/options.md marks its option table"
+    table = page.split(start, 1)[1].split(end, 1)[0]
     assert table == options.options_table(), "regenerate it: impasto presets --markdown"
 
 

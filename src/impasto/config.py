@@ -6,7 +6,7 @@ no paths, tensors or devices (those are :class:`impasto.inputs.Inputs` and
 JSON exactly: the web form, batch manifests and remote tasks carry it as it is.
 
 Every default lives here, and so does every field's description (its ``metadata``): the
-command line's options, ``impasto presets``, the README's option table and the web form
+command line's options, ``impasto presets``, docs/options.md's option table and the web form
 are made from them. Invalid values raise :class:`~impasto.errors.ConfigError` naming the
 field.
 """
@@ -459,7 +459,7 @@ SIZE_EXPONENT = 1 / 3
 #: old steps (220 + 120), which pay for the term's cost per step. The size rule keeps that
 #: balance at every size; crowsonkb's fixed weights do not (its style distance fell 36%
 #: from 192 to 384 px on astronaut + strokes), so at 384 px and above it carries more of
-#: the painting than this preset (README, "Presets and quality").
+#: the painting than this preset (docs/quality.md, "Presets and quality").
 DEFAULT = StyleConfig(
     style_loss="wasserstein",
     style_layer_weights=CROWSONKB_LAYER_WEIGHTS,

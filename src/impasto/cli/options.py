@@ -1,5 +1,5 @@
 """Command-line options made from the recipe's and the runtime's field descriptions, so
-``--help``, ``impasto presets``, the README's option table and the web form share one
+``--help``, ``impasto presets``, docs/options.md's option table and the web form share one
 source; and the translation of the library's setting names into flags."""
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def build_inputs(args: argparse.Namespace) -> Inputs:
 
 
 def options_table() -> str:
-    """The README's table of ``stylize``'s style options, from the same descriptions: the
+    """docs/options.md's table of ``stylize``'s style options, from the same descriptions: the
     ``default`` preset's value and, where it differs, the ``gatys`` preset's."""
     default, gatys = PRESETS["default"], PRESETS["gatys"]
     rows = ["| option | default | `gatys` | meaning |", "|---|---|---|---|"]

@@ -12,7 +12,7 @@ from impasto.config import PRESETS, fields_help
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("presets", help="list the presets and their settings")
     parser.add_argument("--json", action="store_true", help="print the presets as JSON recipes")
-    parser.add_argument("--markdown", action="store_true", help="print stylize's option table (as in the README)")
+    parser.add_argument("--markdown", action="store_true", help="print stylize's option table (as in docs/options.md)")
     parser.set_defaults(handler=main)
 
 

@@ -1,5 +1,5 @@
 // impasto studio: the page. Plain JavaScript, no build step, no library; it talks only to
-// the JSON API of this server (documented in the README) and loads nothing from elsewhere.
+// the JSON API of this server (documented in docs/studio.md) and loads nothing from elsewhere.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
