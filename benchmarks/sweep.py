@@ -23,12 +23,22 @@ worst pairs under --out.
     python benchmarks/sweep.py --set all --size 192           # run what is missing, then report
     python benchmarks/sweep.py --set holdout --size 192
     python benchmarks/sweep.py --set all --size 192 --report  # report only, run nothing
+    python benchmarks/sweep.py --set all --size 192 --matched default  # issue 21's matched comparison
+
+``--matched PRESET`` compares PRESET with crowsonkb's recipe along the trade-off rather than
+at one point of it: besides PRESET at its own content weight, it runs PRESET at content
+weights √2, 2 and 4 times larger or smaller (``PRESET@F`` records), nearest first, until two
+runs bracket crowsonkb's content distance, and reads PRESET's style distance there
+(linear in the log of the content weight); the converse (content distance at crowsonkb's
+style distance) is read the same way, bracketed by more runs with ``--converse`` and
+extrapolated from the nearest two otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import re
 import statistics
@@ -97,7 +107,13 @@ def machine_folder(name: str) -> str:
 
 
 def recipe_of(name: str, size: int) -> StyleConfig:
-    return (CROWSONKB if name == "crowsonkb" else preset(name)).replace(size=size, pixels=None)
+    """A recipe by name: a preset, ``crowsonkb``, or ``PRESET@F``, the preset with its
+    content weight times F (the matched comparison's other points of the trade-off)."""
+    base, _, factor = name.partition("@")
+    config = CROWSONKB if base == "crowsonkb" else preset(base)
+    if factor:
+        config = config.replace(content_weight=config.content_weight * float(factor))
+    return config.replace(size=size, pixels=None)
 
 
 def pairs_of(which: str) -> list[tuple[str, Path, Path]]:
@@ -249,6 +265,130 @@ def report(sweep: Sweep, pairs: list[tuple[str, Path, Path]], recipes: tuple[str
     return "\n".join(lines)
 
 
+#: Content-weight factors tried on each side of a preset's own weight, nearest first, until
+#: crowsonkb's figure lies between two of the preset's runs (names as ``recipe_of`` reads them).
+LADDER = {True: ("1.414", "2", "4"), False: ("0.7071", "0.5", "0.25")}
+
+
+def ensure(sweep: Sweep, pair: str, content: Path, style: Path, recipe: str) -> dict:
+    """The record of ``recipe`` on the pair, run now when missing or stale."""
+    if (d := sweep.recorded(pair, recipe)) is not None:
+        return d
+    d = sweep.run(pair, content, style, recipe)
+    print(f"{pair} {recipe}: {d['seconds']:.0f} s, style {d['style']:.3f}, content {d['content']:.3f}", flush=True)
+    return d
+
+
+def factor_of(recipe: str) -> float:
+    return float(recipe.partition("@")[2] or 1)
+
+
+def bracket(
+    sweep: Sweep, pair: str, content: Path, style: Path, base: str, key: str, target: float, points: dict[str, dict]
+) -> None:
+    """Add runs of ``base`` at other content weights (LADDER) until ``target`` lies between
+    two runs' ``key`` figure, or the ladder ends. Content distance falls as the content
+    weight grows; style distance rises."""
+    while not min(d[key] for d in points.values()) <= target <= max(d[key] for d in points.values()):
+        high = min(d[key] for d in points.values()) > target
+        up = high if key == "content" else not high
+        tried = [r for r in points if r != base and (factor_of(r) > 1) == up]
+        if len(tried) == len(LADDER[up]):
+            return
+        name = f"{base}@{LADDER[up][len(tried)]}"
+        points[name] = ensure(sweep, pair, content, style, name)
+
+
+def at(points: dict[str, dict], key: str, target: float, other: str) -> tuple[float, bool]:
+    """``other``'s figure where ``key``'s equals ``target``, both linear in the log of the
+    content weight between neighbouring runs: ``(value, bracketed)``; when no two runs
+    bracket the target, extrapolated from the two runs nearest it (``bracketed`` False)."""
+    runs = sorted(points.items(), key=lambda item: factor_of(item[0]))
+    segments = list(itertools.pairwise(runs))
+    for (_, a), (_, b) in segments:
+        if min(a[key], b[key]) <= target <= max(a[key], b[key]):
+            t = 0.0 if a[key] == b[key] else (target - a[key]) / (b[key] - a[key])
+            return a[other] + t * (b[other] - a[other]), True
+    if not segments:
+        return runs[0][1][other], False
+    (_, a), (_, b) = min(segments, key=lambda s: min(abs(s[0][1][key] - target), abs(s[1][1][key] - target)))
+    t = 0.0 if a[key] == b[key] else (target - a[key]) / (b[key] - a[key])
+    return a[other] + t * (b[other] - a[other]), False
+
+
+def matched(
+    sweep: Sweep, pairs: list[tuple[str, Path, Path]], base: str, run: bool, converse: bool, sheets: int
+) -> str:
+    """Issue 21's matched comparison: ``base``'s style distance at crowsonkb's content
+    distance (and the converse), each pair's runs at its own and bracketing content weights;
+    contact sheets of the ``sheets`` pairs where ``base`` is furthest behind."""
+    rows = []
+    for pair, content, style in pairs:
+        if run:
+            ref = ensure(sweep, pair, content, style, "crowsonkb")
+            points = {base: ensure(sweep, pair, content, style, base)}
+            bracket(sweep, pair, content, style, base, "content", ref["content"], points)
+            if converse:
+                bracket(sweep, pair, content, style, base, "style", ref["style"], points)
+        else:
+            ref = sweep.recorded(pair, "crowsonkb")
+            names = [base, *(f"{base}@{f}" for side in LADDER.values() for f in side)]
+            points = {n: d for n in names if (d := sweep.recorded(pair, n)) is not None}
+            if ref is None or base not in points:
+                continue
+        style_at, style_ok = at(points, "content", ref["content"], "style")
+        content_at, content_ok = at(points, "style", ref["style"], "content")
+        rows.append((pair, ref, points, style_at, style_ok, content_at, content_ok))
+    lines = [f"### matched comparison at {sweep.size} px: `{base}` against crowsonkb's recipe", ""]
+    lines += [f"machine: {sweep.machine}", ""]
+    lines += [
+        f"| pair | crowsonkb | `{base}` | content weights run | style at crowsonkb's content | "
+        "content at crowsonkb's style |",
+        "|---|---|---|---|---|---|",
+    ]
+    for pair, ref, points, style_at, style_ok, content_at, content_ok in rows:
+        own = points[base]
+        mark = "*" if pair in TUNING else "†" if pair in TOUCHED else ""
+        factors = ", ".join(f"×{factor_of(r):g}" for r in sorted(points, key=factor_of))
+        lines.append(
+            f"| {pair}{mark} | {ref['style']:.3f} / {ref['content']:.3f} | {own['style']:.3f} / {own['content']:.3f} "
+            f"| {factors} | {style_at:.3f} ({100 * (style_at / ref['style'] - 1):+.1f}%){'' if style_ok else ' ~'} "
+            f"| {content_at:.3f} ({100 * (content_at / ref['content'] - 1):+.1f}%){'' if content_ok else ' ~'} |"
+        )
+    lines.append("")
+
+    def summary(chosen: list, scope: str) -> str:
+        excess = [style_at / ref["style"] - 1 for _, ref, _, style_at, *_ in chosen]
+        converse_excess = [row[5] / row[1]["content"] - 1 for row in chosen]
+        held = sum(e <= NOISE for e in excess)
+        worst, middle = 100 * max(excess), 100 * statistics.median(excess)
+        c_worst, c_middle = 100 * max(converse_excess), 100 * statistics.median(converse_excess)
+        return (
+            f"- {scope}`{base}` holds (style distance at crowsonkb's content distance at most its + {NOISE:.0%}) on "
+            f"{held} of {len(chosen)} pairs ({held / len(chosen):.0%}); largest excess {worst:+.1f}%, median "
+            f"{middle:+.1f}%; converse (content distance at crowsonkb's style distance): median {c_middle:+.1f}%, "
+            f"largest {c_worst:+.1f}%"
+        )
+
+    files = {pair: (content, style) for pair, content, style in pairs}
+    for row in sorted(rows, key=lambda row: row[3] / row[1]["style"], reverse=True)[:sheets]:
+        pair, points = row[0], row[2]
+        recipes = ("crowsonkb", *sorted(points, key=factor_of))
+        sheet(sweep, pair, *files[pair], recipes, sweep.out / f"matched_{pair.replace(':', '_')}.jpg")
+    if rows:
+        lines.append(summary(rows, ""))
+        untouched = [row for row in rows if row[0] not in TUNING and row[0] not in TOUCHED]
+        if 0 < len(untouched) < len(rows):
+            lines.append(summary(untouched, "untouched pairs only: "))
+    key = (
+        "cells: style distance / content distance; the last two columns interpolate linearly in the log of the "
+        "content weight between the neighbouring runs (~: no two runs bracket crowsonkb's figure, extrapolated from "
+        "the nearest two); * a tuning pair, † a held-out pair that chose a setting"
+    )
+    lines += ["", key, ""]
+    return "\n".join(lines)
+
+
 def sheet(sweep: Sweep, pair: str, content: Path, style: Path, recipes: tuple[str, ...], path: Path) -> None:
     """A contact sheet: photo, painting, then each recipe's output labelled "recipe: style / content, time"."""
     c, s = sweep.reference(pair, content, style)
@@ -273,6 +413,12 @@ def main() -> None:
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES))
     parser.add_argument("--pairs", nargs="+", help="only these pairs of the set (content:style), in this order")
     parser.add_argument("--report", action="store_true", help="run nothing; report what is recorded")
+    parser.add_argument(
+        "--matched", metavar="PRESET", help="issue 21's matched comparison of PRESET against crowsonkb's recipe"
+    )
+    parser.add_argument(
+        "--converse", action="store_true", help="with --matched: also bracket crowsonkb's style distance (more runs)"
+    )
     parser.add_argument("--sheets", type=int, default=3, help="contact sheets of this many worst pairs")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "sweep", help="images, sheets")
     parser.add_argument("--records", type=Path, default=ROOT / "benchmarks" / "results" / "sweep")
@@ -287,6 +433,11 @@ def main() -> None:
     if args.pairs:  # in the order given: a sweep cut short has covered the first ones
         named = {p[0]: p for p in pairs}
         pairs = [named[name] for name in args.pairs if name in named]
+    if args.matched:
+        text = matched(sweep, pairs, args.matched, not args.report, args.converse, args.sheets)
+        print(text)
+        (sweep.records / f"matched-{args.matched}.md").write_text(text)
+        return
     if not args.report:
         for pair, content, style in pairs:
             for r in recipes:
