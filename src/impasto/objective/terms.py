@@ -273,31 +273,42 @@ class RegionalTerm(OneLayer):
         return self.weight * loss
 
 
+class PixelTerm:
+    """A term of the picture's own pixels, reported as its class's ``key``: it reads no
+    layer of the network."""
+
+    key: ClassVar[str]
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return ()
+
+    @property
+    def wide(self) -> bool:
+        return False
+
+
 @dataclass(frozen=True)
-class TVTerm:
+class TVTerm(PixelTerm):
     """``weight · TV(image)``: smoothness in pixel space."""
 
+    key = "tv"
     weight: float
-    key: str = "tv"
-    layers: tuple[str, ...] = ()
-    wide: bool = False
 
     def __call__(self, features: Features) -> Tensor:
         return self.weight * tv_loss(features.image)
 
 
 @dataclass(frozen=True)
-class TemporalTerm:
+class TemporalTerm(PixelTerm):
     """``weight · Σ c · (x − target)² / (3·h·w)``: a video frame held to the previous
     frame's painting warped onto it (``target``) where the flow is reliable (``mask``,
     ``(1, 1, h, w)`` in [0, 1]); Ruder, Dosovitskiy and Brox (2016). Pixel space."""
 
+    key = "temporal"
     target: Tensor = field(repr=False)
     mask: Tensor = field(repr=False)
     weight: float
-    key: str = "temporal"
-    layers: tuple[str, ...] = ()
-    wide: bool = False
 
     def __call__(self, features: Features) -> Tensor:
         difference = features.image.float() - self.target
@@ -305,17 +316,15 @@ class TemporalTerm:
 
 
 @dataclass(frozen=True)
-class LookTerm:
+class LookTerm(PixelTerm):
     """``weight · mean((down(x) − anchor)²)``: the picture seen at the anchor's size
     (antialiased bicubic: as sharp as a viewer shows it) held to ``anchor``
     ``(1, 3, h, w)``, the picture painted at that size: a print keeps its preview's look
     and only gains detail. Pixel space."""
 
+    key = "look"
     anchor: Tensor = field(repr=False)
     weight: float
-    key: str = "look"
-    layers: tuple[str, ...] = ()
-    wide: bool = False
 
     def __call__(self, features: Features) -> Tensor:
         image = features.image.float()
