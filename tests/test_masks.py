@@ -161,7 +161,7 @@ def test_a_style_mask_picks_the_part_of_the_style_used(vgg19):
     assert from_left < whole - 0.25 and whole + 0.25 < from_right
 
 
-def test_regional_styles_keep_their_own_style_loss_and_leave_the_histogram_term_out(vgg19):
+def test_regional_styles_keep_their_own_style_loss_and_histogram_term(vgg19):
     content, red, blue = _textures()
     halves = _halves().expand(2, 3, 48, 64)
     config = StyleConfig(size=64, steps=3, style_loss="wasserstein", histogram_weight=1.0)
@@ -169,7 +169,79 @@ def test_regional_styles_keep_their_own_style_loss_and_leave_the_histogram_term_
     masked = stylize(content, [red, blue], config, encoder=vgg19, masks=(halves[0:1], halves[1:2]), runtime=CPU,
                      on_progress=events.append)  # fmt: skip
     assert masked.shape == (1, 3, 48, 64)
-    assert {k.split(".")[0] for k in events[0].terms} == {"content", "style"}
-    plain = []
-    stylize(content, [red, blue], config, encoder=vgg19, runtime=CPU, on_progress=plain.append)
-    assert {k.split(".")[0] for k in plain[0].terms} == {"content", "style", "histogram"}
+    assert {k.split(".")[0] for k in events[0].terms} == {"content", "style", "histogram"}
+    assert all(events[0].terms[f"histogram.{layer}"] > 0 for layer in config.style_layers)
+
+
+def _region(mask: torch.Tensor, quantiles: torch.Tensor, layer: str = "relu1_1", weight: float = 1.0):
+    from impasto.objective.targets import Region
+
+    return Region(weight, {layer: mask}, {layer: float(mask.mean())}, quantiles={layer: quantiles})
+
+
+def _histogram_value_and_gradient(term, features: torch.Tensor, layer: str = "relu1_1"):
+    from impasto.objective.terms import Features
+
+    features = features.clone().requires_grad_(True)
+    value = term(Features(features, {layer: features}, ()))
+    value.backward()
+    return value.detach(), features.grad
+
+
+def test_a_region_over_the_whole_picture_is_the_plain_histogram_term():
+    from impasto.objective.losses import channel_quantiles
+    from impasto.objective.terms import HistogramTerm, RegionalHistogramTerm
+
+    generator = torch.Generator().manual_seed(3)
+    features = torch.relu(torch.randn(1, 8, 12, 16, generator=generator))
+    target = channel_quantiles(torch.relu(torch.randn(1, 8, 20, 20, generator=generator) * 2 + 0.5), 1024)
+    plain = _histogram_value_and_gradient(HistogramTerm("relu1_1", target, 0.7), features)
+    whole = RegionalHistogramTerm("relu1_1", (_region(torch.ones(1, 1, 12, 16), target),), 0.7)
+    regional = _histogram_value_and_gradient(whole, features)
+    assert regional[0].item() == pytest.approx(plain[0].item(), rel=1e-5)
+    assert torch.allclose(regional[1], plain[1], rtol=1e-4, atol=1e-8)
+
+
+def test_each_region_matches_the_distribution_of_its_own_positions_to_its_style():
+    """Two hard regions: each one's share of the term is the plain histogram loss of its
+    positions' values against its own style's quantiles, times its share of the picture;
+    the gradient outside a region comes from the other region only."""
+    from impasto.objective.losses import channel_quantiles, histogram_loss
+    from impasto.objective.terms import RegionalHistogramTerm
+
+    generator = torch.Generator().manual_seed(4)
+    features = torch.relu(torch.randn(1, 6, 10, 16, generator=generator))
+    left = torch.zeros(1, 1, 10, 16)
+    left[..., :6] = 1.0
+    dark = channel_quantiles(torch.relu(torch.randn(1, 6, 16, 16, generator=generator) * 0.3), 1024)
+    bright = channel_quantiles(torch.relu(torch.randn(1, 6, 16, 16, generator=generator) + 2.0), 1024)
+    term = RegionalHistogramTerm("relu1_1", (_region(left, dark, weight=2.0), _region(1 - left, bright)), 1.0)
+    value, grad = _histogram_value_and_gradient(term, features)
+    share = 6 / 16
+    expected = 2.0 * share * histogram_loss(features[..., :6].contiguous(), dark) + (1 - share) * histogram_loss(
+        features[..., 6:].contiguous(), bright
+    )
+    assert value.item() == pytest.approx(expected.item(), rel=1e-4)
+    only_right = RegionalHistogramTerm("relu1_1", (_region(1 - left, bright),), 1.0)
+    _, right_grad = _histogram_value_and_gradient(only_right, features)
+    assert torch.equal(right_grad[..., :6], torch.zeros_like(right_grad[..., :6]))
+    assert torch.allclose(grad[..., 6:], right_grad[..., 6:], rtol=1e-5, atol=1e-9)
+
+
+def test_masked_quantiles_are_those_of_the_positions_under_the_mask():
+    from impasto.objective.losses import channel_quantiles, masked_quantiles
+
+    generator = torch.Generator().manual_seed(6)
+    features = torch.randn(1, 5, 9, 11, generator=generator)
+    mask = torch.zeros(1, 1, 9, 11)
+    mask[..., 2:7, 3:] = 1.0
+    inside = features[..., 2:7, 3:].contiguous()
+    assert torch.allclose(masked_quantiles(features, mask, 64), channel_quantiles(inside, 64), atol=1e-6)
+    whole = masked_quantiles(features, torch.ones(1, 1, 9, 11), 64)
+    assert torch.allclose(whole, channel_quantiles(features, 64), atol=1e-6)
+    # A position counts by its weight: values 0..99, the upper half weighted twice the
+    # lower, put the median where a quarter of the lower half's weight lies below it: ~62.
+    values = torch.arange(100.0).view(1, 1, 1, 100)
+    weights = torch.where(values >= 50, 1.0, 0.5)
+    median = masked_quantiles(values, weights, 101)[0, 50].item()
+    assert 61 < median < 64

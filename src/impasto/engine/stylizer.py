@@ -161,7 +161,7 @@ class Stylizer:
         # The weights of the size asked, at every scale: the look is that of the final size.
         recipe = recipe.replace(content_weight=schedule.content_weight, content_size_exponent=0.0)
         layers = (*recipe.content_layers, *recipe.style_layers)
-        histogram_layers = recipe.style_layers if recipe.histogram_weight > 0 and loaded.masks is None else ()
+        histogram_layers = recipe.style_layers if recipe.histogram_weight > 0 else ()
         memory = check_memory(
             self.encoder,
             schedule.final,

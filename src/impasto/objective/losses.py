@@ -229,6 +229,34 @@ def channel_quantiles(features: Tensor, count: int) -> Tensor:
     return resample_quantiles(values, count)
 
 
+def masked_quantiles(features: Tensor, mask: Tensor | None, count: int) -> Tensor:
+    """:func:`channel_quantiles` of the positions weighted by ``mask`` ``(1, 1, H, W)`` in
+    [0, 1] (None = every position): each channel's values sorted, each placed at the
+    middle of its weight's share of the ranks (equal weights give the unweighted
+    quantiles), read at ``count`` evenly spaced levels; positions of weight 0 take no part."""
+    if mask is None:
+        return channel_quantiles(features, count)
+    weights = mask.reshape(-1)
+    keep = weights > 0
+    if not bool(keep.any()):
+        return channel_quantiles(features, count)
+    values = features.reshape(features.shape[1], -1)[:, keep]
+    weights = weights[keep].to(values.dtype)
+    if values.shape[1] == 1:
+        return values.expand(-1, count).clone()
+    values, order = values.sort(dim=1)
+    w = weights[order]  # (C, N): each channel's weights in its own sorted order
+    cumulative = w.cumsum(1)
+    first, last = w[:, :1], w[:, -1:]
+    ranks = (cumulative - w / 2 - first / 2) / (cumulative[:, -1:] - first / 2 - last / 2)
+    levels = torch.linspace(0, 1, count, dtype=values.dtype, device=values.device).expand(values.shape[0], -1)
+    above = torch.searchsorted(ranks.contiguous(), levels.contiguous()).clamp_(1, values.shape[1] - 1)
+    r0, r1 = ranks.gather(1, above - 1), ranks.gather(1, above)
+    v0, v1 = values.gather(1, above - 1), values.gather(1, above)
+    t = ((levels - r0) / (r1 - r0).clamp(min=1e-12)).clamp_(0, 1)
+    return v0 + t * (v1 - v0)
+
+
 def resample_quantiles(quantiles: Tensor, count: int) -> Tensor:
     """Quantile functions ``(C, K)`` read at ``count`` evenly spaced levels (linear)."""
     if quantiles.shape[1] == count:
@@ -268,29 +296,56 @@ def histogram_loss(features: Tensor, target_quantiles: Tensor, bins: int = HISTO
     return histogram_part(values, lambda v: remap(v, target_quantiles.to(wide), bins), values.numel())
 
 
-def histogram_part(values: Tensor, mapper: Callable[[Tensor], Tensor], total: int) -> Tensor:
-    """``sum((x - R(x))²) / total`` over ``values`` ``(N, C)``, ``R = mapper`` held
-    constant (see :class:`_Histogram`)."""
-    return _Histogram.apply(values, mapper, total)
+def histogram_part(
+    values: Tensor, mapper: Callable[[Tensor], Tensor], total: int, weights: Tensor | None = None
+) -> Tensor:
+    """``sum(m (x - R(x))²) / total`` over ``values`` ``(N, C)``, ``R = mapper`` held
+    constant, ``m`` the positions' ``weights`` ``(N, 1)`` (None = 1; see :class:`_Histogram`)."""
+    return _Histogram.apply(values, mapper, total, weights)
 
 
 class _Histogram(torch.autograd.Function):
-    """``sum((x - R(x))²) / total`` with ``R(x) = mapper(x)`` held constant; saves
-    ``x - R(x)`` for the backward. ``total`` is the count of values of the whole picture
+    """``sum(m (x - R(x))²) / total`` with ``R(x) = mapper(x)`` held constant; saves
+    ``m (x - R(x))`` for the backward. ``total`` is the count of values of the whole picture
     (a tile's share of a tiled evaluation sums to the whole picture's mean)."""
 
     @staticmethod
-    def forward(ctx, values: Tensor, mapper: Callable[[Tensor], Tensor], total: int) -> Tensor:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        ctx, values: Tensor, mapper: Callable[[Tensor], Tensor], total: int, weights: Tensor | None
+    ) -> Tensor:
         mapped = mapper(values)
         difference = torch.sub(values, mapped, out=mapped)
+        if weights is None:
+            loss = torch.linalg.vector_norm(difference).square() / total
+        else:
+            loss = (difference.square() * weights).sum() / total
+            difference.mul_(weights)
         ctx.save_for_backward(difference)
         ctx.dtype, ctx.total = values.dtype, total
-        return torch.linalg.vector_norm(difference).square() / total
+        return loss
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None, None]:  # type: ignore[override]
         (difference,) = ctx.saved_tensors
-        return (difference * (2 * grad / ctx.total)).to(ctx.dtype), None, None
+        return (difference * (2 * grad / ctx.total)).to(ctx.dtype), None, None, None
+
+
+def masked_remap(values: Tensor, weights: Tensor, target_quantiles: Tensor, bins: int) -> Tensor:
+    """:func:`remap` through the distribution of the positions weighted by ``weights``
+    ``(N, 1)`` in [0, 1]: each column's histogram between the extremes of the positions
+    of weight > 0, their values counted by weight. Values of weight 0 are mapped as well,
+    off their bin's line, and are to be weighted out by the caller."""
+    wide = torch.promote_types(values.dtype, torch.float32)
+    inside = weights > 0
+    low = torch.where(inside, values, values.new_tensor(float("inf"))).amin(dim=0, keepdim=True).to(wide)
+    high = torch.where(inside, values, values.new_tensor(float("-inf"))).amax(dim=0, keepdim=True).to(wide)
+    position, flat = bin_positions(values, low, high, bins)
+    c = values.shape[1]
+    counts = torch.zeros(c * bins, dtype=wide, device=values.device)
+    counts.index_add_(0, flat, weights.to(wide).expand(-1, c).reshape(-1))
+    atoms = ((values <= low) * weights).sum(0, dtype=wide)
+    lines = bin_lines(counts.view(c, bins), atoms, weights.sum(dtype=wide), target_quantiles.to(wide), bins)
+    return read_lines(lines, position, flat)
 
 
 def remap(values: Tensor, target_quantiles: Tensor, bins: int) -> Tensor:
@@ -346,7 +401,7 @@ def bin_counts(flat: Tensor, c: int, bins: int) -> Tensor:
     return counts.view(c, bins)
 
 
-def bin_lines(counts: Tensor, atoms: Tensor, n: int, target_quantiles: Tensor, bins: int) -> Tensor:
+def bin_lines(counts: Tensor, atoms: Tensor, n: int | Tensor, target_quantiles: Tensor, bins: int) -> Tensor:
     """Per bin, the intercept and slope ``(C · bins, 2)`` that map a place in the bin to
     the target's value, from the bins' ``counts`` ``(C, bins)`` of ``n`` values a column,
     ``atoms`` ``(C,)`` of them at the column's minimum."""

@@ -25,7 +25,7 @@ from impasto.errors import ConfigError
 from impasto.imageio import size_of
 from impasto.model.encoder import Encoder
 from impasto.objective.linalg import covariance, psd_sqrt
-from impasto.objective.losses import channel_quantiles, feature_moments, gram, masked_moments
+from impasto.objective.losses import feature_moments, gram, masked_moments, masked_quantiles
 from impasto.objective.masks import layer_mask
 
 #: Per style layer, one style image's statistics in float64: ``(gram,)`` or ``(mean, second)``,
@@ -73,6 +73,9 @@ class Region:
     mean: dict[str, Tensor] = field(default_factory=dict)
     cov: dict[str, Tensor] = field(default_factory=dict)
     cov_sqrt: dict[str, Tensor] = field(default_factory=dict)
+    quantiles: dict[str, Tensor] = field(default_factory=dict)
+    """Per style layer, with the histogram term: the quantile functions of the part of the
+    style image the region takes its statistics from."""
 
 
 def normalized(weights: Sequence[float] | None, count: int) -> list[float]:
@@ -88,10 +91,8 @@ def normalized(weights: Sequence[float] | None, count: int) -> list[float]:
 def statistics_kind(style_loss: str, regional: bool, histogram: bool = False) -> str:
     """What :func:`style_statistics` computes for a run: ``gram`` or ``moments`` of the
     network's own features, or ``masked`` moments of float32 features (regional runs);
-    with ``histogram`` (not regional) each followed by the features' quantiles."""
-    if regional:
-        return "masked"
-    kind = "gram" if style_loss == "gram" else "moments"
+    with ``histogram`` each followed by the features' quantiles."""
+    kind = "masked" if regional else "gram" if style_loss == "gram" else "moments"
     return kind + WITH_QUANTILES if histogram else kind
 
 
@@ -108,25 +109,26 @@ def style_statistics(
     its Gram for ``gram``; its feature mean and raw second moment for ``moments``, or for
     ``masked`` over the positions under ``own_mask`` ``(1, 1, h, w)`` (None = all), whose
     resolution per layer ``downsampling(layer)`` gives. A kind ending in ``+quantiles``
-    adds each channel's quantiles (:data:`QUANTILES` of them, float32 features)."""
+    adds each channel's quantiles (:data:`QUANTILES` of them, float32 features; ``masked``:
+    of the positions under ``own_mask``)."""
     features = encoder(style, layers)
     stats: Statistics = {}
     quantiles = kind.endswith(WITH_QUANTILES)
     kind = kind.removesuffix(WITH_QUANTILES)
     for name in layers:
+        own = None
         if kind == "gram":
             stats[name] = (gram(features[name]).double(),)
         elif kind == "moments":
             stats[name] = tuple(t.double() for t in feature_moments(features[name]))
         else:
             feature = features[name].float()
-            own = None
             if own_mask is not None:
                 assert downsampling is not None
                 own = layer_mask(own_mask, downsampling(name), size_of(feature))
             stats[name] = tuple(t.double() for t in masked_moments(feature, own))
         if quantiles:
-            stats[name] += (channel_quantiles(features[name].float(), QUANTILES).double(),)
+            stats[name] += (masked_quantiles(features[name].float(), own, QUANTILES).double(),)
     return stats
 
 
@@ -192,11 +194,13 @@ def region_targets(
     downsampling: Callable[[str], int],
     sizes: dict[str, tuple[int, int]],
 ) -> Targets:
-    """Targets for regional styles from per-style ``masked`` statistics: ``masks``
-    ``(K, 1, H, W)`` at the content's size give each of the ``K`` styles its region;
-    ``sizes`` are the feature sizes per layer; ``weights`` sum to 1."""
+    """Targets for regional styles from per-style ``masked`` statistics (with quantiles
+    when they end in them, see :func:`statistics_kind`): ``masks`` ``(K, 1, H, W)`` at the
+    content's size give each of the ``K`` styles its region; ``sizes`` are the feature
+    sizes per layer; ``weights`` sum to 1."""
     regions = []
     for k, (style, weight) in enumerate(zip(stats, weights, strict=True)):
+        quantiles = {n: style[n][2].float() for n in layers if len(style[n]) > 2}
         out_masks = {n: layer_mask(masks[k : k + 1], downsampling(n), sizes[n]) for n in layers}
         share = {n: float(out_masks[n].mean()) for n in layers}
         scaled = weight * len(stats)
@@ -209,10 +213,12 @@ def region_targets(
                 mean={n: style[n][0].float() for n in layers},
                 cov={n: covs[n].float() for n in layers},
                 cov_sqrt={n: psd_sqrt(covs[n]).float() for n in layers},
+                quantiles=quantiles,
             )
         else:
             channels = {n: style[n][1].shape[-1] for n in layers}
-            region = Region(scaled, out_masks, share, gram={n: (style[n][1] / channels[n]).float() for n in layers})
+            gram_targets = {n: (style[n][1] / channels[n]).float() for n in layers}
+            region = Region(scaled, out_masks, share, gram=gram_targets, quantiles=quantiles)
         regions.append(region)
     return Targets(content, {}, dict.fromkeys(layers, 0.0), regions=regions)
 
@@ -247,12 +253,15 @@ def build_region_targets(
     style_layers: Sequence[str],
     style_weights: Sequence[float] | None = None,
     style_loss: str = "gram",
+    histogram: bool = False,
 ) -> Targets:
     """Regional targets without a cache; ``style_masks`` (each ``(1, 1, h, w)`` at its
-    style's size, or None) choose the part of each style image its statistics come from."""
+    style's size, or None) choose the part of each style image its statistics come from;
+    ``histogram`` adds that part's quantiles."""
     weights = normalized(style_weights, len(styles))
+    kind = statistics_kind(style_loss, regional=True, histogram=histogram)
     stats = [
-        style_statistics(encoder, style, style_layers, "masked", own, encoder.downsampling)
+        style_statistics(encoder, style, style_layers, kind, own, encoder.downsampling)
         for style, own in zip(styles, style_masks, strict=True)
     ]
     targets = content_targets(encoder, content, content_layers)

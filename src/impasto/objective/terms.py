@@ -36,6 +36,7 @@ from impasto.objective.losses import (
     gram_loss,
     histogram_loss,
     histogram_part,
+    masked_remap,
     read_lines,
     second_moment_sum,
     tv_loss,
@@ -273,6 +274,39 @@ class RegionalTerm(OneLayer):
         return self.weight * loss
 
 
+@dataclass(frozen=True)
+class RegionalHistogramTerm(OneLayer):
+    """Regional styles' histogram term at one layer: for each region, each channel's
+    distribution over the positions under its mask (weighted by the mask) against the
+    quantiles of its style's part, ``sum m (F - R(F))²`` over the whole picture's values,
+    scaled by the region's weight. One region covering the whole picture is the
+    :class:`HistogramTerm` exactly; each position gets the gradient it would get from an
+    unmasked run with its region's style."""
+
+    group: ClassVar[str] = "histogram"
+
+    layer: str
+    regions: tuple[Region, ...] = field(repr=False)
+    weight: float
+    wide: bool = False
+
+    def __call__(self, features: Features) -> Tensor:
+        values = channel_values(features.raw[self.layer])
+        loss = values.new_zeros((), dtype=torch.float32)
+        for region in self.regions:
+            if region.share[self.layer] <= 0:
+                continue
+            mask = region.mask[self.layer]
+            weights = mask.permute(0, 2, 3, 1).reshape(-1, 1).to(device=values.device, dtype=torch.float32)
+            target = region.quantiles[self.layer]
+
+            def mapper(v: Tensor, weights: Tensor = weights, target: Tensor = target) -> Tensor:
+                return masked_remap(v, weights, target, HISTOGRAM_BINS)
+
+            loss = loss + region.weight * histogram_part(values, mapper, values.numel(), weights)
+        return self.weight * loss
+
+
 class PixelTerm:
     """A term of the picture's own pixels, reported as its class's ``key``: it reads no
     layer of the network."""
@@ -363,8 +397,8 @@ def build_objective(
     histogram_weight: float = 0.0,
 ) -> Objective:
     """The terms of one scale: content, then style per layer, then the histogram term per
-    style layer (layers weighted as the style's; not with regional styles, whose regions
-    keep their own style loss) and TV, when weighted."""
+    style layer (layers weighted as the style's; each region's own with regional styles)
+    and TV, when weighted."""
     terms: list[Term] = [ContentTerm(name, targets.content[name], content_weight) for name in content_layers]
     layer_weights = style_layer_weights or (1.0,) * len(style_layers)
     for name, w in zip(style_layers, layer_weights, strict=True):
@@ -376,9 +410,12 @@ def build_objective(
             terms.append(WassersteinTerm(name, mean, cov, root, weight))
         else:
             terms.append(GramTerm(name, targets.style_gram[name], targets.style_offset[name], weight))
-    if histogram_weight and targets.regions is None:
+    if histogram_weight:
         for name, w in zip(style_layers, layer_weights, strict=True):
-            terms.append(HistogramTerm(name, targets.style_quantiles[name], histogram_weight * w))
+            if targets.regions is not None:
+                terms.append(RegionalHistogramTerm(name, tuple(targets.regions), histogram_weight * w))
+            else:
+                terms.append(HistogramTerm(name, targets.style_quantiles[name], histogram_weight * w))
     if tv_weight:
         terms.append(TVTerm(tv_weight))
     return Objective(tuple(terms))
