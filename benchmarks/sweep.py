@@ -303,17 +303,14 @@ def at(points: dict[str, dict], key: str, target: float, other: str) -> tuple[fl
     """``other``'s figure where ``key``'s equals ``target``, both linear in the log of the
     content weight between neighbouring runs: ``(value, bracketed)``; when no two runs
     bracket the target, extrapolated from the two runs nearest it (``bracketed`` False)."""
-    runs = sorted(points.items(), key=lambda item: factor_of(item[0]))
+    runs = [d for _, d in sorted(points.items(), key=lambda item: factor_of(item[0]))]
     segments = list(itertools.pairwise(runs))
-    for (_, a), (_, b) in segments:
-        if min(a[key], b[key]) <= target <= max(a[key], b[key]):
-            t = 0.0 if a[key] == b[key] else (target - a[key]) / (b[key] - a[key])
-            return a[other] + t * (b[other] - a[other]), True
     if not segments:
-        return runs[0][1][other], False
-    (_, a), (_, b) = min(segments, key=lambda s: min(abs(s[0][1][key] - target), abs(s[1][1][key] - target)))
+        return runs[0][other], False
+    inside = [(a, b) for a, b in segments if min(a[key], b[key]) <= target <= max(a[key], b[key])]
+    a, b = inside[0] if inside else min(segments, key=lambda s: min(abs(s[0][key] - target), abs(s[1][key] - target)))
     t = 0.0 if a[key] == b[key] else (target - a[key]) / (b[key] - a[key])
-    return a[other] + t * (b[other] - a[other]), False
+    return a[other] + t * (b[other] - a[other]), bool(inside)
 
 
 def matched(
