@@ -86,7 +86,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     total = 0.0
     for size, steps in zip(schedule.sizes, schedule.steps, strict=True):
-        objective = run.objective(run.targets(size))
+        objective = run.objective(run.targets(size), size)
         image = resize(content, size, "bicubic")
 
         def timed(keep, objective=objective, image=image) -> float:
