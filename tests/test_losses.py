@@ -264,3 +264,30 @@ def test_histogram_term_reads_bfloat16_features_as_their_float32_values():
     assert a.dtype == torch.float32 and a.item() == b.item()
     assert half.grad.dtype == torch.bfloat16
     torch.testing.assert_close(half.grad.float(), wide.grad.to(torch.bfloat16).float())
+
+
+def test_bin_counts_and_lines_are_per_channel_whatever_the_tables_padding():
+    # Half of each channel at its minimum (a ReLU layer's zeros), the rest spread: the
+    # counts of the padded table are each channel's own histogram, and every value is read
+    # off its own channel's line (a value at a bin's lower edge gets the line's start).
+    from impasto.objective.losses import bin_counts, bin_lines, bin_positions, bin_stride, channel_extremes, read_lines
+
+    torch.manual_seed(4)
+    values = torch.randn(3000, 5).relu()
+    values[:, 4] = 2.0  # a constant (dead) channel
+    bins = 64
+    assert bin_stride(bins) > bins
+    low, high = channel_extremes(values)
+    position, flat = bin_positions(values, low, high, bins)
+    counts = bin_counts(flat, 5, bins)
+    assert counts.shape == (5, bins)
+    for c in range(5):
+        index = position[:, c].long().clamp(0, bins - 1)
+        assert torch.equal(counts[c], torch.bincount(index, minlength=bins)[:bins])
+    assert int(counts.sum()) == values.numel()
+    # Lines that map channel c's bin b to c * 1000 + b: each value reads its own.
+    target = (torch.arange(5).unsqueeze(1) * 1000.0 + torch.linspace(0, bins, bins + 1)).float()
+    even = torch.full((5, bins), values.shape[0] / bins)
+    lines = bin_lines(even, torch.zeros(5), values.shape[0], target, bins)
+    read = read_lines(lines, position, flat)
+    assert torch.allclose(read, torch.arange(5) * 1000.0 + position, atol=1e-3)
