@@ -1,8 +1,10 @@
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
+from impasto import runtime
 from impasto.runtime import activation_elements_per_pixel, available_bytes, estimate_bytes
 
 
@@ -33,3 +35,25 @@ def test_available_memory_on_this_machine():
 
 def test_available_memory_elsewhere_is_unknown():
     assert available_bytes(torch.device("meta")) is None
+
+
+def _faults_of_a_second_large_tensor() -> int:
+    import resource
+
+    size = 64 * 2**20 // 4  # 64 MiB of float32: 16,384 pages
+    torch.ones(size).sum()  # allocated, touched, freed
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    torch.ones(size).sum()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+@pytest.mark.skipif(runtime._glibc() is None, reason="the allocator's settings are glibc's")
+def test_kept_allocations_serve_a_freed_tensors_pages_again_and_end_with_glibcs_defaults():
+    # Outside: glibc maps a 64 MiB tensor afresh and unmaps it when freed, so the next one
+    # faults its pages in again; within, the freed pages serve the next tensor.
+    assert _faults_of_a_second_large_tensor() > 8000
+    with runtime.kept_allocations():
+        with runtime.kept_allocations():  # nested (another thread's run): still kept
+            assert _faults_of_a_second_large_tensor() < 2000
+        assert _faults_of_a_second_large_tensor() < 2000
+    assert _faults_of_a_second_large_tensor() > 8000

@@ -47,6 +47,7 @@ from impasto.runtime import (
     Runtime,
     check_memory,
     estimate_bytes,
+    kept_allocations,
     network_precision,
     resolve_device,
     resolve_precision,
@@ -138,7 +139,7 @@ class Stylizer:
         caller adds to the recipe's at each scale (a video's temporal term, whose target
         is the previous frame), made by ``extra_terms(size, device)`` for that scale.
         """
-        with self._lock:
+        with self._lock, kept_allocations():
             return self._run(inputs, recipe, on_progress, previews, extra_terms)
 
     def _check_layers(self, recipe: StyleConfig) -> None:
