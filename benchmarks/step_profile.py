@@ -5,7 +5,8 @@ content layer), plus the seconds of the scale's steps as the schedule has them.
 
 Terms are grouped as the events report them: ``style`` (the W2 or Gram term of every style
 layer), ``histogram``, ``tv``. Each figure is the median of --repeats steps after two
-warm-up steps, on the step network the engine runs (the run's precision and layout).
+warm-up steps, on the step network the engine runs (the run's precision and layout), with
+the allocator as a run has it (``kept_allocations``, where the tree has it).
 
     python benchmarks/step_profile.py --size 512
     python benchmarks/step_profile.py --size 256 --pair tubingen:starry_night --preset fast
@@ -86,7 +87,10 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     total = 0.0
     for size, steps in zip(schedule.sizes, schedule.steps, strict=True):
-        objective = run.objective(run.targets(size), size)
+        try:
+            objective = run.objective(run.targets(size), size)
+        except TypeError:  # a tree from before the look term (issue 23): no size argument
+            objective = run.objective(run.targets(size))
         image = resize(content, size, "bicubic")
 
         def timed(keep, objective=objective, image=image) -> float:
@@ -104,4 +108,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        from impasto.runtime import kept_allocations
+    except ImportError:  # an older tree
+        main()
+    else:
+        with kept_allocations():
+            main()
