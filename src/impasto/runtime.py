@@ -225,11 +225,12 @@ def available_bytes(device: torch.device) -> int | None:
 
 
 #: glibc's mallopt parameters (malloc.h).
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 #: Free memory at the top of the heap kept for the next allocation rather than handed back,
 #: within a run; and glibc's defaults, restored after it.
 _TRIM_THRESHOLD = 2**30
-_DEFAULT_TRIM_THRESHOLD, _DEFAULT_MMAP_MAX = 128 * 2**10, 65536
+_DEFAULT_TRIM_THRESHOLD = _DEFAULT_MMAP_THRESHOLD = 128 * 2**10
+_MMAP_THRESHOLD = 32 * 2**20
 _malloc_lock = threading.Lock()
 _malloc_runs = 0
 
@@ -246,16 +247,17 @@ def _glibc() -> ctypes.CDLL | None:
 
 @contextlib.contextmanager
 def kept_allocations() -> Iterator[None]:
-    """Within (runs in any thread): freed memory stays with the process for the next step's
-    tensors; when the last run ends, glibc's defaults are back and what is free is handed
-    back (``malloc_trim``).
+    """Within (runs in any thread): tensors up to 32 MiB come from the heap, whose freed top
+    is kept for the next step's tensors; when the last run ends, glibc's defaults are back
+    and what is free is handed back (``malloc_trim``).
 
-    glibc serves a large request (a feature map) with a fresh ``mmap`` and unmaps it when
-    it is freed, so every step touched its large tensors' pages anew: 11,000 page faults a
-    step at 256 px and 137,000 at 512 px (benchmarks/step_profile.py). With ``mmap`` off
-    and the heap's top kept, the same memory serves every step (40-500 faults a step).
-    The peak is the same; the memory check counts the process's resident memory as its
-    own. Elsewhere than glibc nothing changes."""
+    glibc served each feature-sized tensor with a fresh ``mmap`` and unmapped it when it
+    was freed, so every step faulted its pages in again: 11,000 page faults a step at
+    256 px, 137,000 at 512 px (300 and 68,000 with this). Tensors above 32 MiB (glibc's
+    largest threshold) are still mapped apiece: with ``mmap`` off altogether, 512 px
+    steps faulted no more, but the heap's holes raised the peak of a 1024 px run from
+    2.8 to 3.6 GB, above the memory check's estimate (benchmarks/memory.py). Elsewhere
+    than glibc nothing changes."""
     global _malloc_runs
     libc = _glibc()
     if libc is None:
@@ -263,7 +265,7 @@ def kept_allocations() -> Iterator[None]:
         return
     with _malloc_lock:
         if _malloc_runs == 0:
-            libc.mallopt(_M_MMAP_MAX, 0)
+            libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
             libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
         _malloc_runs += 1
     try:
@@ -272,7 +274,7 @@ def kept_allocations() -> Iterator[None]:
         with _malloc_lock:
             _malloc_runs -= 1
             if _malloc_runs == 0:
-                libc.mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX)
+                libc.mallopt(_M_MMAP_THRESHOLD, _DEFAULT_MMAP_THRESHOLD)
                 libc.mallopt(_M_TRIM_THRESHOLD, _DEFAULT_TRIM_THRESHOLD)
                 libc.malloc_trim(0)
 
