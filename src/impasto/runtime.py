@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import ctypes
+import functools
 import os
 import platform
 import threading
@@ -235,8 +236,10 @@ _malloc_lock = threading.Lock()
 _malloc_runs = 0
 
 
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
-    """The C library, where it is glibc (whose ``mallopt`` and ``malloc_trim`` are used)."""
+    """The C library, where it is glibc (whose ``mallopt`` and ``malloc_trim`` are used);
+    found once (``platform.libc_ver`` reads the interpreter's binary)."""
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None
     try:

@@ -360,10 +360,10 @@ def remap(values: Tensor, target_quantiles: Tensor, bins: int) -> Tensor:
     Every pass over the values is one of torch's fast ones for an ``(N, C)`` column
     layout (benchmarks/step_profile.py): ``amin`` and ``amax`` apart (``aminmax`` over the
     first dimension was 10x slower), int32 bin indices into tables whose channels lie
-    :data:`BIN_STRIDE` apart (see there), counts by ``bincount``, the intercept and slope
-    of a bin read together. A tiled
-    evaluation makes the same steps over tiles: the extremes, then the counts, summed over
-    the tiles, then each tile's values read off the lines."""
+    :func:`bin_stride` apart (see there), counts by ``bincount``, the intercept and slope
+    of a bin read together. A tiled evaluation makes the same steps over tiles: the
+    extremes, then the counts, summed over the tiles, then each tile's values read off the
+    lines."""
     n, c = values.shape
     # Positions, ranks and the result in at least float32 (bfloat16 features are read as
     # they are: every bfloat16 value is exact in float32).
