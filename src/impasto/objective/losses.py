@@ -327,7 +327,9 @@ class _Histogram(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None, None]:  # type: ignore[override]
         (difference,) = ctx.saved_tensors
-        return (difference * (2 * grad / ctx.total)).to(ctx.dtype), None, None, None
+        # The product in the difference's dtype, rounded once to the features' on the way out.
+        out = difference.new_empty(difference.shape, dtype=ctx.dtype)
+        return torch.mul(difference, 2 * grad / ctx.total, out=out), None, None, None
 
 
 def masked_remap(values: Tensor, weights: Tensor, target_quantiles: Tensor, bins: int) -> Tensor:
@@ -435,10 +437,24 @@ def bin_lines(counts: Tensor, atoms: Tensor, n: int | Tensor, target_quantiles: 
     return lines.view(-1, 2)
 
 
+#: A line's (intercept, slope) as one element of twice the size, for :func:`read_lines`.
+_PAIR_DTYPES = {torch.float32: torch.float64, torch.float64: torch.complex128}
+
+
 def read_lines(lines: Tensor, position: Tensor, flat: Tensor) -> Tensor:
-    """Values at ``position`` in bins ``flat`` read off their bin's line: ``(N, C)``."""
+    """Values at ``position`` in bins ``flat`` read off their bin's line: ``(N, C)``.
+
+    A line's intercept and slope are looked up as one element of twice their size (a
+    float32 pair as one float64's bytes): ``index_select`` of 8-byte scalars is 2.6x faster
+    than of 2-element rows (relu1_1 of a 256 px picture: 2.9 ms instead of 7.5), with the
+    same values."""
     n, c = position.shape
-    picked = lines.index_select(0, flat).view(n, c, 2)
+    pair = _PAIR_DTYPES.get(lines.dtype)
+    if pair is None:
+        picked = lines.index_select(0, flat)
+    else:
+        picked = lines.view(pair).view(-1).index_select(0, flat).view(lines.dtype)
+    picked = picked.view(n, c, 2)
     return torch.addcmul(picked[..., 0], position, picked[..., 1])
 
 
