@@ -35,7 +35,9 @@ def main() -> None:
     for item in args.variant:
         name, _, settings = item.partition("=")
         if settings:
-            variants[name] = DEFAULT.replace(size=args.size, pixels=None, **json.loads(settings))
+            # JSON lists are the recipe's tuples (style_layers, style_layer_weights)
+            values = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(settings).items()}
+            variants[name] = DEFAULT.replace(size=args.size, pixels=None, **values)
         else:  # a recipe of the sweep by its name: a preset, or crowsonkb
             variants[name] = sweep.recipe_of(name, args.size)
     folder = Path(tempfile.mkdtemp(prefix="impasto-variants-"))

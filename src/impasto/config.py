@@ -445,8 +445,18 @@ CROWSONKB_TV_WEIGHT = 2.0 * CAFFE_FEATURE_SCALE_SQUARED
 #: two figures out; 2^(1/3) = 1.26.
 SIZE_EXPONENT = 1 / 3
 
+#: The default's style layers: crowsonkb's without relu5_1, the others at the weights they
+#: have there (256:64:16:4 of 341). relu5_1 carried 1/341 of the style terms but cost a
+#: fifth of every step (three 512-channel convolutions forward and back, one more
+#: eigensolver and histogram); without it a 256 px run took 0.8x the time and every figure
+#: moved by less than 0.5%, relu5_1's own distance (which the figures leave out) by
+#: 0.4-2.2% (docs/performance.md, "relu5_1").
+DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+DEFAULT_LAYER_WEIGHTS = CROWSONKB_LAYER_WEIGHTS[:4]
+
 #: ``default``: crowsonkb's objective (2-Wasserstein style loss, layers weighted
-#: 256:64:16:4:1, TV) with the histogram loss of Risser et al. (2017) beside it, optimised
+#: 256:64:16:4, TV; crowsonkb's relu5_1 left out, see above) with the histogram loss of
+#: Risser et al. (2017) beside it, optimised
 #: by L-BFGS over scales √2 apart from 128 px, 150 steps at the first and 80 at each later
 #: one; the content weight follows the output's size (SIZE_EXPONENT).
 #: On crowsonkb's objective alone, at 256 px and below, L-BFGS and crowsonkb's own Adam
@@ -462,7 +472,8 @@ SIZE_EXPONENT = 1 / 3
 #: the painting than this preset (docs/quality.md, "Presets and quality").
 DEFAULT = StyleConfig(
     style_loss="wasserstein",
-    style_layer_weights=CROWSONKB_LAYER_WEIGHTS,
+    style_layers=DEFAULT_STYLE_LAYERS,
+    style_layer_weights=DEFAULT_LAYER_WEIGHTS,
     style_weight=1.0,
     histogram_weight=1.0,
     content_weight=0.032,
