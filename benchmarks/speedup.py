@@ -17,6 +17,7 @@ figure; the median ratio and the worst change of each figure.
 
     python benchmarks/speedup.py --sizes 256 512
     python benchmarks/speedup.py --sizes 256 --pairs tubingen:starry_night --report
+    python benchmarks/speedup.py --sizes 256 --report --deep relu5_1   # a layer the figures leave out
 """
 
 from __future__ import annotations
@@ -189,6 +190,34 @@ def report(size: int, preset: str, machine: str, rows: dict[str, dict[str, dict]
     return lines
 
 
+def deep_report(bench: Bench, rows: dict[str, dict[str, dict]], layer: str) -> list[str]:
+    """The change of ``layer``'s own distance (scored as the style figure scores each of its
+    layers, which ``layer`` is not among) between the saved before and after pictures."""
+    from common import find_image as find
+
+    from impasto.imageio import load_image
+    from impasto.metrics import references, sliced_wasserstein
+    from impasto.model import build_encoder
+
+    encoder = bench.encoder or build_encoder()
+    lines = ["", f"| pair | {layer} before → after |", "|---|---|"]
+    changes = []
+    for pair, sides in rows.items():
+        images = [bench.images / f"{pair.replace(':', '_')}_{side}.png" for side in ("before", "after")]
+        if len(sides) < 2 or not all(path.is_file() for path in images):
+            continue
+        photo, painting = pair.split(":")
+        content, style = references(load_image(find(photo, "content")), load_image(find(painting, "style")), bench.size)
+        f_content, f_style = encoder(content, (layer,))[layer], encoder(style, (layer,))[layer]
+        floor = sliced_wasserstein(f_content, f_style)
+        before, after = (sliced_wasserstein(encoder(load_image(p), (layer,))[layer], f_style) / floor for p in images)
+        changes.append(after / before - 1)
+        lines.append(f"| {pair} | {before:.4f} → {after:.4f} ({changes[-1]:+.1%}) |")
+    if changes:
+        lines += ["", f"{layer}: median change {statistics.median(changes):+.1%}, worst {max(changes):+.1%}"]
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", nargs="+", type=int, default=[256, 512])
@@ -199,6 +228,7 @@ def main() -> None:
         "--after", help="a commit to measure instead of the working tree (so that the tree can change meanwhile)"
     )
     parser.add_argument("--report", action="store_true", help="print from the records, run nothing")
+    parser.add_argument("--deep", metavar="LAYER", help="also each saved picture's distance at LAYER (e.g. relu5_1)")
     # The child's options.
     parser.add_argument("--paint", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
@@ -213,6 +243,8 @@ def main() -> None:
         bench = Bench(args.baseline, args.after, args.preset, size, args.report)
         rows = {pair: bench.pair(pair, k) for k, pair in enumerate(args.pairs)}
         print("\n".join(report(size, args.preset, bench.machine, rows)), flush=True)
+        if args.deep:
+            print("\n".join(deep_report(bench, rows, args.deep)), flush=True)
 
 
 if __name__ == "__main__":

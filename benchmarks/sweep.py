@@ -134,10 +134,11 @@ def pairs_of(which: str) -> list[tuple[str, Path, Path]]:
 
 
 class Sweep:
-    def __init__(self, out: Path, records: Path, size: int) -> None:
+    def __init__(self, out: Path, records: Path, size: int, borrow: tuple[str, ...] = ()) -> None:
         self.out, self.size = out, size
         self.machine = machine()
         self.records = records / machine_folder(self.machine)
+        self.borrow = borrow
         self.encoder = build_encoder()
         self.stylizer = Stylizer(encoder=self.encoder)
         self.fingerprints: dict[str, str] = {}
@@ -156,11 +157,14 @@ class Sweep:
         """The record of a run, if it was made with this recipe and the recipe still paints
         the canary as it did then."""
         _, record = self.files(pair, recipe)
-        if not record.is_file():
-            return None
-        data = json.loads(record.read_text())
         config = recipe_of(recipe, self.size).to_json()
-        return data if data.get("config") == config and data.get("fingerprint") == self.fingerprint(recipe) else None
+        for path in (record, *(self.records.parent / folder / record.name for folder in self.borrow)):
+            if not path.is_file():
+                continue
+            data = json.loads(path.read_text())
+            if data.get("config") == config and data.get("fingerprint") == self.fingerprint(recipe):
+                return data
+        return None
 
     def reference(self, pair: str, content: Path, style: Path) -> tuple[torch.Tensor, torch.Tensor]:
         if pair not in self.references:
@@ -337,7 +341,8 @@ def matched(
         content_at, content_ok = at(points, "style", ref["style"], "content")
         rows.append((pair, ref, points, style_at, style_ok, content_at, content_ok))
     lines = [f"### matched comparison at {sweep.size} px: `{base}` against crowsonkb's recipe", ""]
-    lines += [f"machine: {sweep.machine}", ""]
+    machines = sorted({d["machine"] for row in rows for d in (row[1], *row[2].values())} | {sweep.machine})
+    lines += [f"machine: {m}" for m in machines] + [""]
     lines += [
         f"| pair | crowsonkb | `{base}` | content weights run | style at crowsonkb's content | "
         "content at crowsonkb's style |",
@@ -416,6 +421,14 @@ def main() -> None:
     parser.add_argument(
         "--converse", action="store_true", help="with --matched: also bracket crowsonkb's style distance (more runs)"
     )
+    parser.add_argument(
+        "--borrow",
+        nargs="+",
+        default=(),
+        metavar="MACHINE",
+        help="records folders of other machines whose runs count here when this machine paints the recipe's "
+        "canary to the same bytes (the figures carry over; the seconds are that machine's)",
+    )
     parser.add_argument("--sheets", type=int, default=3, help="contact sheets of this many worst pairs")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "sweep", help="images, sheets")
     parser.add_argument("--records", type=Path, default=ROOT / "benchmarks" / "results" / "sweep")
@@ -424,7 +437,7 @@ def main() -> None:
     out = args.out / f"{args.set}_{args.size}"
     records = args.records / f"{args.set}_{args.size}"
     out.mkdir(parents=True, exist_ok=True)
-    sweep = Sweep(out, records, args.size)
+    sweep = Sweep(out, records, args.size, tuple(args.borrow))
     sweep.records.mkdir(parents=True, exist_ok=True)
     pairs = pairs_of(args.set)
     if args.pairs:  # in the order given: a sweep cut short has covered the first ones
