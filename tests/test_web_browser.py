@@ -87,8 +87,8 @@ def test_paint_the_demo_pair_watch_it_stop_it_and_download(page, tmp_path):
         assert time.monotonic() < end and not page.evaluate("document.getElementById('stop').disabled")
         time.sleep(0.2)
     assert re.search(r"scale 1/\d+ · step \d+/\d+ · 137×160 px · 0:\d\d elapsed · ETA", page.inner_text("#status"))
-    # content, 5 style layers, their 5 histogram terms, tv
-    assert page.evaluate("document.querySelectorAll('#legend li').length") == 12
+    # content, default's 4 style layers, their 4 histogram terms, tv
+    assert page.evaluate("document.querySelectorAll('#legend li').length") == 10
     page.click("#stop")
     until(page, "!document.getElementById('download-png').hidden")
     steps = int(re.search(r"done · (\d+) of (\d+) steps", page.inner_text("#status")).group(1))
