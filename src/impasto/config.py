@@ -448,9 +448,9 @@ SIZE_EXPONENT = 1 / 3
 #: The default's style layers: crowsonkb's without relu5_1, the others at the weights they
 #: have there (256:64:16:4 of 341). relu5_1 carried 1/341 of the style terms but cost a
 #: fifth of every step (three 512-channel convolutions forward and back, one more
-#: eigensolver and histogram); without it a 256 px run took 0.8x the time and every figure
-#: moved by less than 0.5%, relu5_1's own distance (which the figures leave out) by
-#: 0.4-2.2% (docs/performance.md, "relu5_1").
+#: eigensolver and histogram); without it a run takes about 0.8x the time, every figure
+#: within 1.5% on eight pairs at 256 and 512 px, relu5_1's own distance (which the figures
+#: leave out) 2% further from the painting's on the median pair (docs/performance.md, "relu5_1").
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 DEFAULT_LAYER_WEIGHTS = CROWSONKB_LAYER_WEIGHTS[:4]
 
