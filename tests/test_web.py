@@ -203,6 +203,7 @@ def test_restarting_the_server_keeps_the_gallery(tmp_path):
         assert (folder / new / "content").read_bytes() == (folder / done / "content").read_bytes()
     finally:
         again.close()
+        slow.runner.close()  # the "killed" studio's worker, still painting its fake steps
 
 
 def test_presets_and_input_thumbnails(client):
@@ -432,10 +433,12 @@ def test_a_second_studio_on_the_same_folder_is_refused_naming_the_first(tmp_path
     from impasto.errors import ImpastoError
 
     first = Studio(tmp_path, FakeRunner(steps=2), owner="port 8765")
+    refused = FakeRunner(steps=2)
     try:
         with pytest.raises(ImpastoError, match=r"in use by another impasto studio \(port 8765 pid \d+\)"):
-            Studio(tmp_path, FakeRunner(steps=2))
+            Studio(tmp_path, refused)
     finally:
+        refused.close()  # the runner the refused studio was given: its worker ends here
         first.close()
     Studio(tmp_path, FakeRunner(steps=2)).close()  # free again once the first has stopped
 
