@@ -196,7 +196,7 @@ def deep_report(bench: Bench, rows: dict[str, dict[str, dict]], layer: str) -> l
     from common import find_image as find
 
     from impasto.imageio import load_image
-    from impasto.metrics import references, sliced_wasserstein
+    from impasto.metrics import layer_distance, references
     from impasto.model import build_encoder
 
     encoder = bench.encoder or build_encoder()
@@ -209,8 +209,7 @@ def deep_report(bench: Bench, rows: dict[str, dict[str, dict]], layer: str) -> l
         photo, painting = pair.split(":")
         content, style = references(load_image(find(photo, "content")), load_image(find(painting, "style")), bench.size)
         f_content, f_style = encoder(content, (layer,))[layer], encoder(style, (layer,))[layer]
-        floor = sliced_wasserstein(f_content, f_style)
-        before, after = (sliced_wasserstein(encoder(load_image(p), (layer,))[layer], f_style) / floor for p in images)
+        before, after = (layer_distance(encoder(load_image(p), (layer,))[layer], f_content, f_style) for p in images)
         changes.append(after / before - 1)
         lines.append(f"| {pair} | {before:.4f} → {after:.4f} ({changes[-1]:+.1%}) |")
     if changes:

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import sweep
 
-from impasto.config import DEFAULT
+from impasto.config import DEFAULT, StyleConfig
 
 
 def main() -> None:
@@ -35,9 +35,7 @@ def main() -> None:
     for item in args.variant:
         name, _, settings = item.partition("=")
         if settings:
-            # JSON lists are the recipe's tuples (style_layers, style_layer_weights)
-            values = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(settings).items()}
-            variants[name] = DEFAULT.replace(size=args.size, pixels=None, **values)
+            variants[name] = StyleConfig.from_json(settings, DEFAULT.replace(size=args.size, pixels=None))
         else:  # a recipe of the sweep by its name: a preset, or crowsonkb
             variants[name] = sweep.recipe_of(name, args.size)
     folder = Path(tempfile.mkdtemp(prefix="impasto-variants-"))

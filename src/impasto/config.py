@@ -452,7 +452,7 @@ SIZE_EXPONENT = 1 / 3
 #: within 1.5% on eight pairs at 256 and 512 px, relu5_1's own distance (which the figures
 #: leave out) 2% further from the painting's on the median pair (docs/performance.md, "relu5_1").
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
-DEFAULT_LAYER_WEIGHTS = CROWSONKB_LAYER_WEIGHTS[:4]
+DEFAULT_LAYER_WEIGHTS = CROWSONKB_LAYER_WEIGHTS[: len(DEFAULT_STYLE_LAYERS)]
 
 #: ``default``: crowsonkb's objective (2-Wasserstein style loss, layers weighted
 #: 256:64:16:4, TV; crowsonkb's relu5_1 left out, see above) with the histogram loss of

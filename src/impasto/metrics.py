@@ -48,13 +48,17 @@ def references(content: Tensor, style: Tensor, size: int) -> tuple[Tensor, Tenso
     return resize(content, (h, w), "bicubic"), resize(style, style_size(sh, sw, h * w), "bicubic")
 
 
+def layer_distance(output: Tensor, content: Tensor, style: Tensor) -> float:
+    """One layer's share of the style distance: the output's features' sliced Wasserstein
+    distance to the painting's over the photo's (features of one layer each)."""
+    return sliced_wasserstein(output, style) / sliced_wasserstein(content, style)
+
+
 @torch.no_grad()
 def figures(encoder: Encoder, output: Tensor, content: Tensor, style: Tensor) -> tuple[float, float]:
     """``(style distance, content distance)`` of ``output`` against ``content`` (same size)
     and ``style``; see the module's docstring."""
     f_out, f_content, f_style = (encoder(image, LAYERS) for image in (output, content, style))
-    ratios = [
-        sliced_wasserstein(f_out[n], f_style[n]) / sliced_wasserstein(f_content[n], f_style[n]) for n in STYLE_LAYERS
-    ]
+    ratios = [layer_distance(f_out[n], f_content[n], f_style[n]) for n in STYLE_LAYERS]
     content_distance = (f_out[CONTENT_LAYER] - f_content[CONTENT_LAYER]).norm() / f_content[CONTENT_LAYER].norm()
     return sum(ratios) / len(ratios), float(content_distance)
