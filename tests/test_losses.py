@@ -291,3 +291,32 @@ def test_bin_counts_and_lines_are_per_channel_whatever_the_tables_padding():
     lines = bin_lines(even, torch.zeros(5), values.shape[0], target, bins)
     read = read_lines(lines, position, flat)
     assert torch.allclose(read, torch.arange(5) * 1000.0 + position, atol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_histogram_in_row_blocks_gives_the_same_values_and_gradient_as_in_one(monkeypatch, dtype):
+    # A layer too large for one block (here: blocks of a few hundred values, 7 of them and
+    # a short last one) is remapped block by block: the same ranks, the same remapped
+    # values and gradient to the bit as in one pass over the whole layer, and the loss
+    # (a sum of the blocks' sums) within float32's rounding of it.
+    from impasto.objective import losses
+
+    torch.manual_seed(5)
+    features = torch.relu(torch.randn(1, 3, 40, 50)).to(dtype).contiguous(memory_format=torch.channels_last)
+    target = channel_quantiles(torch.rand(1, 3, 30, 30) * 2, 1024)
+
+    def run() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = features.detach().requires_grad_(True)
+        loss = histogram_loss(x, target)
+        loss.backward()
+        return losses.remap(losses.channel_values(features), target, 1024), loss.detach(), x.grad
+
+    whole = run()
+    assert len(losses.row_blocks(losses.channel_values(features))) == 1
+    monkeypatch.setattr(losses, "BLOCK_VALUES", 900)
+    assert len(losses.row_blocks(losses.channel_values(features))) == 7
+    blocked = run()
+    for name, a, b in zip(("remapped", "gradient"), whole[::2], blocked[::2], strict=True):
+        assert a.dtype == b.dtype and torch.equal(a, b), (name, (a - b).abs().max())
+    assert blocked[1].item() == pytest.approx(whole[1].item(), rel=1e-6)
+    assert blocked[2].dtype == dtype and blocked[2].abs().sum() > 0

@@ -293,43 +293,59 @@ def histogram_loss(features: Tensor, target_quantiles: Tensor, bins: int = HISTO
     of channels-last features)."""
     values = channel_values(features)
     wide = torch.promote_types(values.dtype, torch.float32)
-    return histogram_part(values, lambda v: remap(v, target_quantiles.to(wide), bins), values.numel())
+    return histogram_part(values, lambda v: remap_blocks(v, target_quantiles.to(wide), bins), values.numel())
 
 
 def histogram_part(
-    values: Tensor, mapper: Callable[[Tensor], Tensor], total: int, weights: Tensor | None = None
+    values: Tensor, mapper: Callable[[Tensor], Tensor | list[Tensor]], total: int, weights: Tensor | None = None
 ) -> Tensor:
     """``sum(m (x - R(x))²) / total`` over ``values`` ``(N, C)``, ``R = mapper`` held
-    constant, ``m`` the positions' ``weights`` ``(N, 1)`` (None = 1; see :class:`_Histogram`)."""
+    constant (its values ``(N, C)``, or those of consecutive blocks of rows:
+    :func:`row_blocks`), ``m`` the positions' ``weights`` ``(N, 1)`` (None = 1; see
+    :class:`_Histogram`)."""
     return _Histogram.apply(values, mapper, total, weights)
 
 
 class _Histogram(torch.autograd.Function):
     """``sum(m (x - R(x))²) / total`` with ``R(x) = mapper(x)`` held constant; saves
-    ``m (x - R(x))`` for the backward. ``total`` is the count of values of the whole picture
-    (a tile's share of a tiled evaluation sums to the whole picture's mean)."""
+    ``m (x - R(x))`` for the backward, block by block as the mapper gives them (no tensor of
+    the whole layer's values in float32: see :func:`row_blocks`). ``total`` is the count of
+    values of the whole picture (a tile's share of a tiled evaluation sums to the whole
+    picture's mean)."""
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx, values: Tensor, mapper: Callable[[Tensor], Tensor], total: int, weights: Tensor | None
+        ctx, values: Tensor, mapper: Callable[[Tensor], Tensor | list[Tensor]], total: int, weights: Tensor | None
     ) -> Tensor:
         mapped = mapper(values)
-        difference = torch.sub(values, mapped, out=mapped)
+        differences = []
+        start = 0
+        for block in mapped if isinstance(mapped, list) else [mapped]:
+            rows = values[start : start + block.shape[0]]
+            differences.append(torch.sub(rows, block, out=block))
+            start += block.shape[0]
         if weights is None:
-            loss = torch.linalg.vector_norm(difference).square() / total
+            squares = [torch.linalg.vector_norm(difference).square() for difference in differences]
+            loss = add_up(squares) / total
         else:
+            (difference,) = differences
             loss = (difference.square() * weights).sum() / total
             difference.mul_(weights)
-        ctx.save_for_backward(difference)
-        ctx.dtype, ctx.total = values.dtype, total
+        ctx.save_for_backward(*differences)
+        ctx.dtype, ctx.total, ctx.shape = values.dtype, total, values.shape
         return loss
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None, None]:  # type: ignore[override]
-        (difference,) = ctx.saved_tensors
+        differences = ctx.saved_tensors
+        scale = 2 * grad / ctx.total
         # The product in the difference's dtype, rounded once to the features' on the way out.
-        out = difference.new_empty(difference.shape, dtype=ctx.dtype)
-        return torch.mul(difference, 2 * grad / ctx.total, out=out), None, None, None
+        out = differences[0].new_empty(ctx.shape, dtype=ctx.dtype)
+        start = 0
+        for difference in differences:
+            torch.mul(difference, scale, out=out[start : start + difference.shape[0]])
+            start += difference.shape[0]
+        return out, None, None, None
 
 
 def masked_remap(values: Tensor, weights: Tensor, target_quantiles: Tensor, bins: int) -> Tensor:
@@ -352,6 +368,12 @@ def masked_remap(values: Tensor, weights: Tensor, target_quantiles: Tensor, bins
 
 
 def remap(values: Tensor, target_quantiles: Tensor, bins: int) -> Tensor:
+    """:func:`remap_blocks`' values as one ``(N, C)`` tensor."""
+    blocks = remap_blocks(values, target_quantiles, bins)
+    return blocks[0] if len(blocks) == 1 else torch.cat(blocks)
+
+
+def remap_blocks(values: Tensor, target_quantiles: Tensor, bins: int) -> list[Tensor]:
     """Each column of ``values`` ``(N, C)`` mapped through its own distribution's CDF (a
     ``bins``-bin histogram between the column's extremes, linear within a bin) and the
     target's quantile function ``(C, K)``: values of rank r become the target's quantile r.
@@ -363,17 +385,51 @@ def remap(values: Tensor, target_quantiles: Tensor, bins: int) -> Tensor:
     layout (benchmarks/step_profile.py): ``amin`` and ``amax`` apart (``aminmax`` over the
     first dimension was 10x slower), int32 bin indices into tables whose channels lie
     :func:`bin_stride` apart (see there), counts by ``bincount``, the intercept and slope
-    of a bin read together. A tiled evaluation makes the same steps over tiles: the
+    of a bin read together, the places and look-ups in blocks of rows
+    (:func:`row_blocks`). A tiled evaluation makes the same steps over tiles: the
     extremes, then the counts, summed over the tiles, then each tile's values read off the
     lines."""
     n, c = values.shape
     # Positions, ranks and the result in at least float32 (bfloat16 features are read as
     # they are: every bfloat16 value is exact in float32).
     low, high = channel_extremes(values)
-    position, flat = bin_positions(values, low, high, bins)
-    counts = bin_counts(flat, c, bins)
-    atoms = (values <= low).sum(0, dtype=low.dtype)
-    return read_lines(bin_lines(counts.to(low.dtype), atoms, n, target_quantiles, bins), position, flat)
+    blocks = row_blocks(values)
+    places = [bin_positions(block, low, high, bins) for block in blocks]
+    counts = add_up([bin_counts(flat, c, bins) for _, flat in places])
+    atoms = add_up([(block <= low).sum(0, dtype=low.dtype) for block in blocks])
+    lines = bin_lines(counts.to(low.dtype), atoms, n, target_quantiles, bins)
+    return read_blocks(lines, places)
+
+
+#: Values (rows × channels) of one block of :func:`row_blocks`.
+BLOCK_VALUES = 1 << 21
+
+
+def row_blocks(values: Tensor) -> list[Tensor]:
+    """``values`` ``(N, C)`` as blocks of whole rows, about :data:`BLOCK_VALUES` values
+    each (one block when they are no more). The histogram's places, indices, looked-up
+    lines and the count of a column's minima (whose ``sum`` casts the comparisons to its
+    dtype first) of a block are 4-16 MiB: glibc serves tensors above 32 MiB with a fresh
+    ``mmap`` apiece, even within :func:`impasto.runtime.kept_allocations`, so at 512 px
+    relu1_1's whole-layer ones (12.6 million values) faulted 150 MB of pages in at every
+    step; a block's come from the heap, reused, and every value is the same (relu1_1 at
+    512 px: 154 → ~35 ms a remap)."""
+    n, c = values.shape
+    rows = max(1, BLOCK_VALUES // max(1, c))
+    return [values[start : start + rows] for start in range(0, n, rows)] if n > rows else [values]
+
+
+def add_up(parts: list[Tensor]) -> Tensor:
+    """The sum of blocks' parts, in order (the one block's own when there is one)."""
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
+def read_blocks(lines: Tensor, places: list[tuple[Tensor, Tensor]]) -> list[Tensor]:
+    """:func:`read_lines` of each block's ``(position, flat)``: the blocks' values."""
+    return [read_lines(lines, position, flat) for position, flat in places]
 
 
 def channel_extremes(values: Tensor) -> tuple[Tensor, Tensor]:

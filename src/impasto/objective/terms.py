@@ -26,6 +26,7 @@ from torch import Tensor
 from impasto.config import StyleConfig
 from impasto.objective.losses import (
     HISTOGRAM_BINS,
+    add_up,
     bin_counts,
     bin_lines,
     bin_positions,
@@ -37,7 +38,8 @@ from impasto.objective.losses import (
     histogram_loss,
     histogram_part,
     masked_remap,
-    read_lines,
+    read_blocks,
+    row_blocks,
     second_moment_sum,
     tv_loss,
     wasserstein_loss,
@@ -177,8 +179,10 @@ class HistogramTerm(TargetTerm):
         """A tile's values per bin of the whole picture's histograms (``(C, bins)``) and at
         each channel's minimum (``(C,)``), int64."""
         values = channel_values(features)
-        _, flat = bin_positions(values, low, high, HISTOGRAM_BINS)
-        return bin_counts(flat, values.shape[1], HISTOGRAM_BINS).long(), (values <= low).sum(0)
+        c, bins = values.shape[1], HISTOGRAM_BINS
+        blocks = row_blocks(values)
+        counts = add_up([bin_counts(bin_positions(b, low, high, bins)[1], c, bins) for b in blocks])
+        return counts.long(), add_up([(block <= low).sum(0) for block in blocks])
 
     def lines(self, counts: Tensor, atoms: Tensor, positions: int) -> Tensor:
         """The remapping's lines from the whole picture's counts over ``positions``."""
@@ -189,9 +193,8 @@ class HistogramTerm(TargetTerm):
         """A tile's share of the weighted value (the shares add up to it), with its gradient."""
         values = channel_values(features)
 
-        def mapper(v: Tensor) -> Tensor:
-            position, flat = bin_positions(v, low, high, HISTOGRAM_BINS)
-            return read_lines(lines, position, flat)
+        def mapper(v: Tensor) -> list[Tensor]:
+            return read_blocks(lines, [bin_positions(block, low, high, HISTOGRAM_BINS) for block in row_blocks(v)])
 
         return self.weight * histogram_part(values, mapper, positions * values.shape[1])
 
