@@ -6,7 +6,9 @@ content layer), plus the seconds of the scale's steps as the schedule has them.
 Terms are grouped as the events report them: ``style`` (the W2 or Gram term of every style
 layer), ``histogram``, ``tv``. Each figure is the median of --repeats steps after two
 warm-up steps, on the step network the engine runs (the run's precision and layout), with
-the allocator as a run has it (``kept_allocations``, where the tree has it).
+the allocator as a run has it (``kept_allocations``, where the tree has it); the page
+faults of the whole step are those of the process (a fresh mapping of a large tensor
+faults each of its pages in).
 
     python benchmarks/step_profile.py --size 512
     python benchmarks/step_profile.py --size 256 --pair tubingen:starry_night --preset fast
@@ -16,6 +18,7 @@ the allocator as a run has it (``kept_allocations``, where the tree has it).
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import sys
 import time
@@ -56,14 +59,19 @@ from impasto.objective.terms import Objective
 from impasto.schedule import plan
 
 
-def step_seconds(evaluator: WholeImage, image, repeats: int) -> float:
-    times = []
+def step_seconds(evaluator: WholeImage, image, repeats: int, faults: list[int] | None = None) -> float:
+    """The median seconds of a step; its page faults (the median's) appended to ``faults``."""
+    times, faulted = [], []
     for k in range(repeats + 2):
         pixels = image.detach().clone().requires_grad_(True)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         started = time.perf_counter()
         evaluator(pixels, backward=True)
         if k >= 2:
             times.append(time.perf_counter() - started)
+            faulted.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    if faults is not None:
+        faults.append(int(statistics.median(faulted)))
     return statistics.median(times)
 
 
@@ -83,8 +91,8 @@ def main() -> None:
     run = _Run(stylizer, recipe, schedule, COLOR_MODES[recipe.colors], content, content, [style], None, [painting])
     groups = ("style", "histogram", "tv")
     print(f"`{args.preset}` at {args.size} px, {args.pair}, {machine()}, {stylizer.autocast or 'float32'} network\n")
-    print("| scale | steps | ms/step | content alone | + style | + histogram | + tv | scale's steps, s |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| scale | steps | ms/step | content alone | + style | + histogram | + tv | scale's steps, s | faults/step |")
+    print("|---|---|---|---|---|---|---|---|---|")
     total = 0.0
     for size, steps in zip(schedule.sizes, schedule.steps, strict=True):
         try:
@@ -93,17 +101,19 @@ def main() -> None:
             objective = run.objective(run.targets(size))
         image = resize(content, size, "bicubic")
 
-        def timed(keep, objective=objective, image=image) -> float:
+        def timed(keep, objective=objective, image=image, faults=None) -> float:
             terms = tuple(t for t in objective.terms if keep(t.key.split(".")[0]))
             network = WholeImage(stylizer.network, Objective(terms), stylizer.autocast, recipe.pooling)
-            return step_seconds(network, image, args.repeats)
+            return step_seconds(network, image, args.repeats, faults)
 
-        whole = timed(lambda group: True)
+        faults: list[int] = []
+        whole = timed(lambda group: True, faults=faults)
         alone = timed(lambda group: group == "content")
         costs = [whole - timed(lambda group, g=g: group != g) for g in groups]
         total += whole * steps
         print(f"| {size[1]}x{size[0]} | {steps} | {whole * 1000:.0f} | {alone * 1000:.0f} | "
-              + " | ".join(f"{c * 1000:.0f}" for c in costs) + f" | {whole * steps:.1f} |", flush=True)  # fmt: skip
+              + " | ".join(f"{c * 1000:.0f}" for c in costs)
+              + f" | {whole * steps:.1f} | {faults[0]} |", flush=True)  # fmt: skip
     print(f"\nsteps alone: {total:.1f} s (set-up, targets and events not counted)")
 
 
