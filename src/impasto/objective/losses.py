@@ -293,7 +293,7 @@ def histogram_loss(features: Tensor, target_quantiles: Tensor, bins: int = HISTO
     of channels-last features)."""
     values = channel_values(features)
     wide = torch.promote_types(values.dtype, torch.float32)
-    return histogram_part(values, lambda v: remap_blocks(v, target_quantiles.to(wide), bins), values.numel())
+    return histogram_part(values, lambda v: remap(v, target_quantiles.to(wide), bins), values.numel())
 
 
 def histogram_part(
@@ -367,16 +367,12 @@ def masked_remap(values: Tensor, weights: Tensor, target_quantiles: Tensor, bins
     return read_lines(lines, position, flat)
 
 
-def remap(values: Tensor, target_quantiles: Tensor, bins: int) -> Tensor:
-    """:func:`remap_blocks`' values as one ``(N, C)`` tensor."""
-    blocks = remap_blocks(values, target_quantiles, bins)
-    return blocks[0] if len(blocks) == 1 else torch.cat(blocks)
-
-
-def remap_blocks(values: Tensor, target_quantiles: Tensor, bins: int) -> list[Tensor]:
+def remap(values: Tensor, target_quantiles: Tensor, bins: int) -> list[Tensor]:
     """Each column of ``values`` ``(N, C)`` mapped through its own distribution's CDF (a
     ``bins``-bin histogram between the column's extremes, linear within a bin) and the
     target's quantile function ``(C, K)``: values of rank r become the target's quantile r.
+    The mapped values come as :func:`row_blocks` of rows, in order (``torch.cat`` makes
+    them one ``(N, C)`` tensor).
 
     Per bin, the target's values at the bin's first and last rank make a line; a value is
     read off its bin's line by its place in the bin (one look-up of a pair a value).
@@ -389,15 +385,12 @@ def remap_blocks(values: Tensor, target_quantiles: Tensor, bins: int) -> list[Te
     (:func:`row_blocks`). A tiled evaluation makes the same steps over tiles: the
     extremes, then the counts, summed over the tiles, then each tile's values read off the
     lines."""
-    n, c = values.shape
+    n = values.shape[0]
     # Positions, ranks and the result in at least float32 (bfloat16 features are read as
     # they are: every bfloat16 value is exact in float32).
     low, high = channel_extremes(values)
-    blocks = row_blocks(values)
-    places = [bin_positions(block, low, high, bins) for block in blocks]
-    counts = add_up([bin_counts(flat, c, bins) for _, flat in places])
-    atoms = add_up([(block <= low).sum(0, dtype=low.dtype) for block in blocks])
-    lines = bin_lines(counts.to(low.dtype), atoms, n, target_quantiles, bins)
+    places, counts, atoms = block_counts(row_blocks(values), low, high, bins)
+    lines = bin_lines(counts.to(low.dtype), atoms.to(low.dtype), n, target_quantiles, bins)
     return read_blocks(lines, places)
 
 
@@ -412,8 +405,8 @@ def row_blocks(values: Tensor) -> list[Tensor]:
     dtype first) of a block are 4-16 MiB: glibc serves tensors above 32 MiB with a fresh
     ``mmap`` apiece, even within :func:`impasto.runtime.kept_allocations`, so at 512 px
     relu1_1's whole-layer ones (12.6 million values) faulted 150 MB of pages in at every
-    step; a block's come from the heap, reused, and every value is the same (relu1_1 at
-    512 px: 154 → ~35 ms a remap)."""
+    step; a block's come from the heap, reused, and every value is the same (the term's
+    share of a 512 px step: 201-203 → 78-96 ms, benchmarks/step_profile.py)."""
     n, c = values.shape
     rows = max(1, BLOCK_VALUES // max(1, c))
     return [values[start : start + rows] for start in range(0, n, rows)] if n > rows else [values]
@@ -425,6 +418,17 @@ def add_up(parts: list[Tensor]) -> Tensor:
     for part in parts[1:]:
         total = total + part
     return total
+
+
+def block_counts(
+    blocks: list[Tensor], low: Tensor, high: Tensor, bins: int
+) -> tuple[list[tuple[Tensor, Tensor]], Tensor, Tensor]:
+    """Each block's :func:`bin_positions`, and over all the blocks the values per bin
+    ``(C, bins)`` and at each column's minimum ``low`` ``(C,)``, int64."""
+    c = blocks[0].shape[1]
+    places = [bin_positions(block, low, high, bins) for block in blocks]
+    counts = add_up([bin_counts(flat, c, bins) for _, flat in places])
+    return places, counts, add_up([(block <= low).sum(0) for block in blocks])
 
 
 def read_blocks(lines: Tensor, places: list[tuple[Tensor, Tensor]]) -> list[Tensor]:

@@ -26,10 +26,9 @@ from torch import Tensor
 from impasto.config import StyleConfig
 from impasto.objective.losses import (
     HISTOGRAM_BINS,
-    add_up,
-    bin_counts,
     bin_lines,
     bin_positions,
+    block_counts,
     channel_extremes,
     channel_values,
     content_loss,
@@ -178,11 +177,8 @@ class HistogramTerm(TargetTerm):
     def counts(self, features: Tensor, low: Tensor, high: Tensor) -> tuple[Tensor, Tensor]:
         """A tile's values per bin of the whole picture's histograms (``(C, bins)``) and at
         each channel's minimum (``(C,)``), int64."""
-        values = channel_values(features)
-        c, bins = values.shape[1], HISTOGRAM_BINS
-        blocks = row_blocks(values)
-        counts = add_up([bin_counts(bin_positions(b, low, high, bins)[1], c, bins) for b in blocks])
-        return counts.long(), add_up([(block <= low).sum(0) for block in blocks])
+        _, counts, atoms = block_counts(row_blocks(channel_values(features)), low, high, HISTOGRAM_BINS)
+        return counts, atoms
 
     def lines(self, counts: Tensor, atoms: Tensor, positions: int) -> Tensor:
         """The remapping's lines from the whole picture's counts over ``positions``."""
