@@ -59,8 +59,8 @@ from impasto.objective.terms import Objective
 from impasto.schedule import plan
 
 
-def step_seconds(evaluator: WholeImage, image, repeats: int, faults: list[int] | None = None) -> float:
-    """The median seconds of a step; its page faults (the median's) appended to ``faults``."""
+def step_seconds(evaluator: WholeImage, image, repeats: int) -> tuple[float, int]:
+    """The median seconds of a step and the median of its page faults."""
     times, faulted = [], []
     for k in range(repeats + 2):
         pixels = image.detach().clone().requires_grad_(True)
@@ -70,9 +70,7 @@ def step_seconds(evaluator: WholeImage, image, repeats: int, faults: list[int] |
         if k >= 2:
             times.append(time.perf_counter() - started)
             faulted.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-    if faults is not None:
-        faults.append(int(statistics.median(faulted)))
-    return statistics.median(times)
+    return statistics.median(times), int(statistics.median(faulted))
 
 
 def main() -> None:
@@ -101,19 +99,18 @@ def main() -> None:
             objective = run.objective(run.targets(size))
         image = resize(content, size, "bicubic")
 
-        def timed(keep, objective=objective, image=image, faults=None) -> float:
+        def timed(keep, objective=objective, image=image) -> tuple[float, int]:
             terms = tuple(t for t in objective.terms if keep(t.key.split(".")[0]))
             network = WholeImage(stylizer.network, Objective(terms), stylizer.autocast, recipe.pooling)
-            return step_seconds(network, image, args.repeats, faults)
+            return step_seconds(network, image, args.repeats)
 
-        faults: list[int] = []
-        whole = timed(lambda group: True, faults=faults)
-        alone = timed(lambda group: group == "content")
-        costs = [whole - timed(lambda group, g=g: group != g) for g in groups]
+        whole, faults = timed(lambda group: True)
+        alone, _ = timed(lambda group: group == "content")
+        costs = [whole - timed(lambda group, g=g: group != g)[0] for g in groups]
         total += whole * steps
         print(f"| {size[1]}x{size[0]} | {steps} | {whole * 1000:.0f} | {alone * 1000:.0f} | "
               + " | ".join(f"{c * 1000:.0f}" for c in costs)
-              + f" | {whole * steps:.1f} | {faults[0]} |", flush=True)  # fmt: skip
+              + f" | {whole * steps:.1f} | {faults} |", flush=True)  # fmt: skip
     print(f"\nsteps alone: {total:.1f} s (set-up, targets and events not counted)")
 
 
