@@ -7,6 +7,7 @@ import torch
 
 from impasto.config import GATYS, PRESETS, StyleConfig
 from impasto.engine import DEFAULT_POLICY, Policy, Stylizer, stylize
+from impasto.engine.lbfgs import LBFGS
 from impasto.errors import ConfigError, ImageError
 from impasto.imageio import resize
 from impasto.inputs import Inputs
@@ -290,7 +291,7 @@ def test_adam_runs_over_scales_with_its_moments(images, vgg19):
 
 
 def test_a_step_that_leaves_nan_is_taken_back_and_the_optimiser_restarted(images, vgg19, monkeypatch):
-    original = torch.optim.LBFGS.step
+    original = LBFGS.step
     calls = []
 
     def flaky(self, closure, poison=(3,)):
@@ -301,11 +302,11 @@ def test_a_step_that_leaves_nan_is_taken_back_and_the_optimiser_restarted(images
                 self.param_groups[0]["params"][0].fill_(float("nan"))
         return result
 
-    monkeypatch.setattr(torch.optim.LBFGS, "step", flaky)
+    monkeypatch.setattr(LBFGS, "step", flaky)
     out, events = _run(SMALL.replace(steps=6), images, vgg19)
     assert torch.isfinite(out).all() and all(math.isfinite(e.loss) for e in events)
     assert calls[3] is not calls[2], "a fresh optimiser after the bad step"
-    monkeypatch.setattr(torch.optim.LBFGS, "step", lambda self, closure: flaky(self, closure, range(100)))
+    monkeypatch.setattr(LBFGS, "step", lambda self, closure: flaky(self, closure, range(100)))
     with pytest.raises(ConfigError, match="keeps producing NaN"):
         _run(SMALL.replace(steps=8), images, vgg19)
 

@@ -73,7 +73,7 @@ def test_gram_of_bfloat16_features_is_float32_and_close():
 
 # --- 2-Wasserstein style loss -------------------------------------------------------
 
-from impasto.objective.linalg import psd_sqrt, trace_sqrt  # noqa: E402
+from impasto.objective.linalg import eigh, ordered_mean, ordered_sum, psd_sqrt, trace_sqrt  # noqa: E402
 from impasto.objective.losses import feature_moments, wasserstein_loss  # noqa: E402
 
 
@@ -320,3 +320,67 @@ def test_histogram_in_row_blocks_gives_the_same_values_and_gradient_as_in_one(mo
         assert a.dtype == b.dtype and torch.equal(a, b), (name, (a - b).abs().max())
     assert blocked[1].item() == pytest.approx(whole[1].item(), rel=1e-6)
     assert blocked[2].dtype == dtype and blocked[2].abs().sum() > 0
+
+
+def _on_threads(compute, counts=(1, 2)):
+    """``compute()`` run with torch on each thread count of ``counts``."""
+    before = torch.get_num_threads()
+    try:
+        results = []
+        for count in counts:
+            torch.set_num_threads(count)
+            results.append(compute())
+        return results
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize(
+    ("shape", "layout", "dtype"),
+    [
+        ((786432,), None, torch.float32),
+        ((100003,), None, torch.float32),
+        ((1, 3, 333, 517), None, torch.float32),
+        ((1, 512, 32, 42), None, torch.float32),
+        ((1, 64, 128, 96), torch.channels_last, torch.float32),
+        ((1, 64, 128, 96), torch.channels_last, torch.bfloat16),
+        ((2, 3, 300, 300), None, torch.float64),
+        ((262144, 64), None, torch.float32),
+    ],
+)
+def test_an_ordered_sum_is_the_same_bits_on_one_thread_and_two(shape, layout, dtype):
+    g = torch.Generator().manual_seed(sum(shape))
+    values = torch.randn(shape, generator=g).to(dtype)
+    if layout is not None:
+        values = values.to(memory_format=layout)
+    one, two = _on_threads(lambda: ordered_sum(values))
+    assert torch.equal(one, two) and one.dtype == dtype
+    exact = values.double().sum()
+    tolerance = 1e-6 * float(values.double().abs().sum()) + 2 * torch.finfo(dtype).eps * abs(float(exact))
+    assert abs(float(one) - float(exact)) <= tolerance
+    assert ordered_mean(values) == one / values.numel()
+
+
+def test_a_plain_sum_is_not_the_same_bits_on_one_thread_and_two():
+    """What the ordered sums are for: torch splits a large sum to one number between its
+    threads (a control for the test above; it needs two cores)."""
+    if torch.get_num_threads() < 2:
+        pytest.skip("one thread: nothing is split")
+    differs = 0
+    for seed in range(8):
+        values = torch.randn(786432, generator=torch.Generator().manual_seed(seed))
+        one, two = _on_threads(lambda values=values: values.sum())
+        differs += not torch.equal(one, two)
+    assert differs > 0
+
+
+def test_an_eigendecomposition_is_the_same_bits_on_one_thread_and_two():
+    x = torch.randn(1024, 256, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    matrix = x.T @ x
+    (values_1, vectors_1), (values_2, vectors_2) = _on_threads(lambda: eigh(matrix))
+    assert torch.equal(values_1, values_2) and torch.equal(vectors_1, vectors_2)
+    assert torch.allclose(vectors_1 @ torch.diag(values_1) @ vectors_1.T, matrix, rtol=1e-9, atol=1e-6)
+    if torch.get_num_threads() >= 2 and torch.backends.mkl.is_available():
+        # the control: LAPACK's own threads give other bits (every time, on this project's machines)
+        plain = _on_threads(lambda: torch.linalg.eigh(matrix))
+        assert not torch.equal(plain[0].eigenvectors, plain[1].eigenvectors)

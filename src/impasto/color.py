@@ -15,7 +15,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from impasto.objective.linalg import psd_sqrt
+from impasto.objective.linalg import eigh, ordered_mean, psd_sqrt
 
 #: RGB -> YIQ (NTSC); its inverse is computed, so the round trip is exact.
 _RGB_TO_YIQ = torch.tensor(
@@ -42,8 +42,17 @@ def match_luminance(style: Tensor, content: Tensor) -> Tensor:
     luminance mean and standard deviation (so the histograms roughly agree)."""
     y_style = rgb_to_yiq(style)[:, :1]
     y_content = rgb_to_yiq(content)[:, :1]
-    matched = (y_style - y_style.mean()) / y_style.std().clamp(min=1e-6) * y_content.std() + y_content.mean()
+    (style_mean, style_std), (content_mean, content_std) = _mean_std(y_style), _mean_std(y_content)
+    matched = (y_style - style_mean) / style_std.clamp(min=1e-6) * content_std + content_mean
     return matched.expand(-1, 3, -1, -1).clamp(0, 1).contiguous()
+
+
+def _mean_std(values: Tensor) -> tuple[Tensor, Tensor]:
+    """The mean and the sample standard deviation of every value (sums in
+    :func:`ordered_mean`'s order: the same bits on any number of threads)."""
+    mean = ordered_mean(values)
+    n = max(values.numel() - 1, 1)
+    return mean, (ordered_mean((values - mean).square()) * values.numel() / n).sqrt()
 
 
 def with_content_chroma(result: Tensor, content: Tensor) -> Tensor:
@@ -67,7 +76,7 @@ def match_colors(style: Tensor, content: Tensor) -> Tensor:
 
     mean_s, cov_s = stats(style)
     mean_c, cov_c = stats(content)
-    values, vectors = torch.linalg.eigh(cov_s)
+    values, vectors = eigh(cov_s)
     inverse_root = vectors @ torch.diag(values.clamp(min=1e-12).rsqrt()) @ vectors.T
     transform = psd_sqrt(cov_c) @ inverse_root
     pixels = style.reshape(3, -1).double()

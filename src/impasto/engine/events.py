@@ -2,7 +2,7 @@
 
 The image is not in the numbers: a listener asks for it (:class:`Previews`, every N steps
 or every S seconds), and only then is it copied to the CPU. The terms' values are read
-from the device together, once a step, with the checks the loop needs (torch's L-BFGS
+from the device together, once a step, with the checks the loop needs (L-BFGS
 makes a few host synchronisations of its own).
 """
 

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from impasto.engine.lbfgs import LBFGS
 from impasto.errors import ConfigError, ImpastoError
 from impasto.model.encoder import Encoder
 from impasto.objective.terms import Objective
@@ -106,9 +107,10 @@ class WholeImage:
 def make_optimizer(name: str, param: Tensor, lr: float | None, history: int = LBFGS_HISTORY) -> torch.optim.Optimizer:
     """The optimiser ``name`` over ``param``, with its default step size unless ``lr``;
     L-BFGS keeps ``history`` curvature pairs and makes one evaluation per step, as in the
-    classic implementations."""
+    classic implementations (:class:`impasto.engine.lbfgs.LBFGS`: torch's update, its
+    sums in an order that does not depend on the thread count)."""
     if name == "lbfgs":
-        return torch.optim.LBFGS([param], lr=lr or 1.0, max_iter=1, history_size=history)
+        return LBFGS(param, lr=lr or 1.0, history=history)
     return torch.optim.Adam([param], lr=lr or 0.02, betas=(0.9, 0.99))
 
 
@@ -153,7 +155,7 @@ def optimize_scale(
     iterate: what the listener was shown.
 
     The loss, every term and whether the image is still finite are read from the device
-    together, once a step (torch's L-BFGS makes a few host synchronisations of its own)."""
+    together, once a step (L-BFGS makes a few host synchronisations of its own)."""
     scale = PARAM_SCALE[optimizer]
     # contiguous: L-BFGS views the gradient flat, which a channels-last image does not allow
     param = (image.detach() * scale).contiguous().requires_grad_(True)

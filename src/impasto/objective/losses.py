@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from impasto.objective.linalg import covariance, trace_sqrt
+from impasto.objective.linalg import covariance, ordered_mean, ordered_sum, trace_sqrt
 
 
 class _FlatGram(torch.autograd.Function):
@@ -75,7 +75,7 @@ def gram(features: Tensor) -> Tensor:
 
 def content_loss(features: Tensor, target: Tensor) -> Tensor:
     """Mean squared error between features and their target."""
-    return (features - target).square().mean()
+    return ordered_mean((features - target).square())
 
 
 def gram_loss(features: Tensor, target_gram: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -84,9 +84,9 @@ def gram_loss(features: Tensor, target_gram: Tensor, mask: Tensor | None = None)
     With ``mask`` ``(1, 1, H, W)``, the Gram of the positions under it, weighted by it
     and normalised by its sum instead of ``H·W``."""
     if mask is None:
-        return (gram(features) - target_gram).square().mean()
+        return ordered_mean((gram(features) - target_gram).square())
     _, second = masked_moments(features, mask)
-    return (second / features.shape[1] - target_gram).square().mean()
+    return ordered_mean((second / features.shape[1] - target_gram).square())
 
 
 def tv_loss(image: Tensor) -> Tensor:
@@ -97,7 +97,7 @@ def tv_loss(image: Tensor) -> Tensor:
     """
     dx = image[..., :, 1:] - image[..., :, :-1]
     dy = image[..., 1:, :] - image[..., :-1, :]
-    return dx.square().mean() + dy.square().mean()
+    return ordered_mean(dx.square()) + ordered_mean(dy.square())
 
 
 def feature_moments(features: Tensor) -> tuple[Tensor, Tensor]:
@@ -160,7 +160,7 @@ def masked_moments(features: Tensor, mask: Tensor | None) -> tuple[Tensor, Tenso
     in [0, 1] (None = every position): ``sum m f / sum m`` and ``sum m f fᵀ / sum m``."""
     if mask is None:
         return feature_moments(features)
-    total = mask.sum().clamp(min=1e-8)
+    total = ordered_sum(mask).clamp(min=1e-8)
     second = second_moment_sum(features * mask.sqrt()) / total
     mean = (features * mask).sum(dim=(2, 3), dtype=second.dtype) / total
     return mean, second
@@ -217,7 +217,7 @@ def _few_positions_wasserstein(
     centred = flat - mean
     projected = centred @ target_cov_sqrt[0].to(centred.dtype)
     cross = trace_sqrt(projected @ projected.T / n)
-    trace = centred.square().sum() / n + torch.diagonal(target_cov[0]).sum()
+    trace = ordered_sum(centred.square()) / n + torch.diagonal(target_cov[0]).sum()
     distance = (mean - target_mean).square().mean() + (trace - 2 * cross) / c
     return distance.clamp(min=0)
 
@@ -325,11 +325,11 @@ class _Histogram(torch.autograd.Function):
             differences.append(torch.sub(rows, block, out=block))
             start += block.shape[0]
         if weights is None:
-            squares = [torch.linalg.vector_norm(difference).square() for difference in differences]
+            squares = [ordered_sum(difference.square()) for difference in differences]
             loss = add_up(squares) / total
         else:
             (difference,) = differences
-            loss = (difference.square() * weights).sum() / total
+            loss = ordered_sum(difference.square() * weights) / total
             difference.mul_(weights)
         ctx.save_for_backward(*differences)
         ctx.dtype, ctx.total, ctx.shape = values.dtype, total, values.shape
@@ -363,7 +363,8 @@ def masked_remap(values: Tensor, weights: Tensor, target_quantiles: Tensor, bins
     counts = torch.zeros(c * stride, dtype=wide, device=values.device)
     counts.index_add_(0, flat, weights.to(wide).expand(-1, c).reshape(-1))
     atoms = ((values <= low) * weights).sum(0, dtype=wide)
-    lines = bin_lines(counts.view(c, stride)[:, :bins], atoms, weights.sum(dtype=wide), target_quantiles.to(wide), bins)
+    n = ordered_sum(weights.to(wide))
+    lines = bin_lines(counts.view(c, stride)[:, :bins], atoms, n, target_quantiles.to(wide), bins)
     return read_lines(lines, position, flat)
 
 

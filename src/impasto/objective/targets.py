@@ -24,7 +24,7 @@ from torch import Tensor
 from impasto.errors import ConfigError
 from impasto.imageio import size_of
 from impasto.model.encoder import Encoder
-from impasto.objective.linalg import covariance, psd_sqrt
+from impasto.objective.linalg import covariance, ordered_mean, psd_sqrt
 from impasto.objective.losses import feature_moments, gram, masked_moments, masked_quantiles
 from impasto.objective.masks import layer_mask
 
@@ -178,8 +178,8 @@ def blend_targets(
         for name in layers:
             g = style[name][0]
             sums[name] = sums[name] + weight * g if name in sums else weight * g
-            square_means[name] += weight * g.square().mean().item()
-    offsets = {name: max(square_means[name] - sums[name].square().mean().item(), 0.0) for name in layers}
+            square_means[name] += weight * ordered_mean(g.square()).item()
+    offsets = {name: max(square_means[name] - ordered_mean(sums[name].square()).item(), 0.0) for name in layers}
     dtype = next(iter(content.values())).dtype
     return Targets(content, {name: sums[name].to(dtype) for name in layers}, offsets, style_quantiles=quantiles)
 
@@ -202,7 +202,7 @@ def region_targets(
     for k, (style, weight) in enumerate(zip(stats, weights, strict=True)):
         quantiles = {n: style[n][2].float() for n in layers if len(style[n]) > 2}
         out_masks = {n: layer_mask(masks[k : k + 1], downsampling(n), sizes[n]) for n in layers}
-        share = {n: float(out_masks[n].mean()) for n in layers}
+        share = {n: float(ordered_mean(out_masks[n])) for n in layers}
         scaled = weight * len(stats)
         if style_loss == "wasserstein":
             covs = {n: covariance(style[n][0], style[n][1]) for n in layers}

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from impasto.config import StyleConfig
+from impasto.objective.linalg import ordered_mean, ordered_sum
 from impasto.objective.losses import (
     HISTOGRAM_BINS,
     bin_lines,
@@ -153,7 +154,7 @@ class ContentTerm(TargetTerm):
         return content_loss(features, self.target)
 
     def sums(self, features: Tensor, where: Where) -> tuple[Tensor, ...]:
-        return ((features - self.target[..., where[0], where[1]]).square().sum(),)
+        return (ordered_sum((features - self.target[..., where[0], where[1]]).square()),)
 
     def from_sums(self, sums: Sequence[Tensor], positions: int) -> Tensor:
         return self.weight * (sums[0] / (positions * self.target.shape[1]))
@@ -217,7 +218,7 @@ class GramTerm(OneLayer):
 
     def from_sums(self, sums: Sequence[Tensor], positions: int) -> Tensor:
         gram = sums[0] / (positions * self.target.shape[-1])
-        return self.weight * ((gram - self.target).square().mean() + self.offset)
+        return self.weight * (ordered_mean((gram - self.target).square()) + self.offset)
 
 
 @dataclass(frozen=True)
@@ -345,7 +346,7 @@ class TemporalTerm(PixelTerm):
 
     def __call__(self, features: Features) -> Tensor:
         difference = features.image.float() - self.target
-        return self.weight * (self.mask * difference * difference).mean()
+        return self.weight * ordered_mean(self.mask * difference * difference)
 
 
 @dataclass(frozen=True)
@@ -362,7 +363,7 @@ class LookTerm(PixelTerm):
     def __call__(self, features: Features) -> Tensor:
         image = features.image.float()
         seen = F.interpolate(image, size=self.anchor.shape[-2:], mode="bicubic", align_corners=False, antialias=True)
-        return self.weight * (seen - self.anchor).square().mean()
+        return self.weight * ordered_mean((seen - self.anchor).square())
 
 
 @dataclass(frozen=True)
