@@ -261,10 +261,13 @@ class Best:
 def resize_adam_state(state: dict[str, Tensor], size: Sequence[int]) -> dict[str, Tensor]:
     """Adam's moments carried to a new scale: the first bicubic, the second bilinear and
     kept non-negative (it is a mean of squares); the step count goes on, so the bias
-    correction does not restart."""
+    correction does not restart. The bilinear one is torch's antialiased kernel: the same
+    weights when enlarging, and the same bits on any number of threads (the plain bilinear
+    kernel rounds differently where its rows are split between threads)."""
     size = tuple(size)
     first = F.interpolate(state["exp_avg"], size=size, mode="bicubic", align_corners=False)
-    second = F.interpolate(state["exp_avg_sq"], size=size, mode="bilinear", align_corners=False).clamp(min=0)
+    second = F.interpolate(state["exp_avg_sq"], size=size, mode="bilinear", align_corners=False, antialias=True)
+    second = second.clamp(min=0)
     return {"step": state["step"].clone(), "exp_avg": first, "exp_avg_sq": second}
 
 
