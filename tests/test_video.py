@@ -24,7 +24,7 @@ from impasto.objective.terms import Features, TemporalTerm  # noqa: E402
 from impasto.video.clips import pan_zoom_clip  # noqa: E402
 from impasto.video.flow import flow, pair_flows, reliability, warp, warping_error  # noqa: E402
 from impasto.video.io import even_size, open_source, read_frames, write_output  # noqa: E402
-from impasto.video.paint import FramePainter  # noqa: E402
+from impasto.video.paint import FramePainter, warped_start  # noqa: E402
 
 
 def texture(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -132,6 +132,42 @@ def test_warping_error_orders_steady_and_flickering_outputs(moving):
     assert 0 < warping_error(steady, frames) < warping_error(flicker, frames) / 10
     with pytest.raises(ValueError):
         warping_error(steady[:2], frames)
+
+
+def test_warping_error_over_several_frames():
+    """``gap``: the pairs t, t + gap (long-term consistency)."""
+    clip = pan_zoom_clip(texture(200, 260), (96, 128), 6, pan=(2.0, 0.5))
+    steady = [f.astype(np.float32) / 255 for f in clip.frames]
+    drifting = [np.clip(s + 0.02 * k, 0, 1) for k, s in enumerate(steady)]  # brighter every frame
+    assert warping_error(drifting, clip.frames, gap=4) > 4 * warping_error(steady, clip.frames, gap=4)
+    assert warping_error(drifting, clip.frames, gap=4) > 4 * warping_error(drifting, clip.frames)
+    assert warping_error(steady[:4], clip.frames[:4], gap=4) == 0
+
+
+def test_earlier_frames_fill_in_what_was_hidden_for_a_frame():
+    """A still photo that something hides for one frame (frame 4 of 6): at frame 5 the
+    hidden part is back, the flow from frame 4 cannot be trusted there, the flow from
+    frame 3 can. With frames 3 and 1 (t-2, t-4: long-term consistency) the start there
+    is frame 3's picture of it, trusted; without, frame 4's warped picture, untrusted.
+    The 'paintings' are the frames themselves, so the right start is the frame."""
+    photo = texture(96, 128)
+    frames = [photo.copy() for _ in range(6)]
+    hidden = np.zeros((96, 128), bool)
+    hidden[30:70, 40:90] = True
+    frames[4][hidden] = texture(96, 128, 3)[hidden]
+    inside = np.zeros_like(hidden)
+    inside[38:62, 48:82] = True  # away from the edges, where any flow is smoothed over
+    alone = warped_start(frames[5], frames[4], frames[4])
+    held = warped_start(frames[5], frames[4], frames[4], earlier=[(frames[3], frames[3]), (frames[1], frames[1])])
+    assert alone is not None and held is not None
+    (start_alone, mask_alone), (start_held, mask_held) = alone, held
+    assert set(np.unique(mask_held)) <= {0.0, 1.0} and (mask_held >= mask_alone).all()
+    assert mask_alone[inside].mean() < 0.2 and mask_held[inside].mean() > 0.9
+    error = lambda start: np.abs(start.astype(np.float32) - frames[5]).mean(-1)[inside].mean()  # noqa: E731
+    assert error(start_held) < 0.25 * error(start_alone)
+    assert (start_held == start_alone)[mask_alone == 1].all()  # the previous frame's trusted pixels stay
+    # a cut: none
+    assert warped_start(texture(96, 128, 2), frames[4], frames[4]) is None
 
 
 # -- the temporal term ----------------------------------------------------------------
@@ -336,6 +372,8 @@ def test_a_file_without_a_video_stream(tmp_path, tiny_clip, capsys):
         (["--start", "9"], "--start: 9 s is past the end"),
         (["--duration", "nan"], "--duration: must be more than 0"),
         (["--warm-steps", "0"], "--warm-steps: must be between 1"),
+        (["--long-term", "1,4"], "--long-term: frames back must be between 2 and 30"),
+        (["--long-term", "two"], "--long-term: must be whole numbers of frames"),
         (["--mask", "a.png"], "--mask: apply to one picture"),
         (["-o", "x.avi"], "must end in .mp4, .mov, .mkv or .gif"),
     ],

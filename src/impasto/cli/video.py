@@ -25,6 +25,7 @@ from impasto.errors import ConfigError
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
+    from impasto.video import LONG_TERM as long_term
     from impasto.video import TEMPORAL_WEIGHT as temporal
     from impasto.video import WARM_STEPS as warm
 
@@ -53,6 +54,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--warm-steps", type=int, default=warm, metavar="N",
         help=f"steps of each frame after the first, at the final size (default: {warm})",
     )  # fmt: skip
+    parser.add_argument(
+        "--long-term", default=",".join(map(str, long_term)), metavar="K,K",
+        help="earlier frames (this many back) that fill in what the previous frame's flow cannot, e.g. what a "
+        f"moving object uncovers again; 'none' for the previous frame alone (default: {','.join(map(str, long_term))})",
+    )  # fmt: skip
     parser.add_argument("--work", metavar="DIR", help="folder of the painted frames (default: OUTPUT.work)")
     parser.add_argument("--keep-frames", action="store_true", help="keep the work folder after the video is written")
     parser.add_argument("-q", "--quiet", action="store_true", help="one line per frame, no step progress")
@@ -76,6 +82,20 @@ def _check(args: argparse.Namespace) -> None:
         raise ConfigError("temporal_weight", f"must be between 0 and 1e9, got {args.temporal_weight:g}")
     if not 1 <= args.warm_steps <= 100000:
         raise ConfigError("warm_steps", f"must be between 1 and 100000, got {args.warm_steps}")
+    args.long_term = long_term_gaps(args.long_term)
+
+
+def long_term_gaps(text: str) -> tuple[int, ...]:
+    """``--long-term``: frame gaps from 2 to 30, comma-separated, or 'none'."""
+    if text.strip().lower() in ("none", ""):
+        return ()
+    try:
+        gaps = sorted({int(part) for part in text.split(",")})
+    except ValueError:
+        raise ConfigError("long_term", f"must be whole numbers of frames like 2,4, or none; got {text!r}") from None
+    if not all(2 <= gap <= 30 for gap in gaps):
+        raise ConfigError("long_term", f"frames back must be between 2 and 30, got {text!r}")
+    return tuple(gaps)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -111,7 +131,7 @@ def main(args: argparse.Namespace) -> int:
     if source.duration is not None:
         span = min(span, source.duration - args.start) if span is not None else source.duration - args.start
     total = max(1, round(span * float(fps))) if span is not None else None
-    settings = VideoSettings(args.temporal_weight, args.warm_steps)
+    settings = VideoSettings(args.temporal_weight, args.warm_steps, args.long_term)
 
     from impasto.engine.stylizer import Stylizer
 

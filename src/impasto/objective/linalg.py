@@ -32,8 +32,8 @@ def ordered_sum(values: Tensor) -> Tensor:
     parts, so the total's last bits depend on the thread count (and L-BFGS carries them
     on). A sum along dimensions that leaves several values is split over those values
     instead, each added whole by one thread in one order: so the values are first summed
-    within each index of their outermost dimension in memory (rows of a picture, channels
-    of contiguous features), then those few partial sums."""
+    within each index of their outermost dimension in memory (a channels-last map's rows,
+    a contiguous map's channels), then those partial sums the same way."""
     return _partial_sum(values).to(values.dtype)
 
 
@@ -43,10 +43,9 @@ def _partial_sum(values: Tensor) -> Tensor:
         return values.sum(dtype=wide)
     if values.dim() == 1:  # rows of 4096 (the rest added alone)
         whole = values.numel() // 4096 * 4096
-        return _partial_sum(values[:whole].view(-1, 4096)) + values[whole:].sum(dtype=wide)
+        return _partial_sum(values[:whole].reshape(-1, 4096)) + values[whole:].sum(dtype=wide)
+    # the outermost dimension in memory that has more than one index
     outer = max(range(values.dim()), key=lambda d: (values.shape[d] > 1, values.stride(d)))
-    if values.shape[outer] == 1:
-        return _partial_sum(values.reshape(-1))
     return _partial_sum(values.sum(dim=[d for d in range(values.dim()) if d != outer], dtype=wide))
 
 

@@ -22,6 +22,9 @@ INSTALL = "pip install 'impasto[video]'"
 TEMPORAL_WEIGHT = 1e3
 #: Optimiser steps of a frame after the first, at the final size only.
 WARM_STEPS = 40
+#: Earlier frames (t-2, t-4) that fill in where the previous frame's flow is not trusted
+#: (long-term consistency, Ruder et al.; docs/video.md).
+LONG_TERM = (2, 4)
 NEEDS = {"av": "av", "cv2": "opencv-python-headless"}
 
 

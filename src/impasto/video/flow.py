@@ -69,16 +69,17 @@ def pair_flows(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return back, reliability(back, ahead)
 
 
-def warping_error(outputs: Sequence[np.ndarray], frames: Sequence[np.ndarray]) -> float:
+def warping_error(outputs: Sequence[np.ndarray], frames: Sequence[np.ndarray], gap: int = 1) -> float:
     """Flicker, after Lai et al. (2018): the mean over consecutive pairs of
     ``Σ M ‖O_t − warp(O_{t+1})‖² / Σ M``, with the flow and the non-occlusion mask M of the
     *input* ``frames`` (uint8 RGB), ``outputs`` as float RGB in [0, 1] (the squared norm
-    sums the three channels). 0 for fewer than two frames."""
+    sums the three channels); with ``gap`` the pairs ``t, t + gap`` (long-term
+    consistency). 0 for fewer than ``gap + 1`` frames."""
     if len(outputs) != len(frames):
         raise ValueError(f"{len(outputs)} outputs for {len(frames)} frames")
     errors = []
-    for t in range(len(frames) - 1):
-        used, mask = pair_flows(frames[t + 1], frames[t])  # warps frame t+1's picture onto frame t
-        difference = ((outputs[t] - warp(outputs[t + 1], used)) ** 2).sum(-1)
+    for t in range(len(frames) - gap):
+        used, mask = pair_flows(frames[t + gap], frames[t])  # warps frame t+gap's picture onto frame t
+        difference = ((outputs[t] - warp(outputs[t + gap], used)) ** 2).sum(-1)
         errors.append(float((mask * difference).sum() / max(mask.sum(), 1.0)))
     return float(np.mean(errors)) if errors else 0.0

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,7 @@ from impasto.errors import ImageError
 from impasto.imageio import resize, save_bytes, save_image, tensor_to_pil
 from impasto.inputs import Inputs
 from impasto.objective.terms import TemporalTerm, Term
-from impasto.video import TEMPORAL_WEIGHT, WARM_STEPS
+from impasto.video import LONG_TERM, TEMPORAL_WEIGHT, WARM_STEPS
 from impasto.video.flow import pair_flows, warp
 from impasto.video.io import read_picture
 
@@ -56,9 +57,14 @@ class VideoSettings:
 
     temporal_weight: float = TEMPORAL_WEIGHT
     warm_steps: int = WARM_STEPS
+    #: How many frames back the earlier frames of :func:`warped_start` are (beyond the previous one).
+    long_term: tuple[int, ...] = LONG_TERM
 
     def text(self) -> str:
-        return json.dumps({"temporal_weight": self.temporal_weight, "warm_steps": self.warm_steps}, sort_keys=True)
+        return json.dumps(
+            {"temporal_weight": self.temporal_weight, "warm_steps": self.warm_steps, "long_term": self.long_term},
+            sort_keys=True,
+        )
 
 
 def to_tensor(frame: np.ndarray) -> Tensor:
@@ -112,16 +118,21 @@ class FramePainter:
         previous_frame: np.ndarray,
         previous_painting: np.ndarray,
         on_progress: Callable[[Progress], object] | None = None,
+        earlier: Sequence[tuple[np.ndarray, np.ndarray]] = (),
     ) -> Tensor:
         """A later frame: from ``previous_painting`` (uint8) warped onto ``frame`` by the
         flow from ``previous_frame`` (the input frames), held there by the temporal term
-        where the flow is reliable; a new shot (see :data:`NEW_SHOT`) as a first frame."""
-        back, reliable = pair_flows(previous_frame, frame)
-        if reliable.mean() < NEW_SHOT:  # a cut: nothing of the previous painting belongs here
+        where the flow is reliable; a new shot (see :data:`NEW_SHOT`) as a first frame.
+
+        ``earlier``: (input frame, painting) pairs of frames before the previous one,
+        nearest first (long-term consistency, Ruder et al.): where the previous frame's
+        flow is not trusted but one of theirs is (what a moving object uncovers again),
+        the start and the temporal term's target are that frame's painting warped."""
+        held = warped_start(frame, previous_frame, previous_painting, earlier)
+        if held is None:  # a cut: nothing of the previous painting belongs here
             return self.first(frame, on_progress)
-        # Bicubic: a painting warped frame after frame by bilinear sampling blurs.
-        warped = to_tensor(warp(previous_painting, back, cubic=True))
-        mask = torch.from_numpy(reliable)[None, None]
+        warped = to_tensor(held[0])
+        mask = torch.from_numpy(held[1])[None, None]
         recipe = warm_recipe(self.recipe, frame.shape[:2], self.settings.warm_steps)
         view = COLOR_MODES[recipe.colors].view
         weight = self.settings.temporal_weight
@@ -131,6 +142,33 @@ class FramePainter:
             return [TemporalTerm(target, resize(mask, size, "bilinear").clamp(0, 1).to(device), weight)]
 
         return self.stylizer.run(self._inputs(frame, warped), recipe, on_progress=on_progress, extra_terms=temporal)
+
+
+def warped_start(
+    frame: np.ndarray,
+    previous_frame: np.ndarray,
+    previous_painting: np.ndarray,
+    earlier: Sequence[tuple[np.ndarray, np.ndarray]] = (),
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """A later frame's start (uint8 ``(h, w, 3)``) and where the temporal term holds it
+    (``(h, w)`` in {0, 1}); None when ``frame`` begins a new shot (:data:`NEW_SHOT`).
+
+    The previous painting warped by the input's flow (bicubic: a painting warped frame
+    after frame by bilinear sampling blurs), trusted where the flow is. Each of
+    ``earlier`` (input frame, painting), nearest first, fills in where no nearer frame is
+    trusted and its own flow is: Ruder et al.'s long-term masks, which never overlap."""
+    back, reliable = pair_flows(previous_frame, frame)
+    if reliable.mean() < NEW_SHOT:
+        return None
+    start = warp(previous_painting, back, cubic=True)
+    for earlier_frame, earlier_painting in earlier:
+        far_back, far_reliable = pair_flows(earlier_frame, frame)
+        if far_reliable.mean() < NEW_SHOT:  # another shot: nothing further back either
+            break
+        uncovered = far_reliable * (1.0 - reliable)
+        start = np.where(uncovered[..., None] > 0, warp(earlier_painting, far_back, cubic=True), start)
+        reliable = reliable + uncovered
+    return start, reliable
 
 
 class WorkFolder:
@@ -192,22 +230,27 @@ def paint_frames(
 ) -> Iterator[int]:
     """Paint ``frames`` into ``work``, skipping the ``done_before`` first (painted before);
     yields each frame's number (from 1) once its PNG is written."""
-    previous_frame: np.ndarray | None = None
-    previous_painting: np.ndarray | None = None
+    gaps = painter.settings.long_term
+    # the input frames and paintings of the last frames, newest last (frame n - k at [-k])
+    keep = max((1, *gaps))
+    inputs: deque[np.ndarray] = deque(maxlen=keep)
+    paintings: deque[np.ndarray] = deque(maxlen=keep)
     for n, frame in enumerate(frames, start=1):
         if n <= done_before:
-            if n == done_before:
-                previous_painting = read_picture(work.frame(n))
-            previous_frame = frame
+            if n > done_before - keep:
+                inputs.append(frame)
+                paintings.append(read_picture(work.frame(n)))
             continue
 
         def report(event: Progress, n: int = n) -> object:
             return on_progress(n, event) if on_progress is not None else None
 
-        if previous_frame is None or previous_painting is None:
+        if not inputs:
             image = painter.first(frame, report)
         else:
-            image = painter.next(frame, previous_frame, previous_painting, report)
+            earlier = [(inputs[-gap], paintings[-gap]) for gap in gaps if gap <= len(inputs)]
+            image = painter.next(frame, inputs[-1], paintings[-1], report, earlier=earlier)
         save_image(image, work.frame(n))
-        previous_frame, previous_painting = frame, to_uint8(image)
+        inputs.append(frame)
+        paintings.append(to_uint8(image))
         yield n
