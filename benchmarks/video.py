@@ -97,7 +97,15 @@ def main() -> None:
     from impasto.imageio import load_image
     from impasto.metrics import figures, references
     from impasto.video.flow import warping_error
-    from impasto.video.paint import TEMPORAL_WEIGHT, WARM_STEPS, FramePainter, VideoSettings, to_tensor, to_uint8
+    from impasto.video.paint import (
+        TEMPORAL_WEIGHT,
+        WARM_STEPS,
+        FramePainter,
+        VideoSettings,
+        earlier_frames,
+        to_tensor,
+        to_uint8,
+    )
 
     recipe = PRESETS[args.preset]
     weights = [float(x) for x in args.weights.split(",")] if args.weights else [TEMPORAL_WEIGHT]
@@ -147,7 +155,7 @@ def main() -> None:
                     outputs.append(independent[0])  # the same first frame, painted the same way
                     times.append(seconds[0])
                     continue
-                earlier = [(frames[n - g], outputs[n - g]) for g in gaps if n - g >= 0]
+                earlier = earlier_frames(frames[:n], outputs, gaps)
                 image = painter.next(frame, frames[n - 1], outputs[-1], earlier=earlier)
                 outputs.append(to_uint8(image))
                 times.append(time.perf_counter() - started)

@@ -27,7 +27,7 @@ from impasto.metrics import figures, references
 from impasto.video import LONG_TERM
 from impasto.video.flow import pair_flows, warping_error
 from impasto.video.io import even_size, open_source, read_frames
-from impasto.video.paint import NEW_SHOT, FramePainter, to_tensor, to_uint8
+from impasto.video.paint import NEW_SHOT, FramePainter, earlier_frames, to_tensor, to_uint8
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--size", type=int, default=192)
@@ -45,7 +45,7 @@ first = time.perf_counter() - t0
 later = []
 for n in range(1, len(frames)):
     started = time.perf_counter()
-    earlier = [(frames[n - g], out[n - g]) for g in LONG_TERM if n - g >= 0]
+    earlier = earlier_frames(frames[:n], out, LONG_TERM)
     out.append(to_uint8(painter.next(frames[n], frames[n - 1], out[-1], earlier=earlier)))
     later.append(time.perf_counter() - started)
 median = sorted(later)[len(later) // 2]

@@ -9,6 +9,8 @@ from impasto.engine import DEFAULT_POLICY, Policy, optimize_scale
 from impasto.engine.lbfgs import LBFGS
 from impasto.errors import ConfigError
 
+from .test_losses import _on_threads
+
 
 class Quadratic:
     """``sum((x - target)²)`` and its gradient, with no network: what the loop needs of an
@@ -171,14 +173,11 @@ def test_impasto_lbfgs_is_the_same_bits_on_one_thread_and_two():
     """A picture-sized variable: every inner product is large enough for torch to split
     it between threads, and L-BFGS's steps still come out the same to the bit."""
     start = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(2), dtype=torch.float32)
-    results = []
-    before = torch.get_num_threads()
-    try:
-        for threads in (1, 2):
-            torch.set_num_threads(threads)
-            x = start.clone().requires_grad_(True)
-            results.append(_descend(LBFGS(x, lr=0.3, history=4), x, 12)[-1])
-    finally:
-        torch.set_num_threads(before)
+
+    def descend():
+        x = start.clone().requires_grad_(True)
+        return _descend(LBFGS(x, lr=0.3, history=4), x, 12)[-1]
+
+    results = _on_threads(descend)
     assert torch.equal(results[0], results[1])
     assert _rosenbrock_like(results[0]) < _rosenbrock_like(start)

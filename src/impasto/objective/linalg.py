@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -73,23 +72,18 @@ def _mkl_local_threads() -> Callable[[int], int] | None:
     return None
 
 
-_one_thread = threading.local()
-
-
 @contextlib.contextmanager
 def _one_mkl_thread() -> Iterator[None]:
     """MKL on one thread for the calling thread, in this context (torch's own threads and
-    other threads' MKL unchanged)."""
+    other threads' MKL unchanged; the count it had comes back on the way out)."""
     function = _mkl_local_threads()
-    if function is None or getattr(_one_thread, "held", False):
+    if function is None:
         yield
         return
     before = function(1)
-    _one_thread.held = True
     try:
         yield
     finally:
-        _one_thread.held = False
         function(before)
 
 

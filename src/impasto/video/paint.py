@@ -144,6 +144,15 @@ class FramePainter:
         return self.stylizer.run(self._inputs(frame, warped), recipe, on_progress=on_progress, extra_terms=temporal)
 
 
+def earlier_frames(
+    inputs: Sequence[np.ndarray], paintings: Sequence[np.ndarray], gaps: Sequence[int]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The ``earlier`` of :func:`warped_start` for the frame after ``inputs`` and their
+    ``paintings`` (oldest first): the (input frame, painting) ``gap`` frames before it,
+    for each of ``gaps`` there is."""
+    return [(inputs[-gap], paintings[-gap]) for gap in gaps if gap <= len(inputs)]
+
+
 def warped_start(
     frame: np.ndarray,
     previous_frame: np.ndarray,
@@ -248,7 +257,7 @@ def paint_frames(
         if not inputs:
             image = painter.first(frame, report)
         else:
-            earlier = [(inputs[-gap], paintings[-gap]) for gap in gaps if gap <= len(inputs)]
+            earlier = earlier_frames(inputs, paintings, gaps)
             image = painter.next(frame, inputs[-1], paintings[-1], report, earlier=earlier)
         save_image(image, work.frame(n))
         inputs.append(frame)
