@@ -190,6 +190,13 @@ def test_a_continued_recipe_starts_at_the_preview_and_keeps_its_look():
     schedule = plan(recipe, *photo)
     assert schedule.sizes[0] == preview and schedule.sizes[-1] == (1536, 2048)
     assert schedule.content_weight == content_weight_at(PRESETS["default"], preview)  # the preview's weight
+    # Any recipe's larger scales take the print preset's steps, unless it sets its own.
+    assert continued(PRESETS["default"].replace(size=2048), preview, photo).detail_size == 512
+    assert continued(PRESETS["default"].replace(size=2048, detail_size=1024), preview, photo).detail_size == 1024
+    # A print that is not a power of √2 larger starts at the first scale at least the preview's size.
+    a4 = plan(continued(PRESETS["default"].replace(size=3307), preview, photo), *photo)
+    # (Its steps, FROM_STEPS too, cut to as many pixel-steps as 512 px ones, at least 8.)
+    assert max(a4.sizes[0]) == 585 and a4.steps == (8, 31, 16, 8, 8, 8)
     with pytest.raises(ConfigError, match="not a picture of the photo's shape"):
         continued(PRESETS["print"].replace(size=2048), (384, 384), photo)
     with pytest.raises(ConfigError, match="not smaller than the picture asked"):

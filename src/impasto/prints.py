@@ -78,11 +78,14 @@ def continued(
     recipe: StyleConfig, preview: tuple[int, int], photo: tuple[int, int], field: str = "from"
 ) -> StyleConfig:
     """The recipe that continues a picture painted before, ``preview`` ``(h, w)`` px, of
-    a photo of ``photo`` ``(h, w)``, up to ``recipe``'s size instead of starting over: it
-    is the first scale (:data:`FROM_STEPS` steps), and the larger scales keep its look
-    (``look_size``: its content weight, and the print seen at its size held to it).
-    ConfigError naming ``field`` when the preview is not of the photo's shape or not
-    smaller than the picture asked."""
+    a photo of ``photo`` ``(h, w)``, up to ``recipe``'s size instead of starting over. The
+    run starts from it at the smallest of the schedule's sizes (√2 apart, ending at the
+    picture asked) at least as large as it, with :data:`FROM_STEPS` steps, and every scale
+    keeps its look (``look_size``: its content weight, and the picture seen at its size
+    held to it). The scales above the preview's size take the ``print`` preset's steps
+    (``detail_size`` the preview's size) unless the recipe sets its own. ConfigError
+    naming ``field`` when the preview is not of the photo's shape or not smaller than the
+    picture asked."""
     from impasto.schedule import plan
 
     (ph, pw), (vh, vw) = photo, preview
@@ -92,7 +95,14 @@ def continued(
     if max(vh, vw) >= max(final):
         raise ConfigError(field, f"is {vw}x{vh}, not smaller than the picture asked ({final[1]}x{final[0]})")
     side = max(vh, vw)
-    return recipe.replace(init="image", start_size=side, scales=None, first_steps=FROM_STEPS, look_size=side)
+    return recipe.replace(
+        init="image",
+        start_size=side,
+        scales=None,
+        first_steps=FROM_STEPS,
+        look_size=side,
+        detail_size=recipe.detail_size or side,
+    )
 
 
 def to_uint16(image: Tensor) -> np.ndarray:

@@ -61,8 +61,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     printing.add_argument(
         "--from", dest="preview", metavar="PREVIEW",
         help="continue a picture painted before (a preview of this photo, at a smaller size) up to this size, "
-        f"instead of starting over: it is the first scale ({FROM_STEPS} steps), then the preset's scales above it, "
-        "keeping the preview's look (--look-size is set to its size)",
+        f"instead of starting over: it starts the first scale at least its size ({FROM_STEPS} steps), then the "
+        "preset's scales above it, keeping the preview's look (--look-size is set to its size) and taking as many "
+        "pixel-steps as at its size (--detail-size, unless set)",
     )  # fmt: skip
     add_style_options(parser, PRESETS["default"], "default")
     parser.set_defaults(handler=main)

@@ -284,10 +284,8 @@ class Studio:
         preview = header_size(source / "result.png")
         h, w = print_pixels(paper, dpi, photo)
         base = StyleConfig.from_dict(meta["recipe"])
-        side = max(preview)
-        sized = base.replace(size=max(h, w), pixels=None, detail_size=base.detail_size or side)
         try:
-            config = continued(sized, preview, photo)
+            config = continued(base.replace(size=max(h, w), pixels=None), preview, photo)
         except ConfigError as error:
             raise ConfigError("print", f"the picture {error.reason}: choose a larger paper or dpi") from None
         request = {**meta.get("request", {}), "print": paper, "dpi": dpi}
