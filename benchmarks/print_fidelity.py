@@ -10,6 +10,7 @@ docs/print.md.
 
     python benchmarks/print_fidelity.py --pairs tubingen+starry_night --print A4 --preset print --crop
     python benchmarks/print_fidelity.py --pairs tubingen+starry_night --preview out/p.png --print-file out/a4.png
+    python benchmarks/print_fidelity.py --size 1024 --from --keep --full --options "--detail-size 1024"
 """
 
 from __future__ import annotations
@@ -94,12 +95,20 @@ def main() -> None:
     parser.add_argument("--print-file", type=Path, help="score this print instead of painting one (one pair)")
     parser.add_argument("--crop", action="store_true")
     parser.add_argument(
+        "--full", action="store_true", help="also score the print at its own size (whole: for prints up to ~2048 px)"
+    )
+    parser.add_argument(
         "--from",
         dest="continued",
         action="store_true",
         help="paint the print continued from the preview (--from), as the studio's print… does",
     )
     parser.add_argument("--keep", action="store_true", help="reuse a preview or print already in benchmarks/out")
+    parser.add_argument(
+        "--options",
+        default="",
+        help="more options for the print's stylize, e.g. '--detail-size 1024' (its file name gets them too)",
+    )
     args = parser.parse_args()
 
     from PIL import Image
@@ -113,13 +122,14 @@ def main() -> None:
     target = f"--size {args.size}" if args.size else f"--print {args.paper}"
     print(f"machine: {machine()}")
     how = " --from the preview" if args.continued else ""
-    print(f"preview: default at {args.preview_size} px; print: {args.preset}, {target}{how}, "
+    print(f"preview: default at {args.preview_size} px; print: {args.preset} {args.options}, {target}{how}, "
           f"--max-memory {args.max_memory}")  # fmt: skip
     print(
         "| pair | print px | print s | print peak GB | preview style / content | print at preview size "
         "style / content | change style / content | preview enlarged and seen small: change |"
+        + (" print at its size style / content |" if args.full else "")
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|" + ("---|" if args.full else ""))
     for pair in args.pairs.split(","):
         photo_name, painting_name = pair.split("+")
         photo, painting = find_image(photo_name, "content"), find_image(painting_name, "style")
@@ -132,12 +142,14 @@ def main() -> None:
                 paint([str(photo), str(painting), "-o", str(preview), "--size", str(args.preview_size)])
         if printed is None:
             kind = f"{args.preset}{'_from' if args.continued else ''}"
+            if args.options:
+                kind += "_" + re.sub(r"[^A-Za-z0-9.]+", "-", args.options.strip("- "))
             printed = stem.with_name(stem.name + f"_{args.size or args.paper}_{kind}.png")
             size = ["--size", str(args.size)] if args.size else ["--print", args.paper]
             start = ["--from", str(preview)] if args.continued else []
             if not (args.keep and printed.exists()):
-                seconds, peak = paint([str(photo), str(painting), "-o", str(printed), *size, *start, "--preset",
-                                       args.preset, "--max-memory", args.max_memory])  # fmt: skip
+                more = ["--preset", args.preset, "--max-memory", args.max_memory, *args.options.split()]
+                seconds, peak = paint([str(photo), str(painting), "-o", str(printed), *size, *start, *more])
         small = load_image(preview)
         with Image.open(printed) as big:
             print_size = big.size
@@ -148,9 +160,14 @@ def main() -> None:
         floor = figures(encoder, round_trip(preview, print_size), c, s)
         change = [a / b - 1 for a, b in zip(after, before, strict=True)]
         lost = [a / b - 1 for a, b in zip(floor, before, strict=True)]
+        full = ""
+        if args.full:
+            big_c, big_s = references(load_image(photo), load_image(painting), max(print_size))
+            at_size = figures(encoder, load_image(printed), big_c, big_s)
+            full = f" {at_size[0]:.3f} / {at_size[1]:.3f} |"
         print(f"| {photo_name} + {painting_name} | {print_size[0]}x{print_size[1]} | {seconds:.0f} | {peak:.2f} | "
               f"{before[0]:.3f} / {before[1]:.3f} | {after[0]:.3f} / {after[1]:.3f} | "
-              f"{change[0]:+.1%} / {change[1]:+.1%} | {lost[0]:+.1%} / {lost[1]:+.1%} |", flush=True)  # fmt: skip
+              f"{change[0]:+.1%} / {change[1]:+.1%} | {lost[0]:+.1%} / {lost[1]:+.1%} |{full}", flush=True)  # fmt: skip
         if args.crop:
             crop_beside(preview, printed, stem.with_name(stem.name + "_crop.jpg"))
 
