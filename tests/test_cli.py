@@ -230,7 +230,7 @@ def _event(step, total=10, done=False, image=True):
 
 
 def test_ctrl_c_writes_the_current_image_and_exits_130(images, tmp_path, monkeypatch, capsys):
-    def interrupted(self, inputs, recipe, on_progress=None, previews=None):
+    def interrupted(self, inputs, recipe, on_progress=None, previews=None, on_tile=None):
         on_progress(_event(1, image=False))
         on_progress(_event(2, image=False))
         raise Interrupted(torch.full((1, 3, 30, 40), 0.2), _event(2, image=False))
@@ -246,7 +246,7 @@ def test_ctrl_c_writes_the_current_image_and_exits_130(images, tmp_path, monkeyp
 
 
 def test_ctrl_c_before_the_first_step_writes_nothing(images, tmp_path, monkeypatch, capsys):
-    def interrupted(self, inputs, recipe, on_progress=None, previews=None):
+    def interrupted(self, inputs, recipe, on_progress=None, previews=None, on_tile=None):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Stylizer, "__init__", lambda self, runtime=None, **kwargs: None)
@@ -260,7 +260,7 @@ def test_ctrl_c_before_the_first_step_writes_nothing(images, tmp_path, monkeypat
 def test_save_every_asks_for_images_and_writes_numbered_snapshots(images, tmp_path, monkeypatch):
     asked = []
 
-    def run(self, inputs, recipe, on_progress=None, previews=None):
+    def run(self, inputs, recipe, on_progress=None, previews=None, on_tile=None):
         asked.append(previews)
         for step in range(1, 5):
             on_progress(_event(step, 4, image=previews.due(step, 0.0, None)))
@@ -287,6 +287,25 @@ def test_progress_bar_lines():
     lines = stream.getvalue().splitlines()
     assert lines[0].startswith("[##") and "1/10" in lines[0] and "content 0.5 style 0.5" in lines[0]
     assert "10/10" in lines[-1] and "<0:00" in lines[-1]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_counts_a_tiled_steps_windows_on_a_terminal_only():
+    terminal, log = _Terminal(), io.StringIO()
+    for stream in (terminal, log):
+        bar = ProgressBar(stream)
+        bar.tile(1, 12)  # before any step: nothing to add to
+        bar(_event(3))
+        for done in range(1, 13):
+            bar.tile(done, 12)
+    drawn = terminal.getvalue().split("\r")
+    assert "3/10" in drawn[-1] and drawn[-1].rstrip().endswith("tile 12/12")  # the last window always drawn
+    assert all("tile" not in line for line in drawn[:2])
+    assert "tile" not in log.getvalue() and len(log.getvalue().splitlines()) == 1  # logs keep their ten lines
 
 
 def test_presets_command(capsys):

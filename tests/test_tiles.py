@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 
 import pytest
 import torch
@@ -71,10 +72,15 @@ def test_a_tiled_evaluation_is_the_whole_pictures_to_a_thousandth(vgg19, name):
     objective, image = _exactness_case(vgg19, name)
     assert any(isinstance(term, TVTerm) for term in objective.terms) or name == "gatys"
     assert streams(objective)  # summed over tiles, no whole feature map held
+    ticks: list[tuple[int, int]] = []
     (loss, terms, grad), (tiled_loss, tiled_terms, tiled_grad) = _both(
-        vgg19, objective, image, Tiled(vgg19, objective, tile=96)
+        vgg19, objective, image, Tiled(vgg19, objective, tile=96, on_window=lambda *t: ticks.append(t))
     )
     assert len(windows(290, 340, 96, 80, 16)) == 3 * 4  # the picture really was cut
+    # Progress within the step: every window of every pass (sums; the histograms' counts;
+    # the gradient), counted up to the total it announced.
+    passes = 3 if name == "default" else 2
+    assert ticks == [(k, passes * 12) for k in range(1, passes * 12 + 1)]
     assert tiled_loss == pytest.approx(loss, rel=1e-4)
     for key, value in terms.items():
         assert tiled_terms[key].item() == pytest.approx(value.item(), rel=1e-3, abs=1e-6), key
@@ -208,11 +214,16 @@ def test_a_run_in_forced_tiles_says_so_and_follows_the_whole_run(vgg19):
     recipe = PRESETS["gatys"].replace(size=160, pixels=None, steps=10, seed=0, scales=None, start_size=None)
     finals = {}
     for label, tile in (("whole", None), ("tiled", 64)):
-        events = []
+        events, ticks = [], []
         stylizer = Stylizer(Runtime(device="cpu", precision="float32", tile=tile), encoder=vgg19)
-        out = stylizer.run(Inputs.of(photo, [painting]), recipe, on_progress=events.append)
+        tick = functools.partial(lambda seen, *t: seen.append(t), ticks)
+        out = stylizer.run(Inputs.of(photo, [painting]), recipe, on_progress=events.append, on_tile=tick)
         assert out.shape[-2:] == (120, 160)
-        assert {e.tiles for e in events} == ({0} if tile is None else {len(windows(120, 160, 64, 80, 16))})
+        count = len(windows(120, 160, 64, 80, 16))
+        assert {e.tiles for e in events} == ({0} if tile is None else {count})
+        # gatys: a step's evaluation runs the windows twice (sums, gradient), the final scoring once
+        assert {total for _, total in ticks} == (set() if tile is None else {2 * count, count})
+        assert sum(done == total for done, total in ticks) >= (0 if tile is None else len(events))
         finals[label] = events[-1].loss
     assert finals["tiled"] == pytest.approx(finals["whole"], rel=0.01)
 

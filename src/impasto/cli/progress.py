@@ -11,12 +11,23 @@ from impasto.engine.events import Progress
 
 
 class ProgressBar:
-    """Redrawn in place on a terminal; ten lines over the run otherwise (logs)."""
+    """Redrawn in place on a terminal; ten lines over the run otherwise (logs). On a
+    terminal, a step painted in tiles also shows the windows it has run (:meth:`tile`)."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.last_line = 0.0
+        self.line = ""
+        """The last line drawn, without a tile count."""
+
+    def tile(self, done: int, total: int) -> None:
+        """A step in tiles has run ``done`` of its ``total`` windows (every pass counted)."""
+        now = time.monotonic()
+        if not self.tty or not self.line or (now - self.last_line < 0.25 and done < total):
+            return
+        self.last_line = now
+        self._draw(f"{self.line} tile {done}/{total}")
 
     def __call__(self, event: Progress) -> None:
         now = time.monotonic()
@@ -36,12 +47,18 @@ class ProgressBar:
             f"{clock(event.elapsed)}<{clock(event.eta)} loss {event.loss:.4g} ({terms})"
         )
         if self.tty:
-            columns = shutil.get_terminal_size((120, 20)).columns
-            self.stream.write("\r" + line[: columns - 1].ljust(columns - 1))
+            self.line = "" if event.done else line
+            self._draw(line)
             if event.done:
                 self.stream.write("\n")
         else:
             self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def _draw(self, line: str) -> None:
+        """``line`` in place of the terminal's last line."""
+        columns = shutil.get_terminal_size((120, 20)).columns
+        self.stream.write("\r" + line[: columns - 1].ljust(columns - 1))
         self.stream.flush()
 
 

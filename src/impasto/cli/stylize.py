@@ -151,7 +151,8 @@ def run_stylize(
         previews = Previews(every_steps=every)
     try:
         SIGNALS.check()
-        result = Stylizer(runtime).run(inputs, recipe, on_progress=listener, previews=previews)
+        on_tile = None if bar is None else bar.tile
+        result = Stylizer(runtime).run(inputs, recipe, on_progress=listener, previews=previews, on_tile=on_tile)
     except Interrupted as stop:
         with SIGNALS.held():
             if stop.progress is None:

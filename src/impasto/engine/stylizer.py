@@ -129,6 +129,7 @@ class Stylizer:
         on_progress: ProgressCallback | None = None,
         previews: Previews = NO_PREVIEWS,
         extra_terms: ExtraTerms | None = None,
+        on_tile: Callable[[int, int], object] | None = None,
     ) -> Tensor:
         """Paint ``inputs`` by ``recipe``; returns ``(1, 3, h, w)`` float in [0, 1] on the CPU.
 
@@ -138,9 +139,11 @@ class Stylizer:
         raises :class:`Interrupted` with the picture so far. ``extra_terms``: terms the
         caller adds to the recipe's at each scale (a video's temporal term, whose target
         is the previous frame), made by ``extra_terms(size, device)`` for that scale.
+        ``on_tile(done, total)``: at a scale painted in tiles, called after each window a
+        step runs through the network (every pass counted), for progress within a step.
         """
         with self._lock, kept_allocations():
-            return self._run(inputs, recipe, on_progress, previews, extra_terms)
+            return self._run(inputs, recipe, on_progress, previews, extra_terms, on_tile)
 
     def _check_layers(self, recipe: StyleConfig) -> None:
         for field in ("content_layers", "style_layers"):  # VGG16 lacks conv3_4, conv4_4, conv5_4
@@ -154,6 +157,7 @@ class Stylizer:
         on_progress: ProgressCallback | None,
         previews: Previews,
         extra_terms: ExtraTerms | None = None,
+        on_tile: Callable[[int, int], object] | None = None,
     ) -> Tensor:
         started = time.perf_counter()
         self._check_layers(recipe)
@@ -186,7 +190,7 @@ class Stylizer:
         content, styles = colors.prepare(loaded.content, loaded.styles)
         run = _Run(
             self, recipe, schedule, colors, loaded.content, content, styles, loaded.masks, loaded.labels, extra_terms,
-            memory,
+            memory, on_tile,
         )  # fmt: skip
         return run.paint(loaded.init, on_progress, previews, started)
 
@@ -262,12 +266,14 @@ class _Run:
         labels: list[str],
         extra_terms: ExtraTerms | None = None,
         memory: MemoryPlan | None = None,
+        on_tile: Callable[[int, int], object] | None = None,
     ) -> None:
         self.s, self.recipe, self.schedule, self.colors = stylizer, recipe, schedule, colors
         self.labels, self.extra_terms = labels, extra_terms
         self.original, self.content, self.styles, self.masks = original, content, styles, masks
         self.device = stylizer.device
         self.memory = memory or MemoryPlan(None, None)
+        self.on_tile = on_tile
         """Whether each scale runs whole or in tiles."""
         self.anchor: Tensor | None = None
         """With ``look_size``: the picture at the last scale no larger than it, which the
@@ -430,7 +436,7 @@ class _Run:
                 evaluator: Evaluator = (
                     WholeImage(self.s.network, objective, self.s.autocast, recipe.pooling)
                     if tile is None
-                    else Tiled(self.s.network, objective, self.s.autocast, recipe.pooling, tile)
+                    else Tiled(self.s.network, objective, self.s.autocast, recipe.pooling, tile, self.on_tile)
                 )
                 halo, align = margins(self.s.encoder, objective.layers)
                 clock.tiles = 0 if tile is None else len(windows(*size, tile, halo, align))
@@ -467,11 +473,11 @@ class _Run:
                 self.tile_at(schedule.final),
             )
             with torch.no_grad():
-                loss, terms = (
-                    evaluate(self.s.encoder, objective, seen, None, recipe.pooling)
-                    if tile is None
-                    else Tiled(self.s.encoder, objective, None, recipe.pooling, tile)(seen, backward=False)
-                )
+                if tile is None:
+                    loss, terms = evaluate(self.s.encoder, objective, seen, None, recipe.pooling)
+                else:
+                    scorer = Tiled(self.s.encoder, objective, None, recipe.pooling, tile, self.on_tile)
+                    loss, terms = scorer(seen, backward=False)
             numbers = torch.stack([*terms.values(), loss]).tolist()
             values = dict(zip([*terms, "loss"], numbers, strict=True))
             on_progress(clock.event(values, picture.detach().cpu().clone(), done=True))

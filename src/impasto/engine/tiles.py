@@ -30,7 +30,7 @@ the network's zero padding then applies, as for the whole picture).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -268,13 +268,27 @@ def streams(objective: Objective) -> bool:
 
 @dataclass(frozen=True)
 class Tiled:
-    """The tiled evaluator: ``tile`` px tiles (see the module's description)."""
+    """The tiled evaluator: ``tile`` px tiles (see the module's description).
+    ``on_window(done, total)`` is called after each window an evaluation runs through the
+    network, every pass counted (a step of a print is minutes of them)."""
 
     network: Encoder
     objective: Objective
     autocast: torch.dtype | None = None
     pooling: str | None = None
     tile: int = 512
+    on_window: Callable[[int, int], object] | None = None
+
+    def _counter(self, total: int) -> Callable[[], None]:
+        """A function to call after each of an evaluation's ``total`` windows."""
+        done = [0]
+
+        def tick() -> None:
+            done[0] += 1
+            if self.on_window is not None:
+                self.on_window(done[0], total)
+
+        return tick
 
     def __call__(self, image: Tensor, *, backward: bool) -> tuple[Tensor, dict[str, Tensor]]:
         if streams(self.objective):
@@ -305,6 +319,7 @@ class Tiled:
         summed = [term for term in terms if isinstance(term, Summed)]
         ranked = [term for term in terms if isinstance(term, HistogramTerm)]
         pixels = image.detach()
+        tick = self._counter(len(plan) * (1 + bool(ranked) + bool(backward or ranked)))
         totals: list[list[Tensor]] = [[] for _ in summed]
         lows: list[Tensor] = []
         highs: list[Tensor] = []
@@ -322,6 +337,7 @@ class Tiled:
                     else:
                         lows[k], highs[k] = torch.minimum(lows[k], low), torch.maximum(highs[k], high)
                 del inside
+                tick()
             lines: list[Tensor] = []
             if ranked:  # second pass: the histograms' counts in the whole picture's bins
                 counts: list[tuple[Tensor, Tensor]] = []
@@ -334,6 +350,7 @@ class Tiled:
                         else:
                             counts[k] = (counts[k][0] + bins, counts[k][1] + atoms)
                     del inside
+                    tick()
                 lines = [hterm.lines(*counts[k], positions[hterm.layer]) for k, hterm in enumerate(ranked)]
         leaves = [[t.requires_grad_(backward) for t in sums] for sums in totals]
         values: dict[str, Tensor] = {}
@@ -375,6 +392,7 @@ class Tiled:
                         assert part.grad is not None and image.grad is not None
                         window.cut(image.grad).add_(part.grad)
                     del inside, outputs, part
+                tick()
         for k, hterm in enumerate(ranked):
             values[hterm.key] = shares[k]
         ordered = {term.key: values[term.key].detach() for term in terms}
@@ -386,7 +404,10 @@ class Tiled:
         layers = self.objective.layers
         plan, strides = self._plan(image)
         pixels = image.detach()
+        tick = self._counter(len(plan) * (1 + backward))
         maps = features_in_tiles(self.network, pixels, layers, self.pooling, self.tile, self.autocast) if layers else {}
+        for _ in plan:  # that pass's windows, done
+            tick()
         if not backward:
             with torch.no_grad():
                 return self.objective(pixels, maps)
@@ -409,4 +430,5 @@ class Tiled:
             assert part.grad is not None
             window.cut(image.grad).add_(part.grad)
             del out, outputs, part
+            tick()
         return loss.detach(), {k: v.detach() for k, v in terms.items()}
