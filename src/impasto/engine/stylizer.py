@@ -273,8 +273,9 @@ class _Run:
         self.original, self.content, self.styles, self.masks = original, content, styles, masks
         self.device = stylizer.device
         self.memory = memory or MemoryPlan(None, None)
-        self.on_tile = on_tile
         """Whether each scale runs whole or in tiles."""
+        self.on_tile = on_tile
+        """Called after each window of a tiled evaluation (see :meth:`Stylizer.run`)."""
         self.anchor: Tensor | None = None
         """With ``look_size``: the picture at the last scale no larger than it, which the
         larger scales' picture, seen at its size, is held to (:class:`LookTerm`)."""

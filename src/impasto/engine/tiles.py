@@ -406,7 +406,7 @@ class Tiled:
         pixels = image.detach()
         tick = self._counter(len(plan) * (1 + backward))
         maps = features_in_tiles(self.network, pixels, layers, self.pooling, self.tile, self.autocast) if layers else {}
-        for _ in plan:  # that pass's windows, done
+        for _ in plan:  # that pass's windows, counted at its end (regional runs only)
             tick()
         if not backward:
             with torch.no_grad():
