@@ -27,7 +27,7 @@ from impasto.engine.events import EVERY_STEP, NO_PREVIEWS, Clock, Previews, Prog
 from impasto.engine.optimize import DEFAULT_POLICY, Evaluator, Policy, WholeImage, evaluate, optimize_scale
 from impasto.engine.tiles import Tiled, features_in_tiles, margins, statistics_in_tiles, windows
 from impasto.imageio import ImageInput, resize, size_of
-from impasto.inputs import Inputs, load_inputs
+from impasto.inputs import Inputs, LoadedInputs, load_inputs
 from impasto.model.encoder import Encoder, build_encoder
 from impasto.model.layers import check_layers
 from impasto.objective.masks import Masks
@@ -165,9 +165,21 @@ class Stylizer:
         schedule = plan(recipe, *loaded.content.shape[-2:])
         # The weights of the size asked, at every scale: the look is that of the final size.
         recipe = recipe.replace(content_weight=schedule.content_weight, content_size_exponent=0.0)
+        memory = self.memory_plan(loaded, recipe, schedule)
+        colors = COLOR_MODES[recipe.colors]
+        content, styles = colors.prepare(loaded.content, loaded.styles)
+        run = _Run(
+            self, recipe, schedule, colors, loaded.content, content, styles, loaded.masks, loaded.labels, extra_terms,
+            memory, on_tile,
+        )  # fmt: skip
+        return run.paint(loaded.init, on_progress, previews, started)
+
+    def memory_plan(self, loaded: LoadedInputs, recipe: StyleConfig, schedule: Schedule) -> MemoryPlan:
+        """How a run of ``recipe`` on ``loaded`` fits this stylizer's memory budget: whole,
+        or in tiles with an L-BFGS history that fits (TooLarge when nothing does)."""
         layers = (*recipe.content_layers, *recipe.style_layers)
         histogram_layers = recipe.style_layers if recipe.histogram_weight > 0 else ()
-        memory = check_memory(
+        return check_memory(
             self.encoder,
             schedule.final,
             self.autocast is not None,
@@ -186,13 +198,6 @@ class Stylizer:
             streamed=loaded.masks is None,
             content_layers=recipe.content_layers,
         )
-        colors = COLOR_MODES[recipe.colors]
-        content, styles = colors.prepare(loaded.content, loaded.styles)
-        run = _Run(
-            self, recipe, schedule, colors, loaded.content, content, styles, loaded.masks, loaded.labels, extra_terms,
-            memory, on_tile,
-        )  # fmt: skip
-        return run.paint(loaded.init, on_progress, previews, started)
 
     def style_statistics(
         self,
