@@ -8,6 +8,7 @@ picture across tile borders over the same elsewhere).
     python benchmarks/tiles.py --sizes 1024,2048 --max-memory '' --force-tile 512
     python benchmarks/tiles.py --seams --size 1024 --tile 256 --preset fast --pairs tubingen+starry_night
     python benchmarks/tiles.py --exactness
+    python benchmarks/tiles.py --plans --sizes 2048,A4,4096,A3 --max-memory 6G
 """
 
 from __future__ import annotations
@@ -59,6 +60,38 @@ def one(size: str, budget: str | None, steps: int, preset_name: str, tile: int |
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
         "threads": torch.get_num_threads(),
     }
+
+
+def plans(sizes: list[str], budget: str, preset_name: str) -> None:
+    """The memory plan of each size (a longest side, or a paper at 300 dpi) within
+    ``budget``: the tile size and the L-BFGS pairs a run of tubingen + starry_night takes."""
+    from impasto.config import preset
+    from impasto.engine.stylizer import Stylizer
+    from impasto.imageio import header_size
+    from impasto.inputs import Inputs, load_inputs
+    from impasto.prints import print_pixels
+    from impasto.runtime import Runtime, TooLarge
+    from impasto.schedule import plan
+
+    photo, painting = find_image("tubingen", "content"), find_image("starry_night", "style")
+    stylizer = Stylizer(Runtime(max_memory=budget))
+    print(f"the memory plan of {preset_name} within {budget}, tubingen + starry_night")
+    print("| picture | plan |")
+    print("|---|---|")
+    for size in sizes:
+        side = max(print_pixels(size, 300, header_size(photo))) if not size.isdigit() else int(size)
+        recipe = preset(preset_name).replace(size=side, pixels=None)
+        loaded = load_inputs(Inputs.of(photo, [painting]), recipe)
+        schedule = plan(recipe, *loaded.content.shape[-2:])
+        try:
+            memory = stylizer.memory_plan(loaded, recipe, schedule)
+        except TooLarge as error:
+            print(f"| {size} | refused: {error} |")
+            continue
+        h, w = schedule.final
+        pairs = memory.history or stylizer.policy.history
+        how = "whole" if memory.tile is None else f"{memory.tile} px tiles"
+        print(f"| {size} ({w}x{h}) | {how}, {pairs} pairs |", flush=True)
 
 
 def seam_figure(picture, tile: int, borders_of) -> float:
@@ -226,6 +259,7 @@ def main() -> None:
     parser.add_argument("--force-tile", type=int, default=0, help="tiles of this size at every scale (0: as planned)")
     parser.add_argument("--seams", action="store_true")
     parser.add_argument("--exactness", action="store_true")
+    parser.add_argument("--plans", action="store_true", help="print each size's memory plan within --max-memory")
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--tile", type=int, default=128)
     parser.add_argument("--pairs", default="tubingen+starry_night,stata+the_scream", help="--seams: photo+painting,...")
@@ -240,6 +274,9 @@ def main() -> None:
         return
     if args.exactness:
         exactness()
+        return
+    if args.plans:
+        plans(args.sizes.split(","), args.max_memory, args.preset)
         return
     print(f"machine: {machine()}")
     budget = args.max_memory or "what is free"
