@@ -245,6 +245,34 @@ def test_ctrl_c_writes_the_current_image_and_exits_130(images, tmp_path, monkeyp
         assert saved.size == (40, 30) and saved.getpixel((0, 0)) == (51, 51, 51)  # Interrupted's image
 
 
+def test_a_signal_noted_but_not_raised_stops_the_run_at_its_next_step(images, tmp_path, monkeypatch, capsys):
+    import signal
+
+    from impasto.cli.signals import SIGNALS
+
+    steps = []
+
+    def run(self, inputs, recipe, on_progress=None, previews=None, on_tile=None):
+        # as the engine does: a KeyboardInterrupt out of a step hands out the picture so far
+        try:
+            for step in range(1, 11):
+                steps.append(step)
+                if step == 2:  # a signal landed where it could not be raised (a C extension swallowed it)
+                    SIGNALS.received = signal.SIGINT
+                on_progress(_event(step, image=False))
+        except KeyboardInterrupt:
+            raise Interrupted(torch.full((1, 3, 30, 40), 0.2), _event(steps[-1], image=False)) from None
+        return torch.zeros(1, 3, 30, 40)
+
+    monkeypatch.setattr(Stylizer, "__init__", lambda self, runtime=None, **kwargs: None)
+    monkeypatch.setattr(Stylizer, "run", run)
+    content, style = images
+    out = tmp_path / "out.png"
+    assert cli.main(["stylize", str(content), str(style), "-o", str(out), "-q"]) == 130
+    assert steps == [1, 2] and out.is_file()  # stopped at the step it was noted in, the picture so far kept
+    assert "interrupted at step 2/10" in capsys.readouterr().err
+
+
 def test_ctrl_c_before_the_first_step_writes_nothing(images, tmp_path, monkeypatch, capsys):
     def interrupted(self, inputs, recipe, on_progress=None, previews=None, on_tile=None):
         raise KeyboardInterrupt
