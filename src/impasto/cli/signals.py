@@ -67,5 +67,13 @@ class Signals:
         if self.received is not None and not self._holding:
             raise KeyboardInterrupt
 
+    def at_step(self, done: bool) -> None:
+        """A run's per-step callback: a signal noted but not raised where it landed (inside
+        a save, or swallowed by a C extension's callback) stops the run at its next step,
+        not at the end of the picture or frame (``done``: the run's last event, after its
+        steps, where there is nothing left to stop)."""
+        if not done:
+            self.check()
+
 
 SIGNALS = Signals()

@@ -127,10 +127,7 @@ def run_stylize(
     warned: list[str] = []
 
     def on_progress(event: Progress) -> None:
-        if not event.done:
-            # A signal noted but not raised where it landed (inside a snapshot's save, or
-            # swallowed by a C extension's callback) stops the run at its next step.
-            SIGNALS.check()
+        SIGNALS.at_step(event.done)
         if bar is not None:
             bar(event)
         if save_every and not event.done and event.step % save_every == 0 and event.image is not None:

@@ -159,10 +159,7 @@ def main(args: argparse.Namespace) -> int:
     count = f"/{total}" if total is not None else ""
 
     def progress(n: int, event) -> None:
-        if not event.done:
-            # A signal noted but not raised where it landed (inside a save, or swallowed by
-            # a C extension's callback) stops the frame at its next step, not after it.
-            SIGNALS.check()
+        SIGNALS.at_step(event.done)
         if tty:
             say(f"\rframe {n}{count}: step {event.step}/{event.total_steps} {clock(event.elapsed)}\033[K", end="")
 
