@@ -141,9 +141,12 @@ def test_terms_that_do_not_split_into_sums_are_tiled_from_whole_maps(vgg19):
 
     mixed = Objective((*objective.terms, Opaque()))
     assert not streams(mixed)
+    ticks: list[tuple[int, int]] = []
     (loss, terms, grad), (tiled_loss, tiled_terms, tiled_grad) = _both(
-        vgg19, mixed, image, Tiled(vgg19, mixed, tile=96)
+        vgg19, mixed, image, Tiled(vgg19, mixed, tile=96, on_window=lambda *t: ticks.append(t))
     )
+    # each window as it is run: the held maps' pass, then the gradient's
+    assert ticks == [(k, 2 * 12) for k in range(1, 2 * 12 + 1)]
     assert tiled_loss == pytest.approx(loss, rel=1e-4)
     assert tiled_terms["opaque"].item() == pytest.approx(terms["opaque"].item(), rel=1e-4)
     assert (tiled_grad - grad).norm() / grad.norm() < 1e-3

@@ -30,6 +30,7 @@ the network's zero padding then applies, as for the whole picture).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -141,9 +142,10 @@ def features_in_tiles(
     pooling: str | None,
     tile: int,
     autocast: torch.dtype | None = None,
+    after_window: Callable[[], object] | None = None,
 ) -> dict[str, Tensor]:
     """The whole picture's features at ``layers``, made tile by tile without gradient
-    (each tile's features are those of the whole picture)."""
+    (each tile's features are those of the whole picture); ``after_window()`` after each."""
     height, width = image.shape[-2:]
     strides = layer_strides(network, layers)
     halo, align = margins(network, layers)
@@ -157,6 +159,8 @@ def features_in_tiles(
                     maps[name] = feature.new_empty((1, feature.shape[1], h, w))
                 maps[name][..., where[name][0], where[name][1]] = feature
             del inside
+            if after_window is not None:
+                after_window()
     return maps
 
 
@@ -279,16 +283,13 @@ class Tiled:
     tile: int = 512
     on_window: Callable[[int, int], object] | None = None
 
-    def _counter(self, total: int) -> Callable[[], None]:
+    def _counter(self, total: int) -> Callable[[], object]:
         """A function to call after each of an evaluation's ``total`` windows."""
-        done = [0]
-
-        def tick() -> None:
-            done[0] += 1
-            if self.on_window is not None:
-                self.on_window(done[0], total)
-
-        return tick
+        report = self.on_window
+        if report is None:
+            return lambda: None
+        done = itertools.count(1)
+        return lambda: report(next(done), total)
 
     def __call__(self, image: Tensor, *, backward: bool) -> tuple[Tensor, dict[str, Tensor]]:
         if streams(self.objective):
@@ -405,9 +406,11 @@ class Tiled:
         plan, strides = self._plan(image)
         pixels = image.detach()
         tick = self._counter(len(plan) * (1 + backward))
-        maps = features_in_tiles(self.network, pixels, layers, self.pooling, self.tile, self.autocast) if layers else {}
-        for _ in plan:  # that pass's windows, counted at its end (regional runs only)
-            tick()
+        maps = (
+            features_in_tiles(self.network, pixels, layers, self.pooling, self.tile, self.autocast, tick)
+            if layers
+            else {}
+        )
         if not backward:
             with torch.no_grad():
                 return self.objective(pixels, maps)
