@@ -41,17 +41,16 @@ def paint(args: list[str]) -> tuple[float, float]:
     return seconds, (int(peak.group(1)) / 2**20 if peak else float("nan"))
 
 
-def seen_small(printed: Path, preview: Path):
-    """The print as seen at the preview's size: Pillow's Lanczos, as image viewers show a
-    large picture small. (Torch's antialiased bilinear blurs too much for this measure: the
-    preview itself, enlarged 2x and made small again with it, had +113% style distance;
-    with Lanczos +14%, the floor the last column shows.)"""
+def seen_small(big, size: tuple[int, int]):
+    """A print (a Pillow image) as seen at ``size`` ``(w, h)``: Pillow's Lanczos, as image
+    viewers show a large picture small. (Torch's antialiased bilinear blurs too much for
+    this measure: the preview itself, enlarged 2x and made small again with it, had +113%
+    style distance; with Lanczos +14%, the floor the last column shows.)"""
     from PIL import Image
 
     from impasto.imageio import pil_to_tensor
 
-    with Image.open(printed) as big, Image.open(preview) as small:
-        return pil_to_tensor(big.convert("RGB").resize(small.size, Image.Resampling.LANCZOS))
+    return pil_to_tensor(big.convert("RGB").resize(size, Image.Resampling.LANCZOS))
 
 
 def round_trip(preview: Path, size: tuple[int, int]):
@@ -155,7 +154,8 @@ def main() -> None:
             print_size = big.size
         c, s = references(load_image(photo), load_image(painting), max(size_of(small)))
         before = figures(encoder, small, c, s)
-        after = figures(encoder, seen_small(printed, preview), c, s)
+        with Image.open(printed) as big, Image.open(preview) as shown:
+            after = figures(encoder, seen_small(big, shown.size), c, s)
         # The measure's own floor: the preview itself enlarged to the print's size and seen small again.
         floor = figures(encoder, round_trip(preview, print_size), c, s)
         change = [a / b - 1 for a, b in zip(after, before, strict=True)]

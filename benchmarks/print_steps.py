@@ -26,25 +26,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import holdout
 from common import find_image, machine
-from print_fidelity import OUT
+from print_fidelity import OUT, seen_small
 
 from impasto import Inputs, Stylizer
 from impasto.config import PRESETS
 from impasto.engine import DEFAULT_POLICY, Policy
-from impasto.imageio import load_image, pil_to_tensor, save_image, size_of
+from impasto.imageio import load_image, save_image, size_of, tensor_to_pil
 from impasto.metrics import LAYERS, figures, references
 from impasto.model import build_encoder
 from impasto.prints import continued
 from impasto.schedule import plan
-
-
-def seen_small(picture, size: tuple[int, int]):
-    """``picture`` at ``size`` ``(h, w)`` as a viewer shows it (Pillow's Lanczos on 8 bits)."""
-    from PIL import Image
-
-    from impasto.imageio import tensor_to_pil
-
-    return pil_to_tensor(tensor_to_pil(picture).resize((size[1], size[0]), Image.Resampling.LANCZOS))
 
 
 def main() -> None:
@@ -92,7 +83,8 @@ def main() -> None:
             started = time.perf_counter()
             out = stylizer.run(Inputs.of(photo, [painting], init=preview_path), recipe)
             seconds = time.perf_counter() - started
-            small = figures(encoder, seen_small(out, size_of(preview)), small_c, small_s)
+            h, w = size_of(preview)
+            small = figures(encoder, seen_small(tensor_to_pil(out), (w, h)), small_c, small_s)
             full = figures(encoder, out, big_c, big_s)
             base_full = base_full or full
             change = [a / b - 1 for a, b in zip(small, before, strict=True)]

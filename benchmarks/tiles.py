@@ -27,19 +27,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import find_image, machine
 
 
+def pair_and_side(size: str) -> tuple[Path, Path, int]:
+    """tubingen, starry_night and the longest side of ``size``: pixels, or a paper at 300 dpi
+    for tubingen's shape."""
+    from impasto.imageio import header_size
+    from impasto.prints import print_pixels
+
+    photo, painting = find_image("tubingen", "content"), find_image("starry_night", "style")
+    side = max(print_pixels(size, 300, header_size(photo))) if not size.isdigit() else int(size)
+    return photo, painting, side
+
+
 def one(size: str, budget: str | None, steps: int, preset_name: str, tile: int | None) -> dict:
     """One scale at ``size`` (a longest side, or a paper at 300 dpi), ``steps`` steps."""
     import torch
 
     from impasto.config import preset
     from impasto.engine.stylizer import Stylizer
-    from impasto.imageio import header_size
     from impasto.inputs import Inputs
-    from impasto.prints import print_pixels
     from impasto.runtime import Runtime
 
-    photo, painting = find_image("tubingen", "content"), find_image("starry_night", "style")
-    side = max(print_pixels(size, 300, header_size(photo))) if not size.isdigit() else int(size)
+    photo, painting, side = pair_and_side(size)
     recipe = preset(preset_name).replace(size=side, pixels=None, start_size=None, scales=None, steps=steps)
     stamps: list[float] = []
     tiles: list[int] = []
@@ -67,19 +75,16 @@ def plans(sizes: list[str], budget: str, preset_name: str) -> None:
     ``budget``: the tile size and the L-BFGS pairs a run of tubingen + starry_night takes."""
     from impasto.config import preset
     from impasto.engine.stylizer import Stylizer
-    from impasto.imageio import header_size
     from impasto.inputs import Inputs, load_inputs
-    from impasto.prints import print_pixels
     from impasto.runtime import Runtime, TooLarge
     from impasto.schedule import plan
 
-    photo, painting = find_image("tubingen", "content"), find_image("starry_night", "style")
     stylizer = Stylizer(Runtime(max_memory=budget))
     print(f"the memory plan of {preset_name} within {budget}, tubingen + starry_night")
     print("| picture | plan |")
     print("|---|---|")
     for size in sizes:
-        side = max(print_pixels(size, 300, header_size(photo))) if not size.isdigit() else int(size)
+        photo, painting, side = pair_and_side(size)
         recipe = preset(preset_name).replace(size=side, pixels=None)
         loaded = load_inputs(Inputs.of(photo, [painting]), recipe)
         schedule = plan(recipe, *loaded.content.shape[-2:])
