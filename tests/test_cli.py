@@ -331,9 +331,10 @@ def test_progress_bar_counts_a_tiled_steps_windows_on_a_terminal_only():
         for done in range(1, 13):
             bar.tile(done, 12)
     drawn = terminal.getvalue().split("\r")
-    assert "3/10" in drawn[-1] and drawn[-1].rstrip().endswith("tile 12/12")  # the last window always drawn
-    assert all("tile" not in line for line in drawn[:2])
-    assert "tile" not in log.getvalue() and len(log.getvalue().splitlines()) == 1  # logs keep their ten lines
+    assert "3/10, window 12/12 " in drawn[-1]  # the last window always drawn
+    assert drawn[-1].rstrip().endswith("style 0.5)")  # the count before the loss terms, which a narrow terminal cuts
+    assert all("window" not in line for line in drawn[:2])
+    assert "window" not in log.getvalue() and len(log.getvalue().splitlines()) == 1  # logs keep their ten lines
 
 
 def test_presets_command(capsys):

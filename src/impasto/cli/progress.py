@@ -18,16 +18,18 @@ class ProgressBar:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.last_line = 0.0
-        self.line = ""
-        """The last line drawn, without a tile count."""
+        self.parts = ("", "")
+        """The last line drawn, without a tile count: what goes before it and after it (a
+        long line is cut at the terminal's width, so the count is not put at its end)."""
 
     def tile(self, done: int, total: int) -> None:
         """A step in tiles has run ``done`` of its ``total`` windows (every pass counted)."""
         now = time.monotonic()
-        if not self.tty or not self.line or (now - self.last_line < 0.25 and done < total):
+        head, tail = self.parts
+        if not self.tty or not head or (now - self.last_line < 0.25 and done < total):
             return
         self.last_line = now
-        self._draw(f"{self.line} tile {done}/{total}")
+        self._draw(f"{head}, window {done}/{total} {tail}")
 
     def __call__(self, event: Progress) -> None:
         now = time.monotonic()
@@ -42,12 +44,11 @@ class ProgressBar:
         scale = f" scale {event.scale + 1}/{event.scales} {event.size[1]}x{event.size[0]}" if event.scales > 1 else ""
         if event.tiles:
             scale += f" in {event.tiles} tiles"
-        line = (
-            f"[{'#' * filled}{'.' * (width - filled)}] {event.step}/{event.total_steps}{scale} "
-            f"{clock(event.elapsed)}<{clock(event.eta)} loss {event.loss:.4g} ({terms})"
-        )
+        head = f"[{'#' * filled}{'.' * (width - filled)}] {event.step}/{event.total_steps}{scale}"
+        tail = f"{clock(event.elapsed)}<{clock(event.eta)} loss {event.loss:.4g} ({terms})"
+        line = f"{head} {tail}"
         if self.tty:
-            self.line = "" if event.done else line
+            self.parts = ("", "") if event.done else (head, tail)
             self._draw(line)
             if event.done:
                 self.stream.write("\n")
