@@ -317,6 +317,19 @@ def test_progress_bar_lines():
     assert "10/10" in lines[-1] and "<0:00" in lines[-1]
 
 
+def test_progress_bar_says_when_the_time_limit_stopped_the_run():
+    import dataclasses
+
+    for timed_out in (False, True):
+        stream = io.StringIO()
+        bar = ProgressBar(stream)
+        bar(_event(4))
+        bar(dataclasses.replace(_event(4, done=True), score="last step", timed_out=timed_out))
+        said = [line for line in stream.getvalue().splitlines() if "time limit" in line]
+        assert said == (["time limit reached after step 4 of 10: the picture so far, at the output's size (the "
+                         "figures are the last step's)"] if timed_out else [])  # fmt: skip
+
+
 class _Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True

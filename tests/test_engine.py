@@ -441,3 +441,38 @@ def test_a_caller_adds_terms_at_every_scale(images, vgg19):
     assert [s for s, _ in made[: len(sizes)]] == list(sizes) and {d for _, d in made} == {"cpu"}
     assert all("pull.grey" in e.terms for e in events) and events[-1].done
     assert float((pulled - 0.5).abs().mean()) < 0.5 * float((plain - 0.5).abs().mean())
+
+
+def test_time_limit_holds_at_a4_without_scoring_the_print(images, vgg19):
+    # An A4 page at 300 dpi (3508 px) in tiles within 4 GB, a limit that the first steps
+    # reach: the run hands out the A4 picture, no scale past the one it stopped at is
+    # started, and nothing runs the network at print size (no targets, no scoring pass).
+    from impasto.config import PRINT
+
+    seen: list[int] = []
+    stylizer = Stylizer(Runtime(device="cpu", max_memory="4G"), encoder=vgg19)
+
+    def record(module, args):
+        seen.append(max(args[0].shape[-2:]))
+
+    hooks = [stylizer.network.register_forward_pre_hook(record), stylizer.encoder.register_forward_pre_hook(record)]
+    events = []
+    try:
+        recipe = PRINT.replace(size=3508, time_limit=1.0)
+        out = stylizer.run(Inputs.of(images[0], [images[1]]), recipe, on_progress=events.append)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert out.shape[-2:] == (2631, 3508)
+    done = events[-1]
+    assert done.done and done.timed_out and done.score == "last step"
+    assert done.scale < done.scales - 1 and max(done.size) < 1000
+    # The network saw the photo, the painting and the steps' pictures at the scales run.
+    assert seen and max(seen) <= max(done.size) * 1.5
+    assert done.terms == events[-2].terms  # the last step's figures, said to be so
+
+
+def test_a_run_that_finishes_scores_its_picture(images, vgg19):
+    _, events = _run(SMALL, images, vgg19)
+    assert events[-1].score == "picture" and not events[-1].timed_out
+    assert all(e.score == "step" for e in events[:-1])

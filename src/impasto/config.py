@@ -187,7 +187,11 @@ class StyleConfig:
         None, "stop once the loss at the final scale is at or below this", "float", none="none"
     )
     time_limit: float | None = setting(
-        None, "stop after this many seconds (the result keeps the final size)", "float", none="none"
+        None,
+        "stop within this many seconds: no step or scale starts that would end past it, and the final "
+        "scoring is skipped (the result keeps the final size)",
+        "float",
+        none="none",
     )
 
     def __post_init__(self) -> None:

@@ -54,6 +54,11 @@ class ProgressBar:
                 self.stream.write("\n")
         else:
             self.stream.write(line + "\n")
+        if event.timed_out:
+            self.stream.write(
+                f"time limit reached after step {event.step} of {event.total_steps}: the picture so far, at the "
+                "output's size (the figures are the last step's)\n"
+            )
         self.stream.flush()
 
     def _draw(self, line: str) -> None:

@@ -48,6 +48,13 @@ class Progress:
     """Share of the run's work done, steps weighted by their pixel count (for an ETA)."""
     tiles: int = 0
     """How many tiles each evaluation of this scale runs (0: the whole picture at once)."""
+    score: str = "step"
+    """What ``loss`` and ``terms`` are of: ``step``, the image the step evaluated; on the
+    last event, ``picture``, the final picture scored as the objective sees it, or ``last
+    step``, the last step's figures again (when the time limit stopped the run, or the
+    picture is painted in tiles: scoring a print-size picture costs about a step)."""
+    timed_out: bool = False
+    """On the last event: the time limit stopped the run before its last step."""
 
     @property
     def eta(self) -> float:
@@ -74,6 +81,8 @@ class Progress:
             "done": self.done,
             "fraction": self.fraction,
             "tiles": self.tiles,
+            "score": self.score,
+            "timed_out": self.timed_out,
         }
 
 
@@ -120,18 +129,38 @@ class Clock:
         self.work = schedule.work
         self.step, self.scale, self.size, self.work_done = 0, 0, schedule.sizes[0], 0
         self.tiles = 0
+        self.last_step = 0.0
+        """Seconds the last step took (from the one before it, or the scale's start)."""
+        self._ticked: float | None = None
 
     def at(self, scale: int, size: tuple[int, int]) -> None:
         self.scale, self.size = scale, size
+        self._ticked = time.perf_counter()
 
     def tick(self) -> None:
+        now = time.perf_counter()
+        if self._ticked is not None:
+            self.last_step = now - self._ticked
+        self._ticked = now
         self.step += 1
         self.work_done += self.size[0] * self.size[1]
+
+    def would_pass(self, limit: float | None, cost: float = 1.0) -> bool:
+        """Whether work of ``cost`` times the last step's seconds, started now, would end
+        at or past ``limit`` seconds from the run's start (never, without a limit)."""
+        return limit is not None and self.elapsed() + cost * self.last_step >= limit
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
 
-    def event(self, values: dict[str, float], image: Tensor | None, done: bool = False) -> Progress:
+    def event(
+        self,
+        values: dict[str, float],
+        image: Tensor | None,
+        done: bool = False,
+        score: str = "step",
+        timed_out: bool = False,
+    ) -> Progress:
         return Progress(
             step=self.step,
             total_steps=self.total,
@@ -145,4 +174,6 @@ class Clock:
             done=done,
             fraction=self.work_done / self.work,
             tiles=self.tiles,
+            score=score,
+            timed_out=timed_out,
         )

@@ -404,9 +404,15 @@ class _Run:
         last_preview: list[float | None] = [None]
         final_index = len(schedule.sizes) - 1
 
+        last_values: dict[str, float] = {}
+        timed_out = False
+
         def report(values: dict[str, float], image: Tensor) -> bool:
+            nonlocal timed_out
             clock.tick()
             latest[0] = image
+            last_values.clear()
+            last_values.update(values)
             stop = False
             if on_progress is not None:
                 now = time.perf_counter()
@@ -416,8 +422,8 @@ class _Run:
                 event = clock.event(values, picture)
                 last_event[0] = event
                 stop = on_progress(event) is True
-            if recipe.time_limit is not None and clock.elapsed() >= recipe.time_limit:
-                stop = True
+            if clock.would_pass(recipe.time_limit):  # the next step would end past the limit
+                stop = timed_out = True
             if clock.scale == final_index and recipe.target_loss is not None and values["loss"] <= recipe.target_loss:
                 stop = True
             return stop
@@ -433,6 +439,12 @@ class _Run:
         try:
             for index, (size, steps) in enumerate(zip(schedule.sizes, schedule.steps, strict=True)):
                 if index:
+                    # A new scale's targets and first step: about twice a step of the
+                    # scale before, times the ratio of their pixels.
+                    previous = schedule.sizes[index - 1]
+                    if clock.would_pass(recipe.time_limit, 2 * math.prod(size) / math.prod(previous)):
+                        timed_out = True
+                        break
                     image = resize(image, size, "bicubic")
                     latest[0] = image
                 targets = self.targets(size)
@@ -467,26 +479,34 @@ class _Run:
             picture = self.finish(latest[0].to(self.device))
             raise Interrupted(picture.cpu(), last_event[0]) from None
         picture = self.finish(image)
-        if on_progress is not None:
-            if targets is None or size_of(image) != schedule.final:
-                targets = self.targets(schedule.final)
-            # The last event scores the picture as the objective sees it, with the float32
-            # network whatever the run's precision (against the final scale's targets,
-            # computed in the run's precision).
-            objective, seen, tile = (
-                self.objective(targets, schedule.final),
-                self.colors.view(picture),
-                self.tile_at(schedule.final),
-            )
-            with torch.no_grad():
-                if tile is None:
-                    loss, terms = evaluate(self.s.encoder, objective, seen, None, recipe.pooling)
-                else:
-                    scorer = Tiled(self.s.encoder, objective, None, recipe.pooling, tile, self.on_tile)
-                    loss, terms = scorer(seen, backward=False)
-            numbers = torch.stack([*terms.values(), loss]).tolist()
-            values = dict(zip([*terms, "loss"], numbers, strict=True))
-            on_progress(clock.event(values, picture.detach().cpu().clone(), done=True))
+        if on_progress is None:
+            return picture.cpu()
+        if last_values and (timed_out or self.tile_at(schedule.final) is not None):
+            # No scoring pass: past the time limit there is no time for it, and at a size
+            # painted in tiles it would cost about a step of the float32 network (minutes
+            # at A4 on a CPU without bfloat16). The last step's figures stand for it.
+            event = clock.event(last_values, picture.detach().cpu().clone(), True, "last step", timed_out)
+            on_progress(event)
+            return picture.cpu()
+        if targets is None or size_of(image) != schedule.final:
+            targets = self.targets(schedule.final)
+        # The last event scores the picture as the objective sees it, with the float32
+        # network whatever the run's precision (against the final scale's targets,
+        # computed in the run's precision).
+        objective, seen, tile = (
+            self.objective(targets, schedule.final),
+            self.colors.view(picture),
+            self.tile_at(schedule.final),
+        )
+        with torch.no_grad():
+            if tile is None:
+                loss, terms = evaluate(self.s.encoder, objective, seen, None, recipe.pooling)
+            else:
+                scorer = Tiled(self.s.encoder, objective, None, recipe.pooling, tile, self.on_tile)
+                loss, terms = scorer(seen, backward=False)
+        numbers = torch.stack([*terms.values(), loss]).tolist()
+        values = dict(zip([*terms, "loss"], numbers, strict=True))
+        on_progress(clock.event(values, picture.detach().cpu().clone(), done=True, score="picture"))
         return picture.cpu()
 
 
