@@ -3,6 +3,12 @@
 measured by leaving the group out (content alone is the floor: the network up to the
 content layer), plus the seconds of the scale's steps as the schedule has them.
 
+The ``network`` column is the network alone in the same process: the layers the step
+reads, forward and backward to the picture, without a term (each layer's features summed
+once, so that the backward runs); ``step/network`` is what the terms and their
+gradients add on top. Last, the thread scaling of the final scale: a step and the network
+alone on one thread against all of torch's threads.
+
 Terms are grouped as the events report them: ``style`` (the W2 or Gram term of every style
 layer), ``histogram``, ``tv``. Each figure is the median of --repeats steps after two
 warm-up steps, on the step network the engine runs (the run's precision and layout), with
@@ -23,6 +29,8 @@ import statistics
 import sys
 import time
 from pathlib import Path
+
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -73,6 +81,33 @@ def step_seconds(evaluator: WholeImage, image, repeats: int) -> tuple[float, int
     return statistics.median(times), int(statistics.median(faulted))
 
 
+class BareNetwork:
+    """The network alone: the objective's layers, forward and backward to the picture,
+    their features summed (float32) so that the backward runs through every one."""
+
+    def __init__(self, network, layers, autocast, pooling) -> None:
+        self.network, self.layers, self.autocast, self.pooling = network, layers, autocast, pooling
+
+    def __call__(self, image, *, backward):
+        from impasto.runtime import network_precision
+
+        with network_precision(image.device.type, self.autocast):
+            features = self.network(image, self.layers, self.pooling)
+        loss = torch.stack([f.sum(dtype=torch.float32) for f in features.values()]).sum()
+        loss.backward()
+        return loss, {}
+
+
+def on_threads(count: int, measure):
+    """``measure()`` with torch on ``count`` threads (the count it had comes back)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        return measure()
+    finally:
+        torch.set_num_threads(before)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=512)
@@ -89,8 +124,9 @@ def main() -> None:
     run = _Run(stylizer, recipe, schedule, COLOR_MODES[recipe.colors], content, content, [style], None, [painting])
     groups = ("style", "histogram", "tv")
     print(f"`{args.preset}` at {args.size} px, {args.pair}, {machine()}, {stylizer.autocast or 'float32'} network\n")
-    print("| scale | steps | ms/step | content alone | + style | + histogram | + tv | scale's steps, s | faults/step |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| scale | steps | ms/step | network | step/network | content alone | + style | + histogram | + tv "
+          "| scale's steps, s | faults/step |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     total = 0.0
     for size, steps in zip(schedule.sizes, schedule.steps, strict=True):
         try:
@@ -104,14 +140,25 @@ def main() -> None:
             network = WholeImage(stylizer.network, Objective(terms), stylizer.autocast, recipe.pooling)
             return step_seconds(network, image, args.repeats)
 
+        def bare(objective=objective, image=image) -> float:
+            network = BareNetwork(stylizer.network, objective.layers, stylizer.autocast, recipe.pooling)
+            return step_seconds(network, image, args.repeats)[0]
+
         whole, faults = timed(lambda group: True)
+        net = bare()
         alone, _ = timed(lambda group: group == "content")
         costs = [whole - timed(lambda group, g=g: group != g)[0] for g in groups]
         total += whole * steps
-        print(f"| {size[1]}x{size[0]} | {steps} | {whole * 1000:.0f} | {alone * 1000:.0f} | "
-              + " | ".join(f"{c * 1000:.0f}" for c in costs)
+        print(f"| {size[1]}x{size[0]} | {steps} | {whole * 1000:.0f} | {net * 1000:.0f} | {whole / net:.2f} | "
+              f"{alone * 1000:.0f} | " + " | ".join(f"{c * 1000:.0f}" for c in costs)
               + f" | {whole * steps:.1f} | {faults} |", flush=True)  # fmt: skip
     print(f"\nsteps alone: {total:.1f} s (set-up, targets and events not counted)")
+    threads = torch.get_num_threads()
+    if threads > 1:
+        one = on_threads(1, lambda: (timed(lambda group: True)[0], bare()))
+        print(f"threads at {size[1]}x{size[0]}: a step {one[0] / whole:.2f}x as fast on {threads} threads as on one "
+              f"({one[0] * 1000:.0f} -> {whole * 1000:.0f} ms), the network alone {one[1] / net:.2f}x "
+              f"({one[1] * 1000:.0f} -> {net * 1000:.0f} ms)")  # fmt: skip
 
 
 if __name__ == "__main__":
