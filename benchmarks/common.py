@@ -207,4 +207,20 @@ def machine() -> str:
         extras = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
     except OSError:
         extras = []
+    emulated = emulation()
+    if emulated:
+        extras.append(emulated)
     return f"{cpu}, {os.cpu_count()} cores{', ' + ', '.join(extras) if extras else ''}, torch {torch.__version__}"
+
+
+#: The settings that make a CPU with AVX-512 run torch as an AVX2 one does (its own
+#: kernels, oneDNN's convolutions, MKL's BLAS and LAPACK): an AVX2 laptop emulated.
+EMULATION = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+
+
+def emulation() -> str:
+    """``emulating AVX2 (...)`` where any of :data:`EMULATION` is set, else ''."""
+    settings = [f"{name}={os.environ[name]}" for name in EMULATION if os.environ.get(name)]
+    if not settings:
+        return ""
+    return f"emulating {torch.backends.cpu.get_cpu_capability()} ({' '.join(settings)})"
