@@ -25,12 +25,10 @@ from impasto import Inputs, Runtime, Stylizer
 from impasto.config import PRESETS
 from impasto.demo import demo_content, paint_style
 from impasto.engine import WholeImage
-from impasto.engine.stylizer import _Run
 from impasto.errors import ImpastoError
 from impasto.imageio import load_image, resize
 from impasto.model import build_encoder
 from impasto.objective.terms import Objective
-from impasto.schedule import plan
 
 
 def synchronize(device: torch.device) -> None:
@@ -54,12 +52,10 @@ def timed_steps(stylizer: Stylizer, evaluator: WholeImage, image: torch.Tensor, 
 
 def step_and_network(stylizer: Stylizer, name: str, size: int, content, style, repeats: int) -> tuple[float, float]:
     """A final-scale step of ``name`` at ``size``, and the same step's network alone."""
-    recipe = PRESETS[name].replace(size=size, pixels=None)
-    schedule = plan(recipe, *content.shape[-2:])
-    recipe = recipe.replace(content_weight=schedule.content_weight, content_size_exponent=0.0)
-    run = _Run(stylizer, recipe, schedule, _colors(recipe), content, content, [style], None, ["style"])
-    objective = run.objective(run.targets(schedule.final))
-    image = resize(content, schedule.final, "bicubic").to(stylizer.device)
+    run = stylizer.plan(Inputs.of(content, [style]), PRESETS[name].replace(size=size, pixels=None))
+    final, recipe = run.schedule.final, run.recipe
+    objective = run.objective(run.targets(final), final)
+    image = resize(run.content, final, "bicubic").to(stylizer.device)
     whole = WholeImage(stylizer.network, objective, stylizer.autocast, recipe.pooling)
     step = timed_steps(stylizer, whole, image, repeats)
 
@@ -78,12 +74,6 @@ def step_and_network(stylizer: Stylizer, name: str, size: int, content, style, r
     alone = timed_steps(stylizer, NetworkAlone(stylizer.network, Objective(objective.terms), stylizer.autocast,
                                                recipe.pooling), image, repeats)  # fmt: skip
     return step, alone
-
-
-def _colors(recipe):
-    from impasto.color import COLOR_MODES
-
-    return COLOR_MODES[recipe.colors]
 
 
 def main() -> None:

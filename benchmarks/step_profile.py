@@ -18,7 +18,9 @@ faults each of its pages in).
 
     python benchmarks/step_profile.py --size 512
     python benchmarks/step_profile.py --size 256 --pair tubingen:starry_night --preset fast
-    PYTHONPATH=benchmarks/out/baseline-5736c44/src python benchmarks/step_profile.py   # an older tree
+
+The scales' objectives are read off the run's plan (``Stylizer.plan``); a tree from before
+the plan is profiled with its own copy of this script (``git show REV:benchmarks/step_profile.py``).
 """
 
 from __future__ import annotations
@@ -37,37 +39,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import find_image as find
 from common import machine
 
-from impasto import Stylizer
-from impasto.color import COLOR_MODES
+from impasto import Inputs, Stylizer
 from impasto.config import preset
-
-try:
-    from impasto.engine import WholeImage
-except ImportError:  # impasto before the evaluator seam (to profile the baseline of benchmarks/speedup.py)
-    from dataclasses import dataclass
-
-    from impasto.engine import evaluate
-
-    @dataclass(frozen=True)
-    class WholeImage:  # type: ignore[no-redef]
-        network: object
-        objective: object
-        autocast: object = None
-        pooling: str | None = None
-
-        def __call__(self, image, *, backward):
-            loss, terms = evaluate(self.network, self.objective, image, self.autocast, self.pooling)
-            loss.backward()
-            return loss, terms
-
-
-from impasto.engine.stylizer import _Run
+from impasto.engine import Evaluator, evaluator_for
 from impasto.imageio import load_image, resize
 from impasto.objective.terms import Objective
-from impasto.schedule import plan
 
 
-def step_seconds(evaluator: WholeImage, image, repeats: int) -> tuple[float, int]:
+def step_seconds(evaluator: Evaluator, image, repeats: int) -> tuple[float, int]:
     """The median seconds of a step and the median of its page faults."""
     times, faulted = [], []
     for k in range(repeats + 2):
@@ -118,10 +97,8 @@ def main() -> None:
     photo, painting = args.pair.split(":")
     content, style = load_image(find(photo, "content")), load_image(find(painting, "style"))
     stylizer = Stylizer()
-    recipe = preset(args.preset).replace(size=args.size, pixels=None)
-    schedule = plan(recipe, *content.shape[-2:])
-    recipe = recipe.replace(content_weight=schedule.content_weight, content_size_exponent=0.0)
-    run = _Run(stylizer, recipe, schedule, COLOR_MODES[recipe.colors], content, content, [style], None, [painting])
+    run = stylizer.plan(Inputs.of(content, [style]), preset(args.preset).replace(size=args.size, pixels=None))
+    recipe, schedule = run.recipe, run.schedule
     groups = ("style", "histogram", "tv")
     print(f"`{args.preset}` at {args.size} px, {args.pair}, {machine()}, {stylizer.autocast or 'float32'} network\n")
     print("| scale | steps | ms/step | network | step/network | content alone | + style | + histogram | + tv "
@@ -129,15 +106,12 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     total = 0.0
     for size, steps in zip(schedule.sizes, schedule.steps, strict=True):
-        try:
-            objective = run.objective(run.targets(size), size)
-        except TypeError:  # a tree from before the look term (issue 23): no size argument
-            objective = run.objective(run.targets(size))
-        image = resize(content, size, "bicubic")
+        objective = run.objective(run.targets(size), size)
+        image = resize(run.content, size, "bicubic")
 
         def timed(keep, objective=objective, image=image) -> tuple[float, int]:
             terms = tuple(t for t in objective.terms if keep(t.key.split(".")[0]))
-            network = WholeImage(stylizer.network, Objective(terms), stylizer.autocast, recipe.pooling)
+            network = evaluator_for(stylizer.network, Objective(terms), stylizer.autocast, recipe.pooling, None)
             return step_seconds(network, image, args.repeats)
 
         def bare(objective=objective, image=image) -> float:
@@ -162,10 +136,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        from impasto.runtime import kept_allocations
-    except ImportError:  # an older tree
+    from impasto.runtime import kept_allocations
+
+    with kept_allocations():
         main()
-    else:
-        with kept_allocations():
-            main()

@@ -145,7 +145,7 @@ def test_bfloat16_objective_and_gradient_follow_float32(images, vgg19):
 def test_init_from_an_image_file(tmp_path, images, vgg19, monkeypatch):
     """The run starts from the file (resized to the first scale), and a luminance-only run
     (colors content) from its luminance, as the objective sees pictures."""
-    import impasto.engine.stylizer as module
+    import impasto.engine.plan as module
     from impasto.imageio import save_image
 
     starts = []
@@ -205,7 +205,7 @@ def test_a_run_too_large_for_memory_fails_before_allocating(images, vgg19, monke
 
     monkeypatch.setattr(impasto.runtime, "available_bytes", lambda device: 2**30)
     calls = []
-    monkeypatch.setattr("impasto.engine.stylizer.content_targets", lambda *args, **kwargs: calls.append(args))
+    monkeypatch.setattr("impasto.engine.plan.content_targets", lambda *args, **kwargs: calls.append(args))
     with pytest.raises(
         ConfigError,
         match=r"^`size`: a 4000x3000 run needs about [\d.]+ GB of memory, even in 256 px tiles, and there is 1\.0 GB "
@@ -476,3 +476,68 @@ def test_a_run_that_finishes_scores_its_picture(images, vgg19):
     _, events = _run(SMALL, images, vgg19)
     assert events[-1].score == "picture" and not events[-1].timed_out
     assert all(e.score == "step" for e in events[:-1])
+
+
+def test_a_plan_made_first_paints_what_run_paints(images, vgg19):
+    stylizer = Stylizer(CPU, encoder=vgg19)
+    inputs = Inputs.of(images[0], [images[1]])
+    config = SMALL.replace(size=64, start_size=32, first_steps=4, steps=3)
+    made = stylizer.plan(inputs, config)
+    assert made.schedule.sizes[-1] == (48, 64) and len(made.schedule.sizes) == 3
+    assert made.recipe.content_weight == made.schedule.content_weight and made.memory.tile_at(0, (48, 64)) is None
+    assert torch.equal(stylizer.run(made), stylizer.run(inputs, config))
+    with pytest.raises(ValueError, match="stylizer that made it"):
+        Stylizer(CPU, encoder=vgg19).run(made)
+
+
+def test_a_hook_adds_terms_and_sees_every_scale(images, vgg19):
+    import dataclasses
+
+    from impasto.engine import Hook
+    from impasto.objective.terms import PixelTerm
+
+    @dataclasses.dataclass(frozen=True)
+    class Brightness(PixelTerm):
+        key = "brightness"
+        weight: float
+
+        def __call__(self, features):
+            return self.weight * features.image.float().mean()
+
+    class Seen(Hook):
+        def __init__(self):
+            self.started, self.sizes, self.asked = 0, [], []
+
+        def start(self, plan):
+            self.started += 1
+
+        def terms(self, size, device):
+            self.asked.append(size)
+            return (Brightness(100.0),)
+
+        def scale_done(self, size, image):
+            assert image.shape[-2:] == size
+            self.sizes.append(size)
+
+    hook = Seen()
+    config = SMALL.replace(size=64, start_size=32, first_steps=3, steps=2)
+    events = []
+    Stylizer(CPU, encoder=vgg19).run(Inputs.of(images[0], [images[1]]), config, hooks=[hook], on_progress=events.append)
+    sizes = list(plan(config, 48, 64).sizes)
+    assert hook.started == 1 and hook.sizes == sizes
+    assert hook.asked == [*sizes, sizes[-1]]  # each scale, and the final score's objective
+    assert all("brightness" in e.terms and e.terms["brightness"] > 0 for e in events)
+    assert all(e.loss == pytest.approx(sum(e.terms.values()), rel=1e-5) for e in events)
+
+
+def test_the_plans_evaluator_is_whole_or_in_tiles_as_its_memory_plan_says(images, vgg19):
+    from impasto.engine import WholeImage
+    from impasto.engine.tiles import Tiled
+
+    inputs = Inputs.of(images[0], [images[1]])
+    for tile, kind in ((None, WholeImage), (64, Tiled)):
+        made = Stylizer(Runtime(device="cpu", tile=tile), encoder=vgg19).plan(inputs, SMALL.replace(size=160))
+        final = made.schedule.final
+        objective = made.objective(made.targets(final), final)
+        assert isinstance(made.evaluator(objective, final), kind)
+        assert made.evaluator(objective, final, scoring=True).network is vgg19

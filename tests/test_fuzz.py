@@ -158,7 +158,7 @@ def test_any_value_of_any_numeric_option_is_a_run_or_one_line(pictures, data):
 
     import torch
 
-    from impasto.engine.stylizer import _Run
+    import impasto.engine.stylizer as stylizer_module
 
     command = data.draw(st.sampled_from(["stylize", "explain"]))
     options = _numeric_options("stylize") if command == "stylize" else ["--reconstruct-size", "--reconstruct-steps"]
@@ -169,8 +169,8 @@ def test_any_value_of_any_numeric_option_is_a_run_or_one_line(pictures, data):
     if command == "explain":
         pytest.importorskip("matplotlib")
         args += ["--reconstruct-size", "0"] if option == "--reconstruct-steps" else ["--reconstruct-steps", "1"]
-    blank = lambda self, *_: torch.zeros(1, 3, *self.schedule.final)  # noqa: E731
-    with mock.patch.object(_Run, "paint", blank):
+    blank = lambda plan, *_: torch.zeros(1, 3, *plan.schedule.final)  # noqa: E731
+    with mock.patch.object(stylizer_module, "paint", blank):
         code, err = _cli(args)
     assert code in (0, 2), (args, code, err)
     assert "Traceback" not in err, err

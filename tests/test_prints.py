@@ -146,7 +146,7 @@ def test_a_print_too_large_for_the_memory_names_the_dpi_that_fits(pair, tmp_path
 
 
 def test_from_a_preview_the_run_starts_at_its_size_from_its_pixels(pair, tmp_path, monkeypatch):
-    import impasto.engine.stylizer as module
+    import impasto.engine.plan as module
     from impasto.imageio import load_image
 
     photo, painting = pair

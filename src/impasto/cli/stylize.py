@@ -119,7 +119,7 @@ def run_stylize(
     """Run the engine, saving the result (and snapshots); Ctrl-C or SIGTERM save what
     there is, at the output's size, and exit 130 or 143. ``sources`` are the input files,
     never to be written over (default: those in ``inputs``)."""
-    from impasto.engine.stylizer import Interrupted, Stylizer
+    from impasto.engine import Interrupted, Stylizer
 
     sources = list(sources) or input_sources(inputs)
     file = file or {}

@@ -12,23 +12,30 @@ from impasto.engine.optimize import (
     optimize_scale,
     resize_adam_state,
 )
-from impasto.engine.stylizer import Interrupted, Stylizer, stylize
+from impasto.engine.plan import Hook, Interrupted, LookHook, RunPlan, TermsHook, evaluator_for, paint
+from impasto.engine.stylizer import Stylizer, stylize
 
 __all__ = [
     "DEFAULT_POLICY",
     "EVERY_STEP",
     "Evaluator",
+    "Hook",
     "Interrupted",
     "IterateAverage",
+    "LookHook",
     "Policy",
     "Previews",
     "Progress",
     "ProgressCallback",
+    "RunPlan",
     "Stylizer",
+    "TermsHook",
     "WholeImage",
     "evaluate",
+    "evaluator_for",
     "group_terms",
     "optimize_scale",
+    "paint",
     "resize_adam_state",
     "stylize",
 ]
