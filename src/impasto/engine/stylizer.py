@@ -30,10 +30,7 @@ from impasto.imageio import ImageInput, size_of
 from impasto.inputs import Inputs, LoadedInputs, load_inputs
 from impasto.model.encoder import Encoder, build_encoder
 from impasto.model.layers import check_layers
-from impasto.objective.targets import (
-    Statistics,
-    style_statistics,
-)
+from impasto.objective.targets import Statistics, StatisticsKind, style_statistics
 from impasto.objective.terms import Term
 from impasto.runtime import (
     MemoryPlan,
@@ -185,7 +182,7 @@ class Stylizer:
         self,
         style: Tensor,
         layers: Sequence[str],
-        kind: str,
+        kind: StatisticsKind,
         pooling: str,
         own_mask: Tensor | None = None,
         tile: int | None = None,
@@ -211,7 +208,7 @@ class Stylizer:
         if store is not None:
             shared = store.get(shared_key)
             if shared is not None:
-                stats = {name: tuple(t.to(self.device) for t in parts) for name, parts in shared.items()}
+                stats = {name: parts.to(self.device) for name, parts in shared.items()}
                 self._remember(key, stats)
                 return stats
 
@@ -228,7 +225,7 @@ class Stylizer:
                                             self.autocast)  # fmt: skip
         self._remember(key, stats)
         if store is not None:
-            store.put(shared_key, {name: tuple(t.cpu() for t in parts) for name, parts in stats.items()})
+            store.put(shared_key, {name: parts.to("cpu") for name, parts in stats.items()})
         return stats
 
     def _remember(self, key: tuple, stats: Statistics) -> None:

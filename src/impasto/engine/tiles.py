@@ -47,7 +47,7 @@ from impasto.objective.losses import (
     resample_quantiles,
     second_moment_sum,
 )
-from impasto.objective.targets import QUANTILES, WITH_QUANTILES, Statistics
+from impasto.objective.targets import QUANTILES, Statistics, StatisticsKind, StyleStatistics
 from impasto.objective.terms import Features, HistogramTerm, Objective, Summed, Where
 from impasto.runtime import network_precision
 
@@ -168,7 +168,7 @@ def statistics_in_tiles(
     network: Encoder,
     image: Tensor,
     layers: Sequence[str],
-    kind: str,
+    kind: StatisticsKind,
     pooling: str | None,
     tile: int,
     autocast: torch.dtype | None = None,
@@ -180,10 +180,9 @@ def statistics_in_tiles(
     are read off each channel's histogram (:data:`QUANTILE_BINS` bins between its exact
     smallest and largest value, counted in a second pass; values at the smallest value,
     a ReLU's zeros, kept apart), linear inside a bin."""
-    quantiles = kind.endswith(WITH_QUANTILES)
-    base = kind.removesuffix(WITH_QUANTILES)
-    if base not in ("gram", "moments"):
-        raise ValueError(f"statistics of kind {kind!r} are not made in tiles")
+    quantiles = kind.quantiles
+    if kind.base not in ("gram", "moments"):
+        raise ValueError(f"statistics of kind {kind.base!r} are not made in tiles")
     height, width = image.shape[-2:]
     strides = layer_strides(network, layers)
     halo, align = margins(network, layers)
@@ -222,13 +221,13 @@ def statistics_in_tiles(
     stats: Statistics = {}
     for name in layers:
         positions = (height // strides[name]) * (width // strides[name])
-        if base == "gram":
-            stats[name] = (seconds[name] / (seconds[name].shape[-1] * positions),)
+        if kind.base == "gram":
+            stats[name] = StyleStatistics(gram=seconds[name] / (seconds[name].shape[-1] * positions))
         else:
-            stats[name] = (firsts[name] / positions, seconds[name] / positions)
+            stats[name] = StyleStatistics(mean=firsts[name] / positions, second=seconds[name] / positions)
         if quantiles:
             read = quantiles_from_counts(counts[name], atoms[name], lows[name][0], highs[name][0], QUANTILES)
-            stats[name] += (read,)
+            stats[name] = stats[name].with_quantiles(read)
     return stats
 
 

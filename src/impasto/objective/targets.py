@@ -15,6 +15,7 @@ dimension that is the 2-Wasserstein barycentre of the styles' distributions).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -28,14 +29,52 @@ from impasto.objective.linalg import covariance, ordered_mean, psd_sqrt
 from impasto.objective.losses import feature_moments, gram, masked_moments, masked_quantiles
 from impasto.objective.masks import layer_mask
 
-#: Per style layer, one style image's statistics in float64: ``(gram,)`` or ``(mean, second)``,
-#: followed by its quantiles ``(C, QUANTILES)`` when the kind ends in ``+quantiles``.
-Statistics = dict[str, tuple[Tensor, ...]]
 #: Quantiles kept per channel of a style layer for the histogram term: its distribution
 #: read at 1024 levels (a 384 px painting has 110,000 values per channel at relu1_1; the
 #: cache keeps 1024).
 QUANTILES = 1024
-WITH_QUANTILES = "+quantiles"
+#: The bases of :class:`StatisticsKind`.
+STATISTICS_BASES = ("gram", "moments", "masked")
+
+
+@dataclass(frozen=True)
+class StatisticsKind:
+    """What :func:`style_statistics` computes for a run: ``base`` ``gram`` (the Gram of the
+    network's own features), ``moments`` (their mean and raw second moment) or ``masked``
+    (the moments of float32 features under a mask: regional runs); with ``quantiles``,
+    each channel's quantiles too (the histogram term)."""
+
+    base: str
+    quantiles: bool = False
+
+    def __post_init__(self) -> None:
+        if self.base not in STATISTICS_BASES:
+            raise ValueError(f"unknown statistics {self.base!r} (choose from {', '.join(STATISTICS_BASES)})")
+
+
+@dataclass(frozen=True)
+class StyleStatistics:
+    """One painting's statistics at one style layer, float64: its Gram ``(1, C, C)``
+    (``gram``), or its features' ``mean`` ``(1, C)`` and raw second moment ``second``
+    ``(1, C, C)`` (``moments``, ``masked``); and with the histogram term each channel's
+    ``quantiles`` ``(C, QUANTILES)``."""
+
+    gram: Tensor | None = None
+    mean: Tensor | None = None
+    second: Tensor | None = None
+    quantiles: Tensor | None = None
+
+    def to(self, device: torch.device | str) -> StyleStatistics:
+        """The same statistics on ``device``."""
+        moved = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return StyleStatistics(**{k: None if v is None else v.to(device) for k, v in moved.items()})
+
+    def with_quantiles(self, quantiles: Tensor) -> StyleStatistics:
+        return dataclasses.replace(self, quantiles=quantiles)
+
+
+#: Per style layer, one painting's statistics.
+Statistics = dict[str, StyleStatistics]
 
 
 @dataclass(frozen=True)
@@ -88,12 +127,9 @@ def normalized(weights: Sequence[float] | None, count: int) -> list[float]:
     return [float(w) / total for w in weights]
 
 
-def statistics_kind(style_loss: str, regional: bool, histogram: bool = False) -> str:
-    """What :func:`style_statistics` computes for a run: ``gram`` or ``moments`` of the
-    network's own features, or ``masked`` moments of float32 features (regional runs);
-    with ``histogram`` each followed by the features' quantiles."""
-    kind = "masked" if regional else "gram" if style_loss == "gram" else "moments"
-    return kind + WITH_QUANTILES if histogram else kind
+def statistics_kind(style_loss: str, regional: bool, histogram: bool = False) -> StatisticsKind:
+    """What :func:`style_statistics` computes for a run (see :class:`StatisticsKind`)."""
+    return StatisticsKind("masked" if regional else "gram" if style_loss == "gram" else "moments", histogram)
 
 
 @torch.no_grad()
@@ -101,38 +137,45 @@ def style_statistics(
     encoder: Callable[..., dict[str, Tensor]],
     style: Tensor,
     layers: Sequence[str],
-    kind: str,
+    kind: StatisticsKind,
     own_mask: Tensor | None = None,
     downsampling: Callable[[str], int] | None = None,
 ) -> Statistics:
     """One style image's statistics at its working size, float64, per layer of ``layers``:
     its Gram for ``gram``; its feature mean and raw second moment for ``moments``, or for
     ``masked`` over the positions under ``own_mask`` ``(1, 1, h, w)`` (None = all), whose
-    resolution per layer ``downsampling(layer)`` gives. A kind ending in ``+quantiles``
-    adds each channel's quantiles (:data:`QUANTILES` of them, float32 features; ``masked``:
-    of the positions under ``own_mask``)."""
+    resolution per layer ``downsampling(layer)`` gives. With ``kind.quantiles`` each
+    channel's quantiles too (:data:`QUANTILES` of them, float32 features; ``masked``: of
+    the positions under ``own_mask``)."""
     features = encoder(style, layers)
     stats: Statistics = {}
-    quantiles = kind.endswith(WITH_QUANTILES)
-    kind = kind.removesuffix(WITH_QUANTILES)
     for name in layers:
         own = None
-        if kind == "gram":
-            stats[name] = (gram(features[name]).double(),)
-        elif kind == "moments":
-            stats[name] = tuple(t.double() for t in feature_moments(features[name]))
+        if kind.base == "gram":
+            stats[name] = StyleStatistics(gram=gram(features[name]).double())
+        elif kind.base == "moments":
+            mean, second = (t.double() for t in feature_moments(features[name]))
+            stats[name] = StyleStatistics(mean=mean, second=second)
         else:
             feature = features[name].float()
             if own_mask is not None:
                 assert downsampling is not None
                 own = layer_mask(own_mask, downsampling(name), size_of(feature))
-            stats[name] = tuple(t.double() for t in masked_moments(feature, own))
-        if quantiles:
-            stats[name] += (masked_quantiles(features[name].float(), own, QUANTILES).double(),)
+            mean, second = (t.double() for t in masked_moments(feature, own))
+            stats[name] = StyleStatistics(mean=mean, second=second)
+        if kind.quantiles:
+            stats[name] = stats[name].with_quantiles(masked_quantiles(features[name].float(), own, QUANTILES).double())
     return stats
 
 
 @torch.no_grad()
+def _given(statistic: Tensor | None) -> Tensor:
+    """A statistic the kind of the run has (a missing one is a bug: a cache mixed kinds)."""
+    if statistic is None:
+        raise ValueError("style statistics of another kind than the run's")
+    return statistic
+
+
 def content_targets(encoder: Callable[..., dict[str, Tensor]], content: Tensor, layers: Sequence[str]) -> dict:
     """The content image's features at ``layers``, in the content's dtype."""
     features = encoder(content, layers)
@@ -144,22 +187,21 @@ def blend_targets(
     stats: Sequence[Statistics],
     weights: Sequence[float],
     layers: Sequence[str],
-    kind: str,
+    kind: StatisticsKind,
 ) -> Targets:
     """Blended targets from per-style ``gram`` or ``moments`` statistics (and quantiles,
-    see :func:`statistics_kind`); ``weights`` sum to 1."""
+    see :class:`StatisticsKind`); ``weights`` sum to 1."""
     quantiles: dict[str, Tensor] = {}
-    if kind.endswith(WITH_QUANTILES):
-        kind = kind.removesuffix(WITH_QUANTILES)
+    if kind.quantiles:
         for name in layers:
-            blend = [w * style[name][-1] for style, w in zip(stats, weights, strict=True)]
+            blend = [w * _given(style[name].quantiles) for style, w in zip(stats, weights, strict=True)]
             quantiles[name] = torch.stack(blend).sum(0).float()
-    if kind == "moments":
+    if kind.base == "moments":
         means: dict[str, Tensor] = {}
         seconds: dict[str, Tensor] = {}
         for style, weight in zip(stats, weights, strict=True):
             for name in layers:
-                mean, second = weight * style[name][0], weight * style[name][1]
+                mean, second = weight * _given(style[name].mean), weight * _given(style[name].second)
                 means[name] = means[name] + mean if name in means else mean
                 seconds[name] = seconds[name] + second if name in seconds else second
         covs = {n: covariance(means[n], seconds[n]) for n in layers}
@@ -176,7 +218,7 @@ def blend_targets(
     square_means: dict[str, float] = dict.fromkeys(layers, 0.0)
     for style, weight in zip(stats, weights, strict=True):
         for name in layers:
-            g = style[name][0]
+            g = _given(style[name].gram)
             sums[name] = sums[name] + weight * g if name in sums else weight * g
             square_means[name] += weight * ordered_mean(g.square()).item()
     offsets = {name: max(square_means[name] - ordered_mean(sums[name].square()).item(), 0.0) for name in layers}
@@ -195,29 +237,30 @@ def region_targets(
     sizes: dict[str, tuple[int, int]],
 ) -> Targets:
     """Targets for regional styles from per-style ``masked`` statistics (with quantiles
-    when they end in them, see :func:`statistics_kind`): ``masks`` ``(K, 1, H, W)`` at the
+    when they have them, see :class:`StatisticsKind`): ``masks`` ``(K, 1, H, W)`` at the
     content's size give each of the ``K`` styles its region; ``sizes`` are the feature
     sizes per layer; ``weights`` sum to 1."""
     regions = []
     for k, (style, weight) in enumerate(zip(stats, weights, strict=True)):
-        quantiles = {n: style[n][2].float() for n in layers if len(style[n]) > 2}
+        quantiles = {n: q.float() for n in layers if (q := style[n].quantiles) is not None}
+        means = {n: _given(style[n].mean) for n in layers}
+        seconds = {n: _given(style[n].second) for n in layers}
         out_masks = {n: layer_mask(masks[k : k + 1], downsampling(n), sizes[n]) for n in layers}
         share = {n: float(ordered_mean(out_masks[n])) for n in layers}
         scaled = weight * len(stats)
         if style_loss == "wasserstein":
-            covs = {n: covariance(style[n][0], style[n][1]) for n in layers}
+            covs = {n: covariance(means[n], seconds[n]) for n in layers}
             region = Region(
                 scaled,
                 out_masks,
                 share,
-                mean={n: style[n][0].float() for n in layers},
+                mean={n: means[n].float() for n in layers},
                 cov={n: covs[n].float() for n in layers},
                 cov_sqrt={n: psd_sqrt(covs[n]).float() for n in layers},
                 quantiles=quantiles,
             )
         else:
-            channels = {n: style[n][1].shape[-1] for n in layers}
-            gram_targets = {n: (style[n][1] / channels[n]).float() for n in layers}
+            gram_targets = {n: (seconds[n] / seconds[n].shape[-1]).float() for n in layers}
             region = Region(scaled, out_masks, share, gram=gram_targets, quantiles=quantiles)
         regions.append(region)
     return Targets(content, {}, dict.fromkeys(layers, 0.0), regions=regions)
