@@ -93,6 +93,39 @@ def test_a_tiled_evaluation_is_the_whole_pictures_to_a_thousandth(vgg19, name):
     assert terms_only.keys() == terms.keys() and pixels.grad is None
 
 
+@pytest.mark.parametrize("name", ["default", "gatys"])
+def test_a_masked_picture_in_tiles_is_the_whole_pictures(vgg19, name):
+    """Regional styles (two paintings, a soft-edged mask each) split into sums over tiles
+    like any other run: the masked moments are sums of m·f and m·ffᵀ, the masked
+    histograms' extremes, weighted counts and shares pass over the tiles."""
+    from impasto.engine import Stylizer
+    from impasto.inputs import Inputs
+    from impasto.objective.terms import RegionalHistogramTerm, RegionalTerm
+    from impasto.runtime import Runtime
+
+    generator = torch.Generator().manual_seed(2)
+    content = resize(torch.rand(1, 3, 10, 12, generator=generator), (290, 340))
+    paintings = [resize(torch.rand(1, 3, 8, 8, generator=generator), (200, 200)) for _ in range(2)]
+    left = torch.linspace(1.5, -0.5, 340).clamp(0, 1).expand(1, 3, 290, 340).contiguous()
+    recipe = PRESETS[name].replace(size=340, pixels=None)
+    stylizer = Stylizer(Runtime(device="cpu", precision="float32"), encoder=vgg19)
+    made = stylizer.plan(Inputs.of(content, paintings, masks=[left, 1 - left]), recipe)
+    final = made.schedule.final
+    objective = made.objective(made.targets(final), final)
+    kinds = {type(term) for term in objective.terms if term.layers}
+    assert RegionalTerm in kinds and (RegionalHistogramTerm in kinds) == (name == "default")
+    assert streams(objective)  # no whole feature map held
+    image = (made.content * 0.7 + 0.15 + 0.05 * torch.rand(made.content.shape, generator=generator)).clamp(0, 1)
+    (loss, terms, grad), (tiled_loss, tiled_terms, tiled_grad) = _both(
+        vgg19, objective, image, Tiled(vgg19, objective, tile=96)
+    )
+    assert tiled_loss == pytest.approx(loss, rel=1e-4)
+    for key, value in terms.items():
+        assert tiled_terms[key].item() == pytest.approx(value.item(), rel=1e-3, abs=1e-6), key
+    error = (tiled_grad - grad).norm() / grad.norm()
+    assert error < 1e-3, error
+
+
 def _off(grad, reference):
     return ((grad.double() - reference).norm() / reference.norm()).item()
 
@@ -233,6 +266,32 @@ def test_a_run_in_forced_tiles_says_so_and_follows_the_whole_run(vgg19):
         assert tile is None or events[-1].terms == events[-2].terms
         finals[label] = events[-2].loss
     assert finals["tiled"] == pytest.approx(finals["whole"], rel=0.01)
+
+
+def test_a_masked_run_in_forced_tiles_follows_the_whole_run(vgg19):
+    from impasto.engine.stylizer import Stylizer
+    from impasto.inputs import Inputs
+    from impasto.runtime import Runtime
+
+    generator = torch.Generator().manual_seed(4)
+    photo = resize(torch.rand(1, 3, 6, 8, generator=generator), (120, 160))
+    paintings = [torch.rand(1, 3, 64, 64, generator=generator) for _ in range(2)]
+    top = torch.zeros(1, 3, 120, 160)
+    top[..., :60, :] = 1
+    # gatys, one scale: the two runs follow each other step by step (default's first L-BFGS
+    # pair, after a step of 1/|g|, is rounding: there any two orders of summing part ways,
+    # tiled or not, masked or not)
+    recipe = PRESETS["gatys"].replace(size=160, pixels=None, steps=6, seed=0, scales=None, start_size=None)
+    losses = {}
+    for label, tile in (("whole", None), ("tiled", 64)):
+        events = []
+        stylizer = Stylizer(Runtime(device="cpu", precision="float32", tile=tile), encoder=vgg19)
+        stylizer.run(Inputs.of(photo, paintings, masks=[top, 1 - top]), recipe, on_progress=events.append)
+        assert {e.tiles for e in events} == ({0} if tile is None else {len(windows(120, 160, 64, 80, 16))})
+        losses[label] = [e.loss for e in events[:-1]]
+    assert len(losses["tiled"]) == len(losses["whole"]) == 6
+    for whole, tiled in zip(losses["whole"], losses["tiled"], strict=True):
+        assert tiled == pytest.approx(whole, rel=0.01)
 
 
 def test_a_painting_larger_than_a_tile_is_read_in_tiles_at_a_tiled_scale(vgg19, monkeypatch):

@@ -174,7 +174,9 @@ class Stylizer:
             tile=self.runtime.tile,
             halo=margins(self.encoder, layers)[0],
             histogram_layers=histogram_layers,
-            streamed=loaded.masks is None,
+            # every term of a recipe, regional ones included, sums over tiles (a term of a
+            # caller's own that does not is evaluated from whole maps, beyond this plan)
+            streamed=True,
             content_layers=recipe.content_layers,
         )
 

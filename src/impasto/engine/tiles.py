@@ -1,12 +1,14 @@
 """The objective and its exact gradient, tile by tile: an evaluator for pictures whose
-whole-image network pass does not fit in memory (issue 23, DESIGN-0.3 seam 1).
+whole-image network pass does not fit in memory.
 
 Each tile runs through the network with a halo (a margin of the pixels around it) wide
 enough that every feature inside the tile is the feature the whole picture gives. The
 terms never see a whole picture's feature map: each splits its value into sums over
-positions (:class:`impasto.objective.terms.Summed`: content, Gram, W2) or into the
-histogram's passes (range, counts in the whole picture's bins, values read off the
-bins' lines). One evaluation:
+positions (:class:`impasto.objective.terms.Summed`: content, Gram, W2, and the regional
+ones as sums weighted by their masks) or into the histogram's passes
+(:class:`impasto.objective.terms.Ranked`: range, counts in the whole picture's bins,
+values read off the bins' lines; a regional histogram's per region, counted by its mask's
+weights). One evaluation:
 
 1. **Sums** (no gradient): every tile's sums, added; the histograms' ranges.
 2. **Counts** (no gradient, histogram term only): every tile's counts in the whole
@@ -19,8 +21,8 @@ bins' lines). One evaluation:
 
 Every sum is the whole picture's, so the loss and the gradient are the whole picture's
 (to float rounding). What is held at once: the picture, the terms' sums and counts, the
-photo's content target, and one window's network pass. Terms that do not split into sums
-(the regional ones) are evaluated from whole feature maps assembled tile by tile
+photo's content target, and one window's network pass. A term that does not split into
+sums (a caller's own) is evaluated from whole feature maps assembled tile by tile
 (:meth:`Tiled._held`), then back-propagated tile by tile the same way.
 
 Tiles are aligned to the deepest pooling used (16 px for relu5_1), so every window sees
@@ -48,7 +50,7 @@ from impasto.objective.losses import (
     second_moment_sum,
 )
 from impasto.objective.targets import QUANTILES, Statistics, StatisticsKind, StyleStatistics
-from impasto.objective.terms import Features, HistogramTerm, Objective, Summed, Where
+from impasto.objective.terms import Features, Objective, Ranked, Summed, Where
 from impasto.runtime import network_precision
 
 
@@ -266,7 +268,7 @@ def quantiles_from_counts(counts: Tensor, atoms: Tensor, low: Tensor, high: Tens
 def streams(objective: Objective) -> bool:
     """Whether every feature term of ``objective`` can be evaluated from sums over tiles
     (else the tiled evaluation holds the whole picture's feature maps)."""
-    return all(isinstance(term, (Summed, HistogramTerm)) for term in objective.terms if term.layers)
+    return all(isinstance(term, (Summed, Ranked)) for term in objective.terms if term.layers)
 
 
 @dataclass(frozen=True)
@@ -317,7 +319,7 @@ class Tiled:
         height, width = image.shape[-2:]
         positions = {name: (height // stride) * (width // stride) for name, stride in strides.items()}
         summed = [term for term in terms if isinstance(term, Summed)]
-        ranked = [term for term in terms if isinstance(term, HistogramTerm)]
+        ranked = [term for term in terms if isinstance(term, Ranked)]
         pixels = image.detach()
         tick = self._counter(len(plan) * (1 + bool(ranked) + bool(backward or ranked)))
         totals: list[list[Tensor]] = [[] for _ in summed]
@@ -330,7 +332,7 @@ class Tiled:
                     sums = term.sums(inside[term.layer], where[term.layer])
                     totals[k] = list(sums) if not totals[k] else [a + b for a, b in zip(totals[k], sums, strict=True)]
                 for k, hterm in enumerate(ranked):
-                    low, high = hterm.extremes(inside[hterm.layer])
+                    low, high = hterm.extremes(inside[hterm.layer], where[hterm.layer])
                     if k == len(lows):
                         lows.append(low)
                         highs.append(high)
@@ -342,9 +344,9 @@ class Tiled:
             if ranked:  # second pass: the histograms' counts in the whole picture's bins
                 counts: list[tuple[Tensor, Tensor]] = []
                 for window in plan:
-                    inside, _ = self._inside(window.cut(pixels), window, strides)
+                    inside, where = self._inside(window.cut(pixels), window, strides)
                     for k, hterm in enumerate(ranked):
-                        bins, atoms = hterm.counts(inside[hterm.layer], lows[k], highs[k])
+                        bins, atoms = hterm.counts(inside[hterm.layer], lows[k], highs[k], where[hterm.layer])
                         if k == len(counts):
                             counts.append((bins, atoms))
                         else:
@@ -383,7 +385,9 @@ class Tiled:
                                 outputs.append(value)
                                 upstream.append(grad)
                     for k, hterm in enumerate(ranked):
-                        share = hterm.part(inside[hterm.layer], lows[k], highs[k], lines[k], positions[hterm.layer])
+                        share = hterm.part(
+                            inside[hterm.layer], lows[k], highs[k], lines[k], positions[hterm.layer], where[hterm.layer]
+                        )
                         shares[k] = shares[k] + share.detach()
                         outputs.append(share)
                         upstream.append(torch.ones_like(share))
@@ -400,7 +404,7 @@ class Tiled:
 
     def _held(self, image: Tensor, backward: bool) -> tuple[Tensor, dict[str, Tensor]]:
         """The whole picture's feature maps held, the terms run on them as they are (for
-        terms that do not split into sums: the regional ones)."""
+        terms that do not split into sums: a caller's own)."""
         layers = self.objective.layers
         plan, strides = self._plan(image)
         pixels = image.detach()

@@ -10,7 +10,7 @@ image, or tiles against global statistics) is the evaluator's business
 (:mod:`impasto.engine.optimize`, :mod:`impasto.engine.tiles`). For a tiled evaluation
 that never holds a whole picture's features, a term splits its value into sums over
 positions (:class:`Summed`: content, Gram, W2) or into a histogram's passes
-(:class:`HistogramTerm`); the regional terms do not yet, and are tiled from whole maps.
+(:class:`Ranked`: the histogram terms), the regional ones weighted by their masks.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from impasto.objective.losses import (
     HISTOGRAM_BINS,
     bin_lines,
     bin_positions,
+    bin_stride,
     block_counts,
     channel_extremes,
     channel_values,
@@ -39,6 +40,7 @@ from impasto.objective.losses import (
     histogram_part,
     masked_remap,
     read_blocks,
+    read_lines,
     row_blocks,
     second_moment_sum,
     tv_loss,
@@ -113,6 +115,27 @@ class Summed(Protocol):
         ...
 
 
+@runtime_checkable
+class Ranked(Protocol):
+    """A histogram term, in the passes of a tiled evaluation: each tile's extremes (combined
+    by min and max over the tiles), its counts in the whole picture's bins (summed), the
+    lines read off the whole counts, and each tile's share of the value with its gradient.
+    ``where``: the tile's positions in the whole map (for terms with masks)."""
+
+    @property
+    def layer(self) -> str: ...
+
+    def extremes(self, features: Tensor, where: Where) -> tuple[Tensor, Tensor]: ...
+
+    def counts(self, features: Tensor, low: Tensor, high: Tensor, where: Where) -> tuple[Tensor, Tensor]: ...
+
+    def lines(self, counts: Tensor, atoms: Tensor, positions: int) -> Tensor: ...
+
+    def part(
+        self, features: Tensor, low: Tensor, high: Tensor, lines: Tensor, positions: int, where: Where
+    ) -> Tensor: ...
+
+
 class OneLayer:
     """A term that reads one VGG layer and is reported as ``{group}.{layer}``."""
 
@@ -171,11 +194,11 @@ class HistogramTerm(TargetTerm):
 
     # The passes of a tiled evaluation (:func:`impasto.objective.losses.remap`'s steps over tiles).
 
-    def extremes(self, features: Tensor) -> tuple[Tensor, Tensor]:
+    def extremes(self, features: Tensor, where: Where) -> tuple[Tensor, Tensor]:
         """A tile's per-channel smallest and largest values, ``(1, C)`` each."""
         return channel_extremes(channel_values(features))
 
-    def counts(self, features: Tensor, low: Tensor, high: Tensor) -> tuple[Tensor, Tensor]:
+    def counts(self, features: Tensor, low: Tensor, high: Tensor, where: Where) -> tuple[Tensor, Tensor]:
         """A tile's values per bin of the whole picture's histograms (``(C, bins)``) and at
         each channel's minimum (``(C,)``), int64."""
         _, counts, atoms = block_counts(row_blocks(channel_values(features)), low, high, HISTOGRAM_BINS)
@@ -186,7 +209,7 @@ class HistogramTerm(TargetTerm):
         wide = self.target.dtype
         return bin_lines(counts.to(wide), atoms.to(wide), positions, self.target, HISTOGRAM_BINS)
 
-    def part(self, features: Tensor, low: Tensor, high: Tensor, lines: Tensor, positions: int) -> Tensor:
+    def part(self, features: Tensor, low: Tensor, high: Tensor, lines: Tensor, positions: int, where: Where) -> Tensor:
         """A tile's share of the weighted value (the shares add up to it), with its gradient."""
         values = channel_values(features)
 
@@ -273,6 +296,33 @@ class RegionalTerm(OneLayer):
         ) + wide.new_zeros(())
         return self.weight * loss
 
+    def _present(self) -> list[Region]:
+        return [r for r in self.regions if r.share[self.layer] > 0]
+
+    def sums(self, features: Tensor, where: Where) -> tuple[Tensor, ...]:
+        """Per region (those with a share), ``Σ m f`` and ``Σ m f fᵀ`` over the tile's
+        positions, ``m`` its mask there: the sums of :func:`masked_moments`."""
+        wide = features.float()
+        out: list[Tensor] = []
+        for region in self._present():
+            mask = region.mask[self.layer][..., where[0], where[1]]
+            second = second_moment_sum(wide * mask.sqrt())
+            out += [(wide * mask).sum(dim=(2, 3), dtype=second.dtype), second]
+        return tuple(out)
+
+    def from_sums(self, sums: Sequence[Tensor], positions: int) -> Tensor:
+        loss = sums[0].new_zeros(()) if sums else torch.zeros(())
+        for k, region in enumerate(self._present()):
+            name = self.layer
+            total = ordered_sum(region.mask[name]).clamp(min=1e-8)
+            mean, second = sums[2 * k] / total, sums[2 * k + 1] / total
+            if self.style_loss == "wasserstein":
+                value = gaussian_distance(mean, second, region.mean[name], region.cov[name], region.cov_sqrt[name])
+            else:
+                value = ordered_mean((second / second.shape[-1] - region.gram[name]).square())
+            loss = loss + region.weight * region.share[name] * value
+        return self.weight * loss
+
 
 @dataclass(frozen=True)
 class RegionalHistogramTerm(OneLayer):
@@ -304,6 +354,70 @@ class RegionalHistogramTerm(OneLayer):
                 return masked_remap(v, weights, target, HISTOGRAM_BINS)
 
             loss = loss + region.weight * histogram_part(values, mapper, values.numel(), weights)
+        return self.weight * loss
+
+    # The passes of a tiled evaluation (:class:`Ranked`), each region's on a leading axis:
+    # :func:`impasto.objective.losses.masked_remap`'s steps over tiles.
+
+    def _present(self) -> list[Region]:
+        return [r for r in self.regions if r.share[self.layer] > 0]
+
+    def _weights(self, region: Region, where: Where | None = None) -> Tensor:
+        """The region's mask at the tile's positions (the whole map's with None), ``(N, 1)``."""
+        mask = region.mask[self.layer]
+        if where is not None:
+            mask = mask[..., where[0], where[1]]
+        return mask.permute(0, 2, 3, 1).reshape(-1, 1).to(torch.float32)
+
+    def extremes(self, features: Tensor, where: Where) -> tuple[Tensor, Tensor]:
+        """Per region, the tile's per-channel extremes of the positions under its mask,
+        ``(R, 1, C)`` each (±inf where the tile has none)."""
+        values = channel_values(features)
+        wide = torch.promote_types(values.dtype, torch.float32)
+        lows, highs = [], []
+        for region in self._present():
+            inside = self._weights(region, where) > 0
+            lows.append(torch.where(inside, values, values.new_tensor(float("inf"))).amin(0, keepdim=True).to(wide))
+            highs.append(torch.where(inside, values, values.new_tensor(float("-inf"))).amax(0, keepdim=True).to(wide))
+        return torch.stack(lows), torch.stack(highs)
+
+    def counts(self, features: Tensor, low: Tensor, high: Tensor, where: Where) -> tuple[Tensor, Tensor]:
+        """Per region, the tile's values per bin counted by their mask's weight
+        ``(R, C, bins)`` and at each channel's minimum ``(R, C)``."""
+        values = channel_values(features)
+        wide = low.dtype
+        c, stride = values.shape[1], bin_stride(HISTOGRAM_BINS)
+        counts, atoms = [], []
+        for k, region in enumerate(self._present()):
+            weights = self._weights(region, where).to(wide)
+            _, flat = bin_positions(values, low[k], high[k], HISTOGRAM_BINS)
+            table = torch.zeros(c * stride, dtype=wide, device=values.device)
+            table.index_add_(0, flat, weights.expand(-1, c).reshape(-1))
+            counts.append(table.view(c, stride)[:, :HISTOGRAM_BINS])
+            atoms.append(((values <= low[k]) * weights).sum(0, dtype=wide))
+        return torch.stack(counts), torch.stack(atoms)
+
+    def lines(self, counts: Tensor, atoms: Tensor, positions: int) -> Tensor:
+        """Per region, the remapping's lines from the whole picture's weighted counts."""
+        out = []
+        for k, region in enumerate(self._present()):
+            wide = counts.dtype
+            n = ordered_sum(self._weights(region).to(wide))
+            target = region.quantiles[self.layer].to(wide)
+            out.append(bin_lines(counts[k], atoms[k], n, target, HISTOGRAM_BINS))
+        return torch.stack(out)
+
+    def part(self, features: Tensor, low: Tensor, high: Tensor, lines: Tensor, positions: int, where: Where) -> Tensor:
+        """The tile's share of the weighted value, with its gradient."""
+        values = channel_values(features)
+        loss = values.new_zeros((), dtype=torch.float32)
+        for k, region in enumerate(self._present()):
+
+            def mapper(v: Tensor, k: int = k) -> Tensor:
+                return read_lines(lines[k], *bin_positions(v, low[k], high[k], HISTOGRAM_BINS))
+
+            share = histogram_part(values, mapper, positions * values.shape[1], self._weights(region, where))
+            loss = loss + region.weight * share
         return self.weight * loss
 
 
