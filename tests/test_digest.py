@@ -32,7 +32,7 @@ def test_errors_keep_their_type_and_picture_across_pickling():
     """A worker in another process (a batch worker, a Ray actor) hands back errors whole."""
     import pickle
 
-    from impasto.engine.stylizer import Interrupted
+    from impasto.engine import Interrupted
     from impasto.errors import ConfigError
 
     stop = pickle.loads(pickle.dumps(Interrupted(torch.ones(1, 3, 4, 5), None)))
