@@ -161,9 +161,16 @@ def masked_moments(features: Tensor, mask: Tensor | None) -> tuple[Tensor, Tenso
     if mask is None:
         return feature_moments(features)
     total = ordered_sum(mask).clamp(min=1e-8)
-    second = second_moment_sum(features * mask.sqrt()) / total
-    mean = (features * mask).sum(dim=(2, 3), dtype=second.dtype) / total
-    return mean, second
+    first, second = masked_sums(features, mask)
+    return first / total, second / total
+
+
+def masked_sums(features: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """``Σ m f`` ``(B, C)`` and ``Σ m f fᵀ`` ``(B, C, C)`` over the positions of ``(B, C, H, W)``
+    features, ``m`` the ``(1, 1, H, W)`` mask: what :func:`masked_moments` divides by
+    ``Σ m`` (and a tiled evaluation adds up over tiles)."""
+    second = second_moment_sum(features * mask.sqrt())
+    return (features * mask).sum(dim=(2, 3), dtype=second.dtype), second
 
 
 def wasserstein_loss(
@@ -354,18 +361,38 @@ def masked_remap(values: Tensor, weights: Tensor, target_quantiles: Tensor, bins
     of weight > 0, their values counted by weight. Values of weight 0 are mapped as well,
     off their bin's line, and are to be weighted out by the caller."""
     wide = torch.promote_types(values.dtype, torch.float32)
+    low, high = masked_extremes(values, weights)
+    position, flat, counts, atoms = masked_counts(values, weights, low, high, bins)
+    n = ordered_sum(weights.to(wide))
+    lines = bin_lines(counts, atoms, n, target_quantiles.to(wide), bins)
+    return read_lines(lines, position, flat)
+
+
+def masked_extremes(values: Tensor, weights: Tensor) -> tuple[Tensor, Tensor]:
+    """Each column's smallest and largest value of ``values`` ``(N, C)`` among the rows of
+    weight > 0 (``weights`` ``(N, 1)``), ``(1, C)`` each in at least float32; ±inf where
+    no row has weight."""
+    wide = torch.promote_types(values.dtype, torch.float32)
     inside = weights > 0
     low = torch.where(inside, values, values.new_tensor(float("inf"))).amin(dim=0, keepdim=True).to(wide)
     high = torch.where(inside, values, values.new_tensor(float("-inf"))).amax(dim=0, keepdim=True).to(wide)
+    return low, high
+
+
+def masked_counts(
+    values: Tensor, weights: Tensor, low: Tensor, high: Tensor, bins: int
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """:func:`bin_positions` of ``values`` ``(N, C)`` between ``low`` and ``high``, and each
+    column's values per bin ``(C, bins)`` and at its minimum ``(C,)``, counted by the rows'
+    ``weights`` ``(N, 1)`` (in ``low``'s dtype)."""
+    wide = low.dtype
     position, flat = bin_positions(values, low, high, bins)
     c = values.shape[1]
     stride = bin_stride(bins)
     counts = torch.zeros(c * stride, dtype=wide, device=values.device)
     counts.index_add_(0, flat, weights.to(wide).expand(-1, c).reshape(-1))
     atoms = ((values <= low) * weights).sum(0, dtype=wide)
-    n = ordered_sum(weights.to(wide))
-    lines = bin_lines(counts.view(c, stride)[:, :bins], atoms, n, target_quantiles.to(wide), bins)
-    return read_lines(lines, position, flat)
+    return position, flat, counts.view(c, stride)[:, :bins], atoms
 
 
 def remap(values: Tensor, target_quantiles: Tensor, bins: int) -> list[Tensor]:

@@ -29,7 +29,6 @@ from impasto.objective.losses import (
     HISTOGRAM_BINS,
     bin_lines,
     bin_positions,
-    bin_stride,
     block_counts,
     channel_extremes,
     channel_values,
@@ -38,7 +37,10 @@ from impasto.objective.losses import (
     gram_loss,
     histogram_loss,
     histogram_part,
+    masked_counts,
+    masked_extremes,
     masked_remap,
+    masked_sums,
     read_blocks,
     read_lines,
     row_blocks,
@@ -269,8 +271,18 @@ class WassersteinTerm(OneLayer):
         return self.weight * gaussian_distance(mean, second, self.mean, self.cov, self.cov_sqrt)
 
 
+class RegionalLayer(OneLayer):
+    """A term of regional styles at one layer (:class:`Region`: each style's mask there)."""
+
+    regions: tuple[Region, ...]
+
+    def present(self) -> list[Region]:
+        """The regions that cover any of this layer, in order."""
+        return [r for r in self.regions if r.share[self.layer] > 0]
+
+
 @dataclass(frozen=True)
-class RegionalTerm(OneLayer):
+class RegionalTerm(RegionalLayer):
     """Regional styles at one layer: each region's Gram or W2 loss over the positions
     under its mask, scaled by its weight and its share of the image."""
 
@@ -291,28 +303,18 @@ class RegionalTerm(OneLayer):
 
     def __call__(self, features: Features) -> Tensor:
         wide = features.wide[self.layer]
-        loss = sum(
-            (r.weight * r.share[self.layer] * self._region(wide, r)) for r in self.regions if r.share[self.layer] > 0
-        ) + wide.new_zeros(())
+        loss = sum(r.weight * r.share[self.layer] * self._region(wide, r) for r in self.present()) + wide.new_zeros(())
         return self.weight * loss
-
-    def _present(self) -> list[Region]:
-        return [r for r in self.regions if r.share[self.layer] > 0]
 
     def sums(self, features: Tensor, where: Where) -> tuple[Tensor, ...]:
         """Per region (those with a share), ``Σ m f`` and ``Σ m f fᵀ`` over the tile's
         positions, ``m`` its mask there: the sums of :func:`masked_moments`."""
         wide = features.float()
-        out: list[Tensor] = []
-        for region in self._present():
-            mask = region.mask[self.layer][..., where[0], where[1]]
-            second = second_moment_sum(wide * mask.sqrt())
-            out += [(wide * mask).sum(dim=(2, 3), dtype=second.dtype), second]
-        return tuple(out)
+        return tuple(s for r in self.present() for s in masked_sums(wide, r.mask[self.layer][..., where[0], where[1]]))
 
     def from_sums(self, sums: Sequence[Tensor], positions: int) -> Tensor:
         loss = sums[0].new_zeros(()) if sums else torch.zeros(())
-        for k, region in enumerate(self._present()):
+        for k, region in enumerate(self.present()):
             name = self.layer
             total = ordered_sum(region.mask[name]).clamp(min=1e-8)
             mean, second = sums[2 * k] / total, sums[2 * k + 1] / total
@@ -325,7 +327,7 @@ class RegionalTerm(OneLayer):
 
 
 @dataclass(frozen=True)
-class RegionalHistogramTerm(OneLayer):
+class RegionalHistogramTerm(RegionalLayer):
     """Regional styles' histogram term at one layer: for each region, each channel's
     distribution over the positions under its mask (weighted by the mask) against the
     quantiles of its style's part, ``sum m (F - R(F))²`` over the whole picture's values,
@@ -343,11 +345,8 @@ class RegionalHistogramTerm(OneLayer):
     def __call__(self, features: Features) -> Tensor:
         values = channel_values(features.raw[self.layer])
         loss = values.new_zeros((), dtype=torch.float32)
-        for region in self.regions:
-            if region.share[self.layer] <= 0:
-                continue
-            mask = region.mask[self.layer]
-            weights = mask.permute(0, 2, 3, 1).reshape(-1, 1).to(device=values.device, dtype=torch.float32)
+        for region in self.present():
+            weights = self._weights(region).to(values.device)
             target = region.quantiles[self.layer]
 
             def mapper(v: Tensor, weights: Tensor = weights, target: Tensor = target) -> Tensor:
@@ -358,9 +357,6 @@ class RegionalHistogramTerm(OneLayer):
 
     # The passes of a tiled evaluation (:class:`Ranked`), each region's on a leading axis:
     # :func:`impasto.objective.losses.masked_remap`'s steps over tiles.
-
-    def _present(self) -> list[Region]:
-        return [r for r in self.regions if r.share[self.layer] > 0]
 
     def _weights(self, region: Region, where: Where | None = None) -> Tensor:
         """The region's mask at the tile's positions (the whole map's with None), ``(N, 1)``."""
@@ -373,34 +369,24 @@ class RegionalHistogramTerm(OneLayer):
         """Per region, the tile's per-channel extremes of the positions under its mask,
         ``(R, 1, C)`` each (±inf where the tile has none)."""
         values = channel_values(features)
-        wide = torch.promote_types(values.dtype, torch.float32)
-        lows, highs = [], []
-        for region in self._present():
-            inside = self._weights(region, where) > 0
-            lows.append(torch.where(inside, values, values.new_tensor(float("inf"))).amin(0, keepdim=True).to(wide))
-            highs.append(torch.where(inside, values, values.new_tensor(float("-inf"))).amax(0, keepdim=True).to(wide))
+        lows, highs = zip(*(masked_extremes(values, self._weights(r, where)) for r in self.present()), strict=True)
         return torch.stack(lows), torch.stack(highs)
 
     def counts(self, features: Tensor, low: Tensor, high: Tensor, where: Where) -> tuple[Tensor, Tensor]:
         """Per region, the tile's values per bin counted by their mask's weight
         ``(R, C, bins)`` and at each channel's minimum ``(R, C)``."""
         values = channel_values(features)
-        wide = low.dtype
-        c, stride = values.shape[1], bin_stride(HISTOGRAM_BINS)
         counts, atoms = [], []
-        for k, region in enumerate(self._present()):
-            weights = self._weights(region, where).to(wide)
-            _, flat = bin_positions(values, low[k], high[k], HISTOGRAM_BINS)
-            table = torch.zeros(c * stride, dtype=wide, device=values.device)
-            table.index_add_(0, flat, weights.expand(-1, c).reshape(-1))
-            counts.append(table.view(c, stride)[:, :HISTOGRAM_BINS])
-            atoms.append(((values <= low[k]) * weights).sum(0, dtype=wide))
+        for k, region in enumerate(self.present()):
+            *_, bins, at_low = masked_counts(values, self._weights(region, where), low[k], high[k], HISTOGRAM_BINS)
+            counts.append(bins)
+            atoms.append(at_low)
         return torch.stack(counts), torch.stack(atoms)
 
     def lines(self, counts: Tensor, atoms: Tensor, positions: int) -> Tensor:
         """Per region, the remapping's lines from the whole picture's weighted counts."""
         out = []
-        for k, region in enumerate(self._present()):
+        for k, region in enumerate(self.present()):
             wide = counts.dtype
             n = ordered_sum(self._weights(region).to(wide))
             target = region.quantiles[self.layer].to(wide)
@@ -411,7 +397,7 @@ class RegionalHistogramTerm(OneLayer):
         """The tile's share of the weighted value, with its gradient."""
         values = channel_values(features)
         loss = values.new_zeros((), dtype=torch.float32)
-        for k, region in enumerate(self._present()):
+        for k, region in enumerate(self.present()):
 
             def mapper(v: Tensor, k: int = k) -> Tensor:
                 return read_lines(lines[k], *bin_positions(v, low[k], high[k], HISTOGRAM_BINS))
