@@ -296,15 +296,12 @@ def paint(
     last_event: list[Progress | None] = [None]
     last_preview: list[float | None] = [None]
     final_index = len(schedule.sizes) - 1
-    last_values: dict[str, float] = {}
     timed_out = False
 
     def report(values: dict[str, float], image: Tensor) -> bool:
         nonlocal timed_out
         clock.tick()
         latest[0] = image
-        last_values.clear()
-        last_values.update(values)
         stop = False
         if on_progress is not None:
             now = time.perf_counter()
@@ -365,11 +362,12 @@ def paint(
     picture = plan.finish(image)
     if on_progress is not None:
         copy = picture.detach().cpu().clone()
-        if last_values and (timed_out or plan.tile_at(schedule.final) is not None):
+        last = last_event[0]
+        if last is not None and (timed_out or plan.tile_at(schedule.final) is not None):
             # No scoring pass: past the time limit there is no time for it, and at a size
             # painted in tiles it would cost about a step of the float32 network (minutes
             # at A4 on a CPU without bfloat16). The last step's figures stand for it.
-            on_progress(clock.event(last_values, copy, True, "last step", timed_out))
+            on_progress(clock.event({**last.terms, "loss": last.loss}, copy, True, "last step", timed_out))
         else:
             values = scored(plan, picture, None if size_of(image) != schedule.final else targets, hooks, on_window)
             on_progress(clock.event(values, copy, done=True, score="picture"))
