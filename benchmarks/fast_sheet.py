@@ -1,6 +1,6 @@
 """A preset's time to a picture, pair by pair, and a contact sheet of the pictures: what a
-person waits for and gets (issue: ``fast`` at 256 px in at most 30 s on two cores of a CPU
-without fast bfloat16). Each pair is painted by one warm :class:`Stylizer` (the network
+person waits for and gets (the aim: ``fast`` at 256 px in at most 30 s on two cores of a
+CPU without fast bfloat16). Each pair is painted by one warm :class:`Stylizer` (the network
 loaded before the clock starts; the process's start-up, about 3 s, is said apart), one at
 a time. The sheet has a row per pair: photo, painting, picture, each at the picture's height.
 
