@@ -21,6 +21,7 @@ from impasto.imageio import load_image
 from impasto.model import Encoder, build_encoder
 from impasto.objective.targets import build_targets
 from impasto.objective.terms import recipe_objective
+from impasto.runtime import network_precision
 from impasto.schedule import fit_longest_side, fit_pixels
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -224,3 +225,22 @@ def emulation() -> str:
     if not settings:
         return ""
     return f"emulating {torch.backends.cpu.get_cpu_capability()} ({' '.join(settings)})"
+
+
+@dataclass(frozen=True)
+class NetworkAlone:
+    """An evaluator of the network alone: ``layers`` forward and backward to the picture,
+    their features summed (float32) so that the backward runs through every one, and no
+    term's work: what a step's terms add is measured against it."""
+
+    network: Encoder
+    layers: tuple[str, ...]
+    autocast: torch.dtype | None = None
+    pooling: str | None = None
+
+    def __call__(self, image: torch.Tensor, *, backward: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        with network_precision(image.device.type, self.autocast):
+            features = self.network(image, self.layers, self.pooling)
+        loss = torch.stack([f.sum(dtype=torch.float32) for f in features.values()]).sum()
+        loss.backward()
+        return loss, {}

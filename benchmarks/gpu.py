@@ -17,9 +17,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import NetworkAlone
 
 from impasto import Inputs, Runtime, Stylizer
 from impasto.config import PRESETS
@@ -28,7 +34,6 @@ from impasto.engine import WholeImage
 from impasto.errors import ImpastoError
 from impasto.imageio import load_image, resize
 from impasto.model import build_encoder
-from impasto.objective.terms import Objective
 
 
 def synchronize(device: torch.device) -> None:
@@ -59,20 +64,8 @@ def step_and_network(stylizer: Stylizer, name: str, size: int, content, style, r
     whole = WholeImage(stylizer.network, objective, stylizer.autocast, recipe.pooling)
     step = timed_steps(stylizer, whole, image, repeats)
 
-    class NetworkAlone(WholeImage):
-        """The same network to the same layers, its output summed: no term's work."""
-
-        def __call__(self, image: torch.Tensor, *, backward: bool):
-            from impasto.runtime import network_precision
-
-            with network_precision(image.device.type, self.autocast):
-                raw = self.network(image, self.objective.layers, self.pooling)
-            loss = sum(f.float().sum() for f in raw.values())
-            loss.backward()
-            return loss, {}
-
-    alone = timed_steps(stylizer, NetworkAlone(stylizer.network, Objective(objective.terms), stylizer.autocast,
-                                               recipe.pooling), image, repeats)  # fmt: skip
+    alone = timed_steps(stylizer, NetworkAlone(stylizer.network, objective.layers, stylizer.autocast, recipe.pooling),
+                        image, repeats)  # fmt: skip
     return step, alone
 
 

@@ -36,8 +36,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from common import NetworkAlone, machine
 from common import find_image as find
-from common import machine
 
 from impasto import Inputs, Stylizer
 from impasto.config import preset
@@ -58,23 +58,6 @@ def step_seconds(evaluator: Evaluator, image, repeats: int) -> tuple[float, int]
             times.append(time.perf_counter() - started)
             faulted.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
     return statistics.median(times), int(statistics.median(faulted))
-
-
-class BareNetwork:
-    """The network alone: the objective's layers, forward and backward to the picture,
-    their features summed (float32) so that the backward runs through every one."""
-
-    def __init__(self, network, layers, autocast, pooling) -> None:
-        self.network, self.layers, self.autocast, self.pooling = network, layers, autocast, pooling
-
-    def __call__(self, image, *, backward):
-        from impasto.runtime import network_precision
-
-        with network_precision(image.device.type, self.autocast):
-            features = self.network(image, self.layers, self.pooling)
-        loss = torch.stack([f.sum(dtype=torch.float32) for f in features.values()]).sum()
-        loss.backward()
-        return loss, {}
 
 
 def on_threads(count: int, measure):
@@ -115,7 +98,7 @@ def main() -> None:
             return step_seconds(network, image, args.repeats)
 
         def bare(objective=objective, image=image) -> float:
-            network = BareNetwork(stylizer.network, objective.layers, stylizer.autocast, recipe.pooling)
+            network = NetworkAlone(stylizer.network, objective.layers, stylizer.autocast, recipe.pooling)
             return step_seconds(network, image, args.repeats)[0]
 
         whole, faults = timed(lambda group: True)
