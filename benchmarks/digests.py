@@ -14,7 +14,6 @@ preview's size); a video's first two frames (the second with its temporal term).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -27,11 +26,8 @@ from common import find_image as find
 
 from impasto import Inputs, Runtime, Stylizer
 from impasto.config import preset
+from impasto.digest import digest
 from impasto.imageio import load_image, resize
-
-
-def digest(image: torch.Tensor) -> str:
-    return hashlib.sha256(image.contiguous().numpy().tobytes()).hexdigest()[:16]
 
 
 def cases() -> dict[str, object]:
