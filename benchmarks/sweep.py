@@ -48,12 +48,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import holdout
-from common import ROOT, SHARED, machine
+from common import ROOT, SHARED, machine, side_by_side
 from quality import PAIRS as TUNING
 from quality import label
 
@@ -400,12 +399,7 @@ def sheet(sweep: Sweep, pair: str, content: Path, style: Path, recipes: tuple[st
         if (d := sweep.recorded(pair, r)) is not None and sweep.files(pair, r)[0].is_file():
             text = f"{r}: {d['style']:.3f} / {d['content']:.3f}, {d['seconds']:.0f} s"
             tiles.append(label(load_image(sweep.files(pair, r)[0]), text, h))
-    canvas = Image.new("RGB", (sum(t.width for t in tiles), tiles[0].height), "white")
-    x = 0
-    for tile in tiles:
-        canvas.paste(tile, (x, 0))
-        x += tile.width
-    canvas.save(path, quality=88)
+    side_by_side(tiles).save(path, quality=88)
 
 
 def main() -> None:
