@@ -42,7 +42,8 @@ from impasto.runtime import (
     resolve_precision,
     step_network,
 )
-from impasto.schedule import Schedule, plan, style_size_at
+from impasto.schedule import Schedule, style_size_at
+from impasto.schedule import plan as plan_schedule
 
 
 class StatisticsStore(Protocol):
@@ -142,7 +143,7 @@ class Stylizer:
         for bad layers, inputs or memory."""
         self._check_layers(recipe)
         loaded = load_inputs(inputs, recipe)
-        schedule = plan(recipe, *loaded.content.shape[-2:])
+        schedule = plan_schedule(recipe, *loaded.content.shape[-2:])
         # The weights of the size asked, at every scale: the look is that of the final size.
         recipe = recipe.replace(content_weight=schedule.content_weight, content_size_exponent=0.0)
         memory = self.memory_plan(loaded, recipe, schedule)
