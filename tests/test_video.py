@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 av = pytest.importorskip("av", reason="the video extra is not installed")
 cv2 = pytest.importorskip("cv2", reason="the video extra is not installed")
@@ -239,6 +240,55 @@ def test_variable_frame_rate_keeps_the_timing(tmp_path):
     source = open_source(str(path))
     got = [int(f.mean()) for f in read_frames(source, (32, 32), source.fps)]
     assert [round(v / 80) for v in got] == [0, 1, 2]
+
+
+def numbered(count: int) -> list[np.ndarray]:
+    """Frames that say their number: frame n is grey level 8 + 10 n."""
+    return [np.full((16, 16, 3), 8 + 10 * n, np.uint8) for n in range(count)]
+
+
+def numbers(frames) -> list[int]:
+    return [round((float(f.mean()) - 8) / 10) for f in frames]
+
+
+def assert_on_screen(got: list[int], starts: list[float], rate: float, input_rate: float) -> None:
+    """Output frame k (at k / rate s) is the input frame on screen then: the last whose start
+    is at or before it, give or take a quarter of a frame (containers round times)."""
+    slack = 0.25 * min(1 / rate, 1 / input_rate)
+    for k, n in enumerate(got):
+        t = k / rate
+        assert starts[n] <= t + slack + 1e-6, (k, got)
+        assert n + 1 == len(starts) or starts[n + 1] > t + slack - 1e-6, (k, got)
+
+
+@pytest.mark.parametrize("rate", [24, 12, 10, 7, 5, 30])
+def test_frames_sampled_at_any_rate_are_the_ones_on_screen(tmp_path, rate):
+    # skipping frames once froze the output (a cache keyed on the id() of a freed tuple)
+    path = tmp_path / "clip.mp4"
+    write_clip(path, numbered(24), fps=24, audio=False)
+    got = numbers(read_frames(open_source(str(path)), (16, 16), fractions.Fraction(rate)))
+    assert len(got) == rate
+    assert_on_screen(got, [n / 24 for n in range(24)], rate, 24)
+    # a folder of pictures at 25 fps, sampled the same way
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for n, frame in enumerate(numbered(20)):
+        Image.fromarray(frame).save(folder / f"{n + 1:04d}.png")
+    got = numbers(read_frames(open_source(str(folder)), (16, 16), fractions.Fraction(rate)))
+    assert_on_screen(got, [n / 25 for n in range(20)], rate, 25)
+    assert got[-1] == 19 or rate < 25
+
+
+def test_a_variable_frame_rate_clip_sampled_below_its_rate(tmp_path):
+    pts = [0, 40, 80, 200, 240, 280, 520, 560, 600, 640, 680, 720]  # ms: bursts and holds
+    path = tmp_path / "vfr.mkv"
+    write_clip(path, numbered(len(pts)), fps=25, audio=False, pts=pts, time_base=fractions.Fraction(1, 1000))
+    source = open_source(str(path))
+    assert decoded(path)[2] == pytest.approx([p / 1000 for p in pts])
+    for rate in (10, 7, 4):
+        got = numbers(read_frames(source, (16, 16), fractions.Fraction(rate)))
+        assert_on_screen(got, [p / 1000 for p in pts], rate, float(source.fps))
+        assert len(set(got)) > len(got) // 2  # not frozen
 
 
 def test_rotation_metadata_is_applied(tmp_path):

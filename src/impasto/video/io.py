@@ -169,31 +169,31 @@ def read_frames(
     timed = _timed_video(source) if source.path is not None else _timed_pictures(source)
     end = None if duration is None else start + duration
     step = 1.0 / float(fps)
-    # An instant a quarter of a step before a frame's start is that frame's: containers round
-    # times (Matroska to milliseconds: 12 fps frames at 0.083 and 0.167 s).
-    eps = 0.25 * step
-    interval = step if source.path is None else 1.0 / float(source.fps)
+    interval = 1.0 / float(source.fps)
+    # An instant a quarter of an input frame before a frame's start is that frame's:
+    # containers round times (Matroska to milliseconds: 12 fps frames at 0.083 and 0.167 s).
+    eps = 0.25 * min(step, interval)
     k = 0
-    previous: tuple[float, Callable[[], np.ndarray]] | None = None
-    cached: tuple[int, np.ndarray] | None = None
+    shown: tuple[int, float, Callable[[], np.ndarray]] | None = None  # (its number, time, decoder)
+    cached: tuple[int, np.ndarray] | None = None  # (the number of the frame it holds, the frame)
 
     def due(limit: float) -> Iterator[np.ndarray]:
         nonlocal k, cached
-        assert previous is not None
+        assert shown is not None
         while start + k * step < limit - eps and (end is None or start + k * step < end - eps):
-            if cached is None or cached[0] != id(previous):
-                cached = (id(previous), _resize(previous[1](), size))
+            if cached is None or cached[0] != shown[0]:
+                cached = (shown[0], _resize(shown[2](), size))
             yield cached[1]
             k += 1
 
-    for time, picture in timed:
-        if previous is not None:
+    for number, (time, picture) in enumerate(timed):
+        if shown is not None:
             yield from due(time)
         if end is not None and start + k * step >= end - eps:
             return
-        previous = (time, picture)
-    if previous is not None:
-        yield from due(previous[0] + interval)
+        shown = (number, time, picture)
+    if shown is not None:
+        yield from due(shown[1] + interval)
 
 
 # -- out --------------------------------------------------------------------------------
