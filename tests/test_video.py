@@ -362,7 +362,7 @@ def test_video_command_paints_every_frame_and_keeps_the_audio(tmp_path, tiny_cli
     assert not (tmp_path / "out.mp4.work").exists()  # the work folder goes once the video is written
 
 
-def test_a_rerun_continues_from_the_frames_painted_and_gives_the_same_frames(tmp_path, tiny_clip):
+def test_a_rerun_continues_from_the_frames_painted_and_gives_the_same_frames(tmp_path, tiny_clip, capsys):
     clip, style = tiny_clip
     whole, part = tmp_path / "whole", tmp_path / "part"
     assert main(["video", str(clip), str(style), "-o", str(whole), "-q", *FAST]) == 0
@@ -375,10 +375,37 @@ def test_a_rerun_continues_from_the_frames_painted_and_gives_the_same_frames(tmp
     assert all(p.stat().st_mtime_ns == t for p, t in stamp.items())  # not painted again
     for a, b in zip(sorted(whole.iterdir()), sorted(part.iterdir()), strict=True):
         assert a.read_bytes() == b.read_bytes()
-    # other settings: the folder's frames are painted again
+    # other settings: the folder's frames are painted again, and the run says so
+    capsys.readouterr()
     assert main(["video", str(clip), str(style), "-o", str(tmp_path / "b.gif"), "--work", str(work), "-q",
                  *FAST, "--temporal-weight", "5"]) == 0  # fmt: skip
     assert any(p.stat().st_mtime_ns != t for p, t in stamp.items())
+    assert "held 6 frames painted with other settings" in capsys.readouterr().err
+
+
+def test_a_work_folder_impasto_did_not_make_is_never_emptied(tmp_path, tiny_clip, capsys):
+    clip, style = tiny_clip
+    frames = tmp_path / "frames"  # a user's picture sequence, with its own numbering
+    frames.mkdir()
+    for n, frame in enumerate(numbered(3), start=1):
+        Image.fromarray(frame).save(frames / f"{n:06d}.png")
+    before = {p.name: p.read_bytes() for p in frames.iterdir()}
+    mine = tmp_path / "mine"  # another folder of the user's
+    mine.mkdir()
+    (mine / "000001.png").write_bytes(b"a picture of mine")
+    (mine / "000002.png").write_bytes(b"another")
+    for video, work in ((frames, frames), (clip, frames), (clip, mine)):
+        kept = {p.name: p.read_bytes() for p in work.iterdir()}
+        out = tmp_path / "out.gif"
+        assert main(["video", str(video), str(style), "-o", str(out), "--work", str(work), "-q", *FAST]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("impasto: error: --work") and "impasto did not write" in err[0]
+        assert {p.name: p.read_bytes() for p in work.iterdir()} == kept and not out.exists()
+    assert {p.name: p.read_bytes() for p in frames.iterdir()} == before
+    # the output's own folder is not a work folder either
+    out = tmp_path / "painted"
+    assert main(["video", str(clip), str(style), "-o", str(out), "--work", str(out / "w"), "-q", *FAST]) == 2
+    assert "--work" in capsys.readouterr().err and not out.exists()
 
 
 @pytest.mark.parametrize(

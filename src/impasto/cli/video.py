@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import sys
 import time
 from fractions import Fraction
@@ -136,8 +137,12 @@ def main(args: argparse.Namespace) -> int:
     from impasto.engine.stylizer import Stylizer
 
     stylizer = Stylizer(runtime)
+    work_path = Path(args.work) if args.work else output.with_name(output.name + ".work")
+    inside = os.path.abspath(work_path)
+    if inside == os.path.abspath(output) or inside.startswith(os.path.join(os.path.abspath(output), "")):
+        raise ConfigError("work", f"{work_path}: is the output {output} or inside it; choose another folder")
     work = WorkFolder(
-        Path(args.work) if args.work else output.with_name(output.name + ".work"),
+        work_path,
         video_key(
             source.files,
             styles,
@@ -149,6 +154,9 @@ def main(args: argparse.Namespace) -> int:
         ),
     )
     done_before = work.open()
+    if work.discarded:
+        say(f"impasto video: {work.path} held {work.discarded} frames painted with other settings; "
+            "they are painted again")  # fmt: skip
     say(f"impasto video: {args.video} ({w0}x{h0}, {float(source.fps):.3g} fps) -> {output}: "
         f"{size[1]}x{size[0]} at {float(fps):.3g} fps, {total if total is not None else '?'} frames"
         + (f", {done_before} painted before (in {work.path})" if done_before else ""))  # fmt: skip

@@ -36,7 +36,7 @@ from impasto.config import StyleConfig
 from impasto.digest import digest
 from impasto.engine.events import Progress
 from impasto.engine.stylizer import Stylizer
-from impasto.errors import ImageError
+from impasto.errors import ConfigError, ImageError
 from impasto.imageio import resize, save_bytes, save_image, tensor_to_pil
 from impasto.inputs import Inputs
 from impasto.objective.terms import TemporalTerm, Term
@@ -187,22 +187,29 @@ class WorkFolder:
         self.path, self.key = path, key
 
     def open(self) -> int:
-        """Make the folder ready; the number of frames painted before for this key (a
-        folder of another key is emptied of its frames first)."""
+        """Make the folder ready; the number of frames painted before for this key.
+
+        A folder is impasto's only when it holds impasto's settings file (written when
+        impasto made or first used it, empty). Anything else that holds files is refused,
+        so that no file of the user's is ever deleted or replaced. In a folder of impasto's
+        painted for another key, the frames are painted again: ``discarded`` says how many
+        were dropped."""
         settings = self.path / SETTINGS
+        self.discarded = 0
         if self.path.exists() and not self.path.is_dir():
             raise ImageError(f"{self.path}: the work folder is a file; remove it or choose --work")
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            previous = None
-            if settings.is_file():
-                try:
-                    previous = json.loads(settings.read_text()).get("key")
-                except (OSError, ValueError, AttributeError):
-                    previous = None
+            previous = _work_key(settings)
+            if previous is None and any(self.path.iterdir()):
+                raise ConfigError(
+                    "work", f"{self.path}: holds files impasto did not write; choose a new or empty folder"
+                )
             if previous != self.key:
-                for old in self.frames():
-                    old.unlink()
+                old = self.frames()
+                for frame in old:
+                    frame.unlink()
+                self.discarded = len(old)
                 save_bytes(json.dumps({"key": self.key, "impasto": __version__}).encode(), settings, (".json",))
         except OSError as exc:
             raise ImageError(f"{self.path}: cannot use as the work folder ({exc.strerror or exc})") from None
@@ -220,6 +227,17 @@ class WorkFolder:
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _work_key(settings: Path) -> str | None:
+    """The key in a work folder's settings file; None where there is no such file of impasto's."""
+    try:
+        found = json.loads(settings.read_text()) if settings.is_file() else None
+    except (OSError, ValueError):
+        return None
+    if isinstance(found, dict) and isinstance(found.get("key"), str) and "impasto" in found:
+        return found["key"]
+    return None
 
 
 def video_key(
