@@ -44,8 +44,10 @@ def _batch(*args) -> tuple[int, str]:
     return code, err.getvalue()
 
 
-def _lines(outdir: Path) -> list[dict]:
-    return [json.loads(line) for line in (outdir / "manifest.jsonl").read_text().splitlines()]
+def _lines(outdir: Path, started: bool = False) -> list[dict]:
+    """The manifest's lines of items that ended (with ``started``, all of them)."""
+    lines = [json.loads(line) for line in (outdir / "manifest.jsonl").read_text().splitlines()]
+    return [line for line in lines if started or line["status"] != "started"]
 
 
 def test_every_photo_in_every_style_then_a_rerun_paints_nothing(folders, tmp_path):
@@ -58,6 +60,8 @@ def test_every_photo_in_every_style_then_a_rerun_paints_nothing(folders, tmp_pat
     lines = _lines(out)
     assert [x["status"] for x in lines] == ["done"] * 4 and len({x["key"] for x in lines}) == 4
     assert all(x["figures"]["content_distance"] >= 0 and x["figures"]["style_distance"] > 0 for x in lines)
+    assert [x["status"] for x in _lines(out, started=True)[:4]] == ["started"] * 4  # claimed before painted
+    assert all(x["bytes"] == (out / x["output"]).stat().st_size and len(x["digest"]) == 32 for x in lines)
     stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.png")}
     code, err = _batch(photos, "--style", styles, "-o", out, *TINY)
     assert code == 0 and "4 done before, 0 to paint" in err, err
@@ -95,6 +99,29 @@ def test_an_item_gives_the_same_bytes_in_any_batch_and_order(folders, tmp_path):
     assert (tmp_path / "one" / "copy--noise.png").read_bytes() == (tmp_path / "all" / "orange--noise.png").read_bytes()
 
 
+def test_a_rerun_repaints_what_is_not_as_written_and_never_paints_over_other_pictures(folders, tmp_path):
+    photos, styles = folders
+    out = tmp_path / "out"
+    assert _batch(photos, "--style", styles / "noise.png", "-o", out, *TINY)[0] == 0
+    first = {p.name: p.read_bytes() for p in out.glob("*.png")}
+    (out / "orange--noise.png").write_bytes(b"")  # a disk that filled up, an editor that saved over it
+    Image.new("RGB", (32, 24), (0, 0, 255)).save(out / "round--noise.png")
+    code, err = _batch(photos, "--style", styles / "noise.png", "-o", out, *TINY)
+    assert code == 0 and "0 done before, 2 to paint" in err, err
+    assert {p.name: p.read_bytes() for p in out.glob("*.png")} == first
+    # another recipe into the same folder: refused before any work, the first recipe's pictures kept
+    code, err = _batch(photos, "--style", styles / "noise.png", "-o", out, *TINY, "--style-weight", "2e6")
+    assert code == 2 and err.count("\n") == 1 and "painted with other settings" in err and "--name" in err, err
+    # a picture of the user's at an output's name
+    mine = Image.new("RGB", (8, 8), (1, 2, 3))
+    mine.save(out / "orange--stripes.png")
+    kept = (out / "orange--stripes.png").read_bytes()
+    code, err = _batch(photos, "--style", styles, "-o", out, *TINY)
+    assert code == 2 and "orange--stripes.png exists and no batch" in err, err
+    assert (out / "orange--stripes.png").read_bytes() == kept
+    assert {p.name: p.read_bytes() for p in out.glob("*--noise.png")} == first
+
+
 def _default_signals():
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_DFL)
@@ -111,7 +138,7 @@ def test_a_signal_mid_batch_keeps_a_partial_that_the_rerun_paints_again(folders,
                "-o", str(out), *slow]  # fmt: skip
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, preexec_fn=_default_signals)
     deadline = time.monotonic() + 120
-    while not (out / "manifest.jsonl").exists() and time.monotonic() < deadline:
+    while not ((out / "manifest.jsonl").exists() and _lines(out)) and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(1.0)  # into the second item's steps
     process.send_signal(signum)
@@ -134,7 +161,10 @@ def test_a_signal_mid_batch_keeps_a_partial_that_the_rerun_paints_again(folders,
         (["{photos}", "--style", "{styles}", "-o", "out", "--name", "{{photo}}-{{size}}.png"], "uses {size}"),
         (["{photos}", "--style", "{styles}", "-o", "out", "--name", "same.png"], "would both be same.png"),
         (["{photos}", "--style", "{styles}", "-o", "{photos}/orange.png"], "exists and is not a folder"),
-        (["{photos}", "--style", "{styles}/noise.png", "-o", "{photos}", "--name", "{{photo}}.png"], "is an input of"),
+        (["{photos}", "--style", "{styles}/noise.png", "-o", "{photos}", "--name", "{{photo}}.png"], "INPUT: "),
+        (["{photos}/*", "--style", "{styles}/noise.png", "-o", "{photos}"], "matches the output"),
+        (["{photos}", "--style", "{styles}", "-o", "{photos}/painted", "-r"], "the output folder is in this folder"),
+        (["{photos}", "--style", "{styles}", "-o", "{styles}"], "--style: "),
         (["{photos}", "--style", "{styles}", "-o", "out", "--mask", "{photos}/orange.png"], "--mask: apply to one"),
         (["--pairs", "{photos}/orange.png", "-o", "out"], "--pairs:"),
     ],

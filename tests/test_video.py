@@ -424,7 +424,7 @@ def test_bad_inputs_are_one_line(tmp_path, tiny_clip, capsys, make, expected):
     out.write_bytes(b"keep me")
     assert main(["video", str(tmp_path / name), str(style), "-o", str(out), *FAST]) == 2
     err = capsys.readouterr().err.strip()
-    assert expected in err and len(err.splitlines()) == 1 and err.startswith("impasto: error: --video")
+    assert expected in err and len(err.splitlines()) == 1 and err.startswith("impasto: error: VIDEO: ")
     assert out.read_bytes() == b"keep me"
 
 

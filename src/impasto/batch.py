@@ -4,9 +4,12 @@ manifest that makes a batch resumable.
 An item is one photo painted in one style. Its key is the digest of the photo's and the
 painting's bytes, the recipe, the network's weights and impasto's version: the same key
 means the same picture, wherever and whenever it is painted (the item's seed is derived
-from it). The manifest (``manifest.jsonl`` in the output folder) gets one JSON line per
-item that ended, appended and flushed as it ends; a rerun skips the items whose last line
-says ``done`` and whose picture is still there, and paints the others again.
+from it). The manifest (``manifest.jsonl`` in the output folder) gets a ``started`` line
+for each item before any is painted and one line per item that ended (``done`` with the
+picture's size and digest, ``failed`` or ``partial``), appended and flushed as it ends. A
+rerun skips the items whose last line says ``done`` and whose picture is still there as it
+was written, and paints the others again; it never paints over a file that no line of
+the manifest claims for the same item.
 """
 
 from __future__ import annotations
@@ -72,6 +75,52 @@ def collect(sources: Sequence[str], recursive: bool, field: str) -> list[Path]:
             seen.add(real)
             unique.append(path)
     return unique
+
+
+def check_not_read(sources: Sequence[str], recursive: bool, field: str, outputs: Iterable[Path]) -> None:
+    """The batch's pictures are never among what ``sources`` collects: a rerun would take
+    them for photos or paintings. ConfigError naming the source when the output folder is
+    a folder it reads (or below one, with ``recursive``), or a glob of it would match an
+    output."""
+    outputs = list(outputs)
+    if not outputs:
+        return
+    outdir = os.path.realpath(outputs[0].parent)
+    for source in sources:
+        path = Path(source)
+        if path.is_dir():
+            folder = os.path.realpath(path)
+            if outdir == folder or (recursive and outdir.startswith(os.path.join(folder, ""))):
+                raise ConfigError(
+                    field, f"{source}: the output folder is {'in ' if outdir != folder else ''}this folder, so a rerun "
+                    "would paint the pictures again as inputs; choose another output folder",
+                )  # fmt: skip
+        elif not path.exists() and glob.has_magic(source):
+            pattern = os.path.abspath(source)
+            for output in outputs:
+                if _matches(os.path.abspath(output), pattern, recursive):
+                    raise ConfigError(
+                        field, f"{source}: matches the output {output}, so a rerun would paint it as an input; "
+                        "choose another output folder or --name",
+                    )  # fmt: skip
+
+
+def _matches(path: str, pattern: str, recursive: bool) -> bool:
+    import re
+
+    parts = []
+    for piece in re.split(r"(\*\*/?|\*|\?|\[[^\]]*\])", pattern):
+        if piece.startswith("**") and recursive:
+            parts.append(".*")
+        elif piece.startswith("*"):
+            parts.append("[^/]*")
+        elif piece == "?":
+            parts.append("[^/]")
+        elif piece.startswith("[") and piece.endswith("]") and len(piece) > 2:
+            parts.append("[^" + piece[2:-1] + "]" if piece[1] == "!" else piece)
+        else:
+            parts.append(re.escape(piece))
+    return re.fullmatch("".join(parts), path) is not None
 
 
 def read_pairs(path: str | os.PathLike) -> list[tuple[Path, Path]]:
@@ -178,13 +227,40 @@ class Manifest:
         return last
 
     def done(self, item: Item, key: str, records: dict[str, dict[str, Any]]) -> bool:
-        """The item was painted whole before, and its picture is still where it went."""
+        """The item was painted whole before, and its picture is still where it went, as
+        it was written (its size and digest as the manifest recorded them)."""
         record = records.get(key)
-        return bool(record and record.get("status") == "done" and item.output.is_file())
+        if not (record and record.get("status") == "done" and item.output.is_file()):
+            return False
+        try:
+            same = item.output.stat().st_size == record.get("bytes") and digest(item.output) == record.get("digest")
+        except OSError:
+            return False
+        return same
 
-    def append(self, record: dict[str, Any]) -> None:
-        """Add one line, on disk before this returns (a kill after it loses nothing)."""
-        line = json.dumps(record, ensure_ascii=True) + "\n"
+    def check_outputs(self, items: Iterable[tuple[Item, str]], records: dict[str, dict[str, Any]]) -> None:
+        """No existing file is painted over unless this batch wrote it for the same item:
+        ConfigError naming the first picture that another recipe painted, or that no
+        batch into this folder wrote."""
+        written = {str(record.get("output")): record for record in records.values()}
+        for item, key in items:
+            mine = records.get(key, {}).get("output") == item.output.name
+            if mine or not os.path.lexists(item.output):
+                continue
+            if item.output.name in written:
+                raise ConfigError(
+                    "output",
+                    f"{item.output} was painted with other settings or files (or another impasto); "
+                    "write to another folder, or put what differs in --name",
+                )
+            raise ConfigError(
+                "output", f"{item.output} exists and no batch into {self.path.parent} painted it; move it or "
+                "choose another folder",
+            )  # fmt: skip
+
+    def append(self, *records: dict[str, Any]) -> None:
+        """Add one line a record, on disk before this returns (a kill after it loses nothing)."""
+        line = "".join(json.dumps(record, ensure_ascii=True) + "\n" for record in records)
         with open(self.path, "a+b") as stream:
             if stream.tell() > 0:  # a half line left by a kill ends here, not in this one
                 stream.seek(-1, os.SEEK_END)

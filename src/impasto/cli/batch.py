@@ -15,7 +15,17 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from impasto.batch import DEFAULT_NAME, Item, Manifest, collect, item_key, item_recipe, plan_items, read_pairs
+from impasto.batch import (
+    DEFAULT_NAME,
+    Item,
+    Manifest,
+    check_not_read,
+    collect,
+    item_key,
+    item_recipe,
+    plan_items,
+    read_pairs,
+)
 from impasto.cli import say
 from impasto.cli.options import add_style_options, build_recipe, build_runtime
 from impasto.cli.progress import clock
@@ -82,17 +92,20 @@ def _items(args: argparse.Namespace, outdir: Path) -> list[Item]:
                     raise ConfigError(field, f"{args.pairs}: {path}: no such file")
     else:
         if not args.inputs:
-            raise ConfigError("content", "give the photos to paint (files, folders or globs), or --pairs FILE.csv")
+            raise ConfigError("inputs", "give the photos to paint (files, folders or globs), or --pairs FILE.csv")
         if not args.batch_styles:
             raise ConfigError("style", "give at least one --style painting")
-        photos = collect(args.inputs, args.recursive, "content")
+        photos = collect(args.inputs, args.recursive, "inputs")
         styles = collect(args.batch_styles, args.recursive, "style")
         if not photos:
-            raise ConfigError("content", f"{' '.join(args.inputs)}: holds no image files")
+            raise ConfigError("inputs", f"{' '.join(args.inputs)}: holds no image files")
         if not styles:
             raise ConfigError("style", f"{' '.join(args.batch_styles)}: holds no image files")
         pairs = list(itertools.product(photos, styles))
     items = plan_items(pairs, outdir, args.name, "jpg" if args.format == "jpg" else args.format)
+    if args.pairs is None:
+        check_not_read(args.inputs, args.recursive, "inputs", (item.output for item in items))
+        check_not_read(args.batch_styles, args.recursive, "style", (item.output for item in items))
     inputs = {os.path.realpath(p) for item in items for p in (item.photo, item.style)}
     for item in items:  # no picture is written over one of the batch's inputs
         if os.path.realpath(item.output) in inputs:
@@ -128,6 +141,7 @@ def main(args: argparse.Namespace) -> int:
     manifest = Manifest(outdir)
     records = manifest.read()
     todo = [(item, key) for item, key in zip(items, keys, strict=True) if not manifest.done(item, key, records)]
+    manifest.check_outputs(todo, records)
     say(f"impasto batch: {len(items)} pictures into {outdir}: {len(items) - len(todo)} done before, "
         f"{len(todo)} to paint")  # fmt: skip
     SIGNALS.check()
@@ -141,6 +155,7 @@ def main(args: argparse.Namespace) -> int:
     say(f"impasto batch: {_workers_text(runner)}")
     batch = _Batch(runner, manifest, figures_on, len(todo), quiet=args.quiet)
     try:
+        manifest.append(*(_record(item, key, "started", 0.0) for item, key in todo))  # claimed before written
         for item, key in todo:
             job = Job(item_recipe(recipe, key), Inputs.of(item.photo, [item.style]), str(item.output))
             batch.submit(item, key, job)
@@ -237,7 +252,8 @@ class _Batch:
         head = self._head(item)
         if status.state is JobState.DONE:
             figures = _figures(self.encoder, item)
-            self.manifest.append(_record(item, key, "done", seconds, figures=figures, worker=status.worker))
+            written = _written(item)
+            self.manifest.append(_record(item, key, "done", seconds, figures=figures, worker=status.worker, **written))
             left = len(self.pending)
             eta = (time.perf_counter() - self.started) / self.ended * left
             say(f"{self.back}{head}: done in {seconds:.1f} s, {left} to go, about {clock(eta)} left{self.clear}")
@@ -297,6 +313,16 @@ def _record(item: Item, key: str, status: str, seconds: float, **extra: Any) -> 
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **extra,
     }
+
+
+def _written(item: Item) -> dict[str, Any]:
+    """The picture's size and digest, by which a rerun knows it is still the one painted."""
+    from impasto.digest import digest
+
+    try:
+        return {"bytes": item.output.stat().st_size, "digest": digest(item.output)}
+    except OSError:
+        return {}
 
 
 def _figures(encoder: Encoder, item: Item) -> dict[str, float] | None:

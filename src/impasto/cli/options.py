@@ -16,7 +16,14 @@ from impasto.jobs.base import recipe_from
 from impasto.runtime import Runtime
 
 #: Settings whose flag is not their name with dashes.
-FLAGS = {"masks": "--mask", "style_masks": "--style-mask", "styles": "STYLE", "content": "CONTENT"}
+FLAGS = {
+    "masks": "--mask",
+    "style_masks": "--style-mask",
+    "styles": "STYLE",
+    "content": "CONTENT",
+    "inputs": "INPUT",
+    "video": "VIDEO",
+}
 #: Options of `stylize` that are inputs (files), not recipe fields.
 INPUT_HELP = {
     "masks": "regional styles: one greyscale mask per style (white = that style), or one label image "
