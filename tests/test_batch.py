@@ -4,6 +4,7 @@ items only; Ctrl-C/SIGTERM keeps the picture so far as a partial that a rerun re
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 from PIL import Image
 
 from impasto import cli
-from impasto.batch import Item, Manifest, plan_items
+from impasto.batch import Item, Manifest, collect, plan_items
 from impasto.errors import ConfigError
 
 TINY = ["--size", "32", "--steps", "3", "-q"]
@@ -176,6 +177,65 @@ def test_bad_input_is_one_line_before_any_work(folders, tmp_path, monkeypatch, a
     code, err = _batch(*args, *TINY)
     assert code == 2 and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "out").exists()
+
+
+def test_inputs_that_never_end_are_refused_in_one_line(folders, tmp_path, monkeypatch):
+    photos, styles = folders
+    monkeypatch.chdir(tmp_path)
+    fifo = tmp_path / "photo.png"
+    os.mkfifo(fifo)  # reading it would wait for a writer forever
+    code, err = _batch(fifo, "--style", styles / "noise.png", "-o", "out", *TINY)
+    assert code == 2 and "photo.png: not a regular file" in err and err.count("\n") == 1, err
+    (tmp_path / "pairs.csv").write_text(f"{photos / 'orange.png'},{fifo}\n")
+    code, err = _batch("--pairs", "pairs.csv", "-o", "out", *TINY)
+    assert code == 2 and "photo.png: not a regular file" in err, err
+    (tmp_path / "long.csv").write_text("photo,style\n" + "x" * 200_000 + ",y.png\n")
+    code, err = _batch("--pairs", "long.csv", "-o", "out", *TINY)
+    assert code == 2 and err.startswith("impasto: error: --pairs: long.csv") and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_recursive_walk_takes_each_real_folder_once(folders, tmp_path):
+    photos, _ = folders
+    (photos / "deeper").mkdir()
+    Image.new("RGB", (40, 30), (20, 120, 40)).save(photos / "deeper" / "green.png")
+    (photos / "deeper" / "up").symlink_to("..")  # a link back to the top: endless without a guard
+    (photos / "again").symlink_to("deeper")
+    found = collect([str(photos)], True, "inputs")
+    assert sorted(p.name for p in found) == ["green.png", "orange.png", "round.jpg"]
+    found = collect([str(photos / "**" / "*.png")], True, "inputs")
+    assert sorted(p.name for p in found) == ["green.png", "orange.png"]
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "message"),
+    [
+        ("{photo}.png", "webp", "not a .webp name"),
+        ("{photo}.xyz", "png", "not a .png name"),
+        ("{photo}", "png", "not a .png name"),
+        ("{photo}" + "x" * 300 + ".{ext}", "png", "bytes"),
+    ],
+)
+def test_output_names_are_checked_before_any_work(folders, tmp_path, name, fmt, message):
+    photos, styles = folders
+    out = tmp_path / "out"
+    code, err = _batch(photos, "--style", styles / "noise.png", "-o", out, "--name", name, "--format", fmt, *TINY)
+    assert code == 2 and message in err and err.startswith("impasto: error: --name") and err.count("\n") == 1, err
+    assert not out.exists()
+
+
+def test_a_manifest_that_cannot_be_written_is_one_line_before_any_work(folders, tmp_path, monkeypatch):
+    photos, styles = folders
+    out = tmp_path / "out"
+
+    def full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)  # a disk that filled up
+    code, err = _batch(photos, "--style", styles / "noise.png", "-o", out, *TINY)
+    assert code == 2 and "manifest.jsonl: cannot write (No space left on device)" in err, err
+    assert err.count("\n") == 2 and "Traceback" not in err, err  # the plan's line, then the error
+    assert list(out.glob("*.png")) == []
 
 
 def test_the_manifest_survives_a_half_line(tmp_path):

@@ -118,6 +118,8 @@ def test_print_size_and_16_bits_from_the_command_line(pair, tmp_path):
     [
         (["--print", "A4", "--size", "300"], "--print: sets the picture's size; give it without --size"),
         (["--print", "A9"], "--print: 'A9' is not a paper size"),
+        (["--print", "9" * 400 + "x10cm"], "no print is that large"),
+        (["--print", "A6", "-o", "{tmp}/out.webp"], "--print: {tmp}/out.webp: a WebP file holds no print resolution"),
         (["--dpi", "5"], "--dpi: must be from 10 to 2400"),
         (["--bit-depth", "16", "-o", "{tmp}/out.webp"], "--bit-depth: 16 bits per channel need a .png or .tiff"),
     ],
@@ -127,7 +129,7 @@ def test_bad_print_options_are_one_line_before_any_work(pair, tmp_path, args, me
     args = [a.format(tmp=tmp_path) for a in args]
     output = [] if "-o" in args else ["-o", tmp_path / "out.png"]
     code, err = _stylize(photo, painting, *output, *args, "--steps", "3", "-q")
-    assert code == 2 and message in err and err.strip().count("\n") <= 1, err
+    assert code == 2 and message.format(tmp=tmp_path) in err and err.strip().count("\n") <= 1, err
     assert list(tmp_path.glob("out.*")) == []
 
 

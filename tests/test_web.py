@@ -525,6 +525,8 @@ def test_a_finished_picture_is_printed_as_a_job_of_its_own_continued_from_it(cli
         ({"paper": "A6", "dpi": "5"}, 400, "dpi"),
         ({"paper": "A6", "dpi": "many"}, 400, "dpi"),
         ({"paper": "A6", "dpi": "10"}, 400, "not smaller than the picture asked"),  # 55x41 px: no larger
+        ({"paper": "9" * 400 + "x10cm", "dpi": "300"}, 400, "no print is that large"),
+        ({"paper": "9000x9000mm", "dpi": "2400"}, 400, "choose a smaller paper or dpi"),
     ]
     for data, status_code, words in refusals:
         refused = client.post(f"/api/jobs/{job_id}/print", data=data)

@@ -19,7 +19,7 @@ import glob
 import json
 import os
 import string
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,10 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".g
 DEFAULT_NAME = "{photo}--{style}.{ext}"
 NAME_FIELDS = {"photo", "style", "ext", "n"}
 MANIFEST = "manifest.jsonl"
+#: The file name suffixes of each output format.
+SUFFIXES = {"png": (".png",), "jpg": (".jpg", ".jpeg"), "webp": (".webp",), "tiff": (".tif", ".tiff")}
+#: Longest file name most file systems take, in bytes.
+NAME_MAX = 255
 
 
 @dataclass(frozen=True)
@@ -56,14 +60,16 @@ def collect(sources: Sequence[str], recursive: bool, field: str) -> list[Path]:
     for source in sources:
         path = Path(source)
         if path.is_dir():
-            pattern = "**/*" if recursive else "*"
-            found += sorted(p for p in path.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            below = _files_below(path) if recursive else path.iterdir()
+            found += sorted(p for p in below if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         elif path.exists() or not glob.has_magic(source):
             if not path.exists():
                 raise ConfigError(field, f"{source}: no such file or folder")
+            if not path.is_file():
+                raise ConfigError(field, f"{source}: not a regular file (a device, pipe or socket)")
             found.append(path)
         else:
-            matches = sorted(Path(m) for m in glob.glob(source, recursive=recursive) if Path(m).is_file())
+            matches = sorted(p for p in _globbed(source, recursive) if p.is_file())
             if not matches:
                 raise ConfigError(field, f"{source}: matches no file")
             found += matches
@@ -75,6 +81,40 @@ def collect(sources: Sequence[str], recursive: bool, field: str) -> list[Path]:
             seen.add(real)
             unique.append(path)
     return unique
+
+
+def _files_below(folder: Path) -> Iterator[Path]:
+    """The files in ``folder`` and all folders below it, links followed, each real folder
+    once (a link back up would otherwise never end)."""
+    seen: set[tuple[int, int]] = set()
+    for root, folders, files in os.walk(folder, followlinks=True):
+        try:
+            info = os.stat(root)
+        except OSError:
+            folders[:] = []
+            continue
+        if (info.st_dev, info.st_ino) in seen:
+            folders[:] = []
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        for name in files:
+            yield Path(root) / name
+
+
+def _globbed(pattern: str, recursive: bool) -> Iterator[Path]:
+    """What ``pattern`` matches; with ``recursive``, ``**`` spans folders, each real folder
+    looked in once (as :func:`_files_below`)."""
+    if not (recursive and "**" in pattern):
+        yield from (Path(m) for m in glob.glob(pattern))
+        return
+    parts = Path(pattern).parts
+    first = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+    base = Path(*parts[:first]) if first else Path(".")
+    whole = os.path.abspath(pattern)
+    for path in _files_below(base):
+        hidden = any(part.startswith(".") for part in path.relative_to(base).parts)
+        if not hidden and _matches(os.path.abspath(path), whole, True):
+            yield path
 
 
 def check_not_read(sources: Sequence[str], recursive: bool, field: str, outputs: Iterable[Path]) -> None:
@@ -133,7 +173,11 @@ def read_pairs(path: str | os.PathLike) -> list[tuple[Path, Path]]:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
         raise ConfigError("pairs", f"{path}: cannot read ({reason})") from None
     pairs = []
-    for number, row in enumerate(csv.reader(text.splitlines()), start=1):
+    try:
+        rows = list(csv.reader(text.splitlines()))
+    except csv.Error as exc:
+        raise ConfigError("pairs", f"{path}: not a photo,style CSV file ({exc})") from None
+    for number, row in enumerate(rows, start=1):
         if not row or all(not cell.strip() for cell in row):
             continue
         if len(row) != 2:
@@ -176,6 +220,17 @@ def plan_items(
             raise ConfigError("name", f"{template!r} is not a name template ({exc})") from None
         if not name or name in (".", "..") or name.startswith(".impasto-"):
             raise ConfigError("name", f"{template!r} makes the name {name!r} for {photo} in the style of {style}")
+        suffix = Path(name).suffix.lower()
+        if ext in SUFFIXES and suffix not in SUFFIXES[ext]:
+            raise ConfigError(
+                "name", f"{template!r} makes {name!r}, not a .{ext} name, and the pictures are {ext} (--format); "
+                "end the template in .{ext}",
+            )  # fmt: skip
+        if len(os.fsencode(name)) > NAME_MAX:
+            raise ConfigError(
+                "name", f"makes a name of {len(os.fsencode(name))} bytes for {photo} in the style of {style}; "
+                f"file systems take {NAME_MAX}: use {{n}} or a shorter --name",
+            )  # fmt: skip
         if name in names:
             other = names[name]
             raise ConfigError(
@@ -261,11 +316,14 @@ class Manifest:
     def append(self, *records: dict[str, Any]) -> None:
         """Add one line a record, on disk before this returns (a kill after it loses nothing)."""
         line = "".join(json.dumps(record, ensure_ascii=True) + "\n" for record in records)
-        with open(self.path, "a+b") as stream:
-            if stream.tell() > 0:  # a half line left by a kill ends here, not in this one
-                stream.seek(-1, os.SEEK_END)
-                if stream.read(1) != b"\n":
-                    line = "\n" + line
-            stream.write(line.encode("ascii"))
-            stream.flush()
-            os.fsync(stream.fileno())
+        try:
+            with open(self.path, "a+b") as stream:
+                if stream.tell() > 0:  # a half line left by a kill ends here, not in this one
+                    stream.seek(-1, os.SEEK_END)
+                    if stream.read(1) != b"\n":
+                        line = "\n" + line
+                stream.write(line.encode("ascii"))
+                stream.flush()
+                os.fsync(stream.fileno())
+        except OSError as exc:
+            raise ConfigError("output", f"{self.path}: cannot write ({exc.strerror or exc})") from None

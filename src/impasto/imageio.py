@@ -94,6 +94,8 @@ def _check_file(path: Path) -> None:
             raise ImageError(f"{path}: no such file")
         if path.is_dir():
             raise ImageError(f"{path}: is a folder, not an image")
+        if not path.is_file():
+            raise ImageError(f"{path}: not a regular file (a device, pipe or socket)")
         if path.stat().st_size == 0:
             raise ImageError(f"{path}: file is empty")
     except PermissionError:

@@ -31,6 +31,8 @@ PAPERS: dict[str, tuple[float, float]] = {
 }
 UNITS = {"mm": 1.0, "cm": 10.0, "in": MM_PER_INCH}
 DEFAULT_DPI = 300
+#: The longest paper side accepted (mm): a 10 m banner.
+MAX_SIDE_MM = 10_000.0
 #: Print resolutions accepted (dots per inch).
 DPI_RANGE = (10, 2400)
 
@@ -48,6 +50,8 @@ def paper_mm(name: str) -> tuple[float, float]:
     a, b = (float(match.group(i)) * UNITS[match.group(3)] for i in (1, 2))
     if min(a, b) <= 0:
         raise ConfigError("print", f"{name!r}: both sides must be more than 0")
+    if max(a, b) > MAX_SIDE_MM:
+        raise ConfigError("print", f"{name[:40]!r}: a side over {MAX_SIDE_MM / 1000:g} m; no print is that large")
     return min(a, b), max(a, b)
 
 

@@ -89,7 +89,8 @@ def _items(args: argparse.Namespace, outdir: Path) -> list[Item]:
         for photo, style in pairs:
             for path, field in ((photo, "pairs"), (style, "pairs")):
                 if not path.is_file():
-                    raise ConfigError(field, f"{args.pairs}: {path}: no such file")
+                    what = "not a regular file (a device, pipe or socket)" if path.exists() else "no such file"
+                    raise ConfigError(field, f"{args.pairs}: {path}: {what}")
     else:
         if not args.inputs:
             raise ConfigError("inputs", "give the photos to paint (files, folders or globs), or --pairs FILE.csv")
@@ -150,12 +151,12 @@ def main(args: argparse.Namespace) -> int:
         return 0
     import torch
 
+    manifest.append(*(_record(item, key, "started", 0.0) for item, key in todo))  # claimed before written
     threads = torch.get_num_threads()  # put back at the end (a caller in-process keeps its own)
     runner, figures_on = _runner(args, runtime, encoder, len(todo))
     say(f"impasto batch: {_workers_text(runner)}")
     batch = _Batch(runner, manifest, figures_on, len(todo), quiet=args.quiet)
     try:
-        manifest.append(*(_record(item, key, "started", 0.0) for item, key in todo))  # claimed before written
         for item, key in todo:
             job = Job(item_recipe(recipe, key), Inputs.of(item.photo, [item.style]), str(item.output))
             batch.submit(item, key, job)

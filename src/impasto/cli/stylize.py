@@ -202,6 +202,8 @@ def _print_recipe(args: argparse.Namespace, recipe: StyleConfig, dpi: float | No
         raise ConfigError("print", "sets the picture's size; give it without --size or --pixels")
     if str(args.content) == STDIO:
         raise ConfigError("print", "needs the photo as a file: its shape decides the print's pixels")
+    if Path(str(args.output)).suffix.lower() == ".webp":
+        raise ConfigError("print", f"{args.output}: a WebP file holds no print resolution; write .png, .jpg or .tiff")
     dpi = DEFAULT_DPI if dpi is None else dpi
     h, w = print_pixels(args.paper, dpi, header_size(args.content, oriented=True))
     _say(f"impasto: {args.paper} at {dpi:g} dpi: {w}x{h} px ({w / dpi * 2.54:.1f} x {h / dpi * 2.54:.1f} cm)")

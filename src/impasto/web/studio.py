@@ -285,7 +285,14 @@ class Studio:
         h, w = print_pixels(paper, dpi, photo)
         base = StyleConfig.from_dict(meta["recipe"])
         try:
-            config = continued(base.replace(size=max(h, w), pixels=None), preview, photo)
+            target = base.replace(size=max(h, w), pixels=None)
+        except ConfigError as error:
+            raise ConfigError(
+                "print", f"{paper} at {dpi:g} dpi is {w}x{h} px; the longest side {error.reason}: choose a smaller "
+                "paper or dpi",
+            ) from None  # fmt: skip
+        try:
+            config = continued(target, preview, photo)
         except ConfigError as error:
             raise ConfigError("print", f"the picture {error.reason}: choose a larger paper or dpi") from None
         request = {**meta.get("request", {}), "print": paper, "dpi": dpi}
