@@ -131,3 +131,49 @@ def test_studio_uploads_and_thumbnails_under_4_gb(hostile):
     )
     done = _run([], hostile, script=script)
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def clip(hostile):
+    av = pytest.importorskip("av", reason="pip install 'impasto[video]'")
+    import numpy as np
+
+    with av.open(str(hostile / "clip.mp4"), "w") as out:
+        stream = out.add_stream("libx264", rate=12)
+        stream.height, stream.width, stream.pix_fmt = 48, 64, "yuv420p"
+        for n in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * n, np.uint8), format="rgb24")
+            frame.pts = n
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    frames = hostile / "frames"
+    frames.mkdir()
+    for n in range(2):
+        (frames / f"{n:04d}.png").write_bytes((hostile / "huge.png").read_bytes())  # 73 Mpx frames
+    return hostile / "clip.mp4"
+
+
+VIDEO = ["--preset", "fast", "--steps", "2", "--warm-steps", "2", "-q", "--device", "cpu"]
+
+
+@pytest.mark.parametrize(
+    ("video", "extra", "message"),
+    [
+        ("clip.mp4", ["--style-is", "huge.png", "--size", "64"], None),  # a 73 Mpx painting
+        ("frames", ["--size", "64"], None),  # a sequence of 73 Mpx pictures
+        ("clip.mp4", ["--size", "30000"], "--size: "),  # a frame that cannot fit: before any frame is read
+    ],
+)
+def test_video_under_4_gb(hostile, clip, video, extra, message):
+    painting = "painting.png"
+    if extra[0] == "--style-is":
+        painting, extra = extra[1], extra[2:]
+    out = hostile / f"out-{video}-{extra[-1]}.gif"
+    done = _run(["video", video, painting, "-o", str(out), *VIDEO, *extra], hostile)
+    err = _one_line_or_done(done, out)
+    if message is not None:
+        assert done.returncode == 2 and message in err, err
+    else:
+        assert done.returncode == 0, err

@@ -408,6 +408,36 @@ def test_a_work_folder_impasto_did_not_make_is_never_emptied(tmp_path, tiny_clip
     assert "--work" in capsys.readouterr().err and not out.exists()
 
 
+def test_outputs_that_would_fail_after_the_work_are_refused_before_it(tmp_path, tiny_clip, capsys):
+    clip, style = tiny_clip
+    fifo = tmp_path / "pipe.mp4"
+    os.mkfifo(fifo)  # MP4 is written by seeking back to its index
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(empty)
+    for output, words in ((fifo, "not a regular file"), (link, "is a link")):
+        assert main(["video", str(clip), str(style), "-o", str(output), "-q", *FAST]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("impasto: error: --output") and words in err and len(err.splitlines()) == 1, err
+    assert list(empty.iterdir()) == [] and not (tmp_path / "link.work").exists()
+
+
+def test_a_video_cut_short_says_so(tmp_path, moving, capsys):
+    path = tmp_path / "cut.mkv"
+    write_clip(path, [texture(48, 64, n) for n in range(24)], fps=12, audio=False)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # the header still says 2 s
+    style = tmp_path / "style.png"
+    cv2.imwrite(str(style), texture(64, 64, 5))
+    out = tmp_path / "out.gif"
+    assert main(["video", str(path), str(style), "-o", str(out), "-q", *FAST, "--long-term", "none"]) == 0
+    err = capsys.readouterr().err
+    with Image.open(out) as image:
+        frames = image.n_frames
+    assert f"ended after {frames} of its 24 frames" in err, err
+
+
 @pytest.mark.parametrize(
     ("make", "expected"),
     [

@@ -86,6 +86,19 @@ def _check(args: argparse.Namespace) -> None:
     args.long_term = long_term_gaps(args.long_term)
 
 
+def _check_memory(stylizer, recipe, size: tuple[int, int], painted) -> None:
+    """TooLarge (naming --size) when a frame of ``size`` does not fit the memory budget,
+    before any frame is decoded at that size: a stand-in frame, no memory of its own."""
+    import torch
+
+    from impasto.inputs import LoadedInputs
+    from impasto.schedule import plan
+
+    frame = torch.zeros(1, 3, 1, 1).expand(1, 3, *size)
+    loaded = LoadedInputs(frame, painted, None, None, [str(i) for i in range(len(painted))])
+    stylizer.memory_plan(loaded, recipe, plan(recipe, *size))
+
+
 def long_term_gaps(text: str) -> tuple[int, ...]:
     """``--long-term``: frame gaps from 2 to 30, comma-separated, or 'none'."""
     if text.strip().lower() in ("none", ""):
@@ -122,9 +135,10 @@ def main(args: argparse.Namespace) -> int:
         if str(style) == "-":
             raise ConfigError("style", "a video's paintings are files, not standard input")
     output = check_output(args.output, [*source.files, *styles])
-    painted = [load_image(s, name=str(s)) for s in styles]
     h0, w0 = source.size
     size = even_size(h0, w0, max(working_size(h0, w0, recipe)))
+    # each painting decoded no larger than it is used (a large one reduced, as stylize does)
+    painted = [load_image(s, name=str(s), needed=size[0] * size[1] * recipe.style_scale**2) for s in styles]
     fps = Fraction(args.fps).limit_denominator(1001) if args.fps is not None else source.fps
     if source.duration is not None and args.start >= source.duration:
         raise ConfigError("start", f"{args.start:g} s is past the end of {args.video} ({source.duration:.2f} s)")
@@ -153,6 +167,7 @@ def main(args: argparse.Namespace) -> int:
             weights_digest(stylizer.encoder),
         ),
     )
+    _check_memory(stylizer, recipe, size, painted)  # before the first frame is read at that size
     done_before = work.open()
     if work.discarded:
         say(f"impasto video: {work.path} held {work.discarded} frames painted with other settings; "
@@ -195,6 +210,9 @@ def main(args: argparse.Namespace) -> int:
         interrupted = True
     if not interrupted and read[0] == 0:
         raise ConfigError("start", f"{args.video} has no frames from {args.start:g} s on")
+    if not interrupted and total is not None and read[0] < total - 1:
+        say(f"impasto video: {args.video} ended after {read[0]} of its {total} frames (the file is cut short, "
+            "or says it is longer than it is); the video has the frames there were")  # fmt: skip
     pictures = work.frames()[: read[0]]  # a longer run before may have left more
     if not pictures:
         say("\nimpasto video: interrupted before the first frame was painted; nothing written")

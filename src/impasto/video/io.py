@@ -31,7 +31,14 @@ from PIL import Image
 
 from impasto.batch import IMAGE_SUFFIXES
 from impasto.errors import ConfigError, ImageError
-from impasto.imageio import _temporary_name, _write_atomically, check_output_path, load_image, tensor_to_pil
+from impasto.imageio import (
+    _temporary_name,
+    _write_atomically,
+    check_output_path,
+    header_size,
+    load_image,
+    tensor_to_pil,
+)
 
 #: Outputs written as video files; anything without a suffix is a folder of frames.
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv")
@@ -77,8 +84,7 @@ def open_source(spec: str) -> Source:
         pictures = tuple(sorted((p for p in names if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()), key=_natural))
         if not pictures:
             raise ConfigError("video", f"{spec}: holds no picture files")
-        first = load_image(pictures[0], name=str(pictures[0]))
-        h, w = first.shape[-2:]
+        h, w = header_size(pictures[0], oriented=True)  # the header only: a large picture is not decoded
         return Source(spec, None, pictures, (h, w), SEQUENCE_FPS, len(pictures) / float(SEQUENCE_FPS), 0, False)
     if not path.exists():
         raise ConfigError("video", f"{spec}: no such file")
@@ -151,11 +157,11 @@ def _timed_video(source: Source) -> Iterator[tuple[float, Callable[[], np.ndarra
             raise ImageError(f"{source.label}: cannot be decoded past this point ({_reason(exc)})") from None
 
 
-def _timed_pictures(source: Source) -> Iterator[tuple[float, Callable[[], np.ndarray]]]:
+def _timed_pictures(source: Source, size: tuple[int, int]) -> Iterator[tuple[float, Callable[[], np.ndarray]]]:
     for n, path in enumerate(source.pictures):
 
-        def picture(path: Path = path) -> np.ndarray:
-            return np.asarray(tensor_to_pil(load_image(path, name=str(path))))
+        def picture(path: Path = path) -> np.ndarray:  # a large picture decoded reduced, as stylize does
+            return np.asarray(tensor_to_pil(load_image(path, name=str(path), needed=size[0] * size[1])))
 
         yield n / float(source.fps), picture
 
@@ -166,7 +172,7 @@ def read_frames(
     """The frames of ``source`` from ``start`` for ``duration`` seconds (to the end when
     None) at ``fps``, each RGB uint8 at ``size``: for each output instant, the input frame
     on screen then (the last one that started at or before it)."""
-    timed = _timed_video(source) if source.path is not None else _timed_pictures(source)
+    timed = _timed_video(source) if source.path is not None else _timed_pictures(source, size)
     end = None if duration is None else start + duration
     step = 1.0 / float(fps)
     interval = 1.0 / float(source.fps)
@@ -204,9 +210,14 @@ def check_output(path: str, inputs: Sequence[Path]) -> Path:
     folder for the frames (new, or empty)."""
     target = Path(path)
     if target.suffix.lower() in (*VIDEO_SUFFIXES, GIF):
-        return check_output_path(target, inputs, suffixes=(*VIDEO_SUFFIXES, GIF))
+        checked = check_output_path(target, inputs, suffixes=(*VIDEO_SUFFIXES, GIF))
+        if os.path.exists(target) and not os.path.isfile(target):  # a pipe: a video file is written by seeking
+            raise ConfigError("output", f"{path}: is not a regular file; a video or GIF is written to a file")
+        return checked
     if target.suffix:
         raise ConfigError("output", f"{path}: must end in .mp4, .mov, .mkv or .gif, or name a folder for the frames")
+    if target.is_symlink():
+        raise ConfigError("output", f"{path}: is a link; the frames go to a new folder of that name")
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise ConfigError("output", f"{path}: exists and is not an empty folder; the frames go to a new folder")
     parent = target.parent if str(target.parent) else Path(".")
