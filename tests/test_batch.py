@@ -238,6 +238,17 @@ def test_a_manifest_that_cannot_be_written_is_one_line_before_any_work(folders, 
     assert list(out.glob("*.png")) == []
 
 
+def test_progress_lines_escape_file_names(folders, tmp_path):
+    photos, styles = folders
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    shutil.copy(photos / "orange.png", odd / "title\x1b]0;pwned\x07\nname.png")  # sets a terminal's title
+    code, err = _batch(odd, "--style", styles / "noise.png", "-o", tmp_path / "out", *TINY)
+    assert code == 0, err
+    assert "\x1b" not in err and "\x07" not in err and "1 picture into" in err, err
+    assert all(line.startswith(("impasto batch:", "[")) for line in err.splitlines()), err
+
+
 def test_the_manifest_survives_a_half_line(tmp_path):
     manifest = Manifest(tmp_path)
     manifest.append({"key": "a", "status": "done"})

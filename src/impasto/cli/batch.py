@@ -143,7 +143,8 @@ def main(args: argparse.Namespace) -> int:
     records = manifest.read()
     todo = [(item, key) for item, key in zip(items, keys, strict=True) if not manifest.done(item, key, records)]
     manifest.check_outputs(todo, records)
-    say(f"impasto batch: {len(items)} pictures into {outdir}: {len(items) - len(todo)} done before, "
+    where = one_line(str(outdir))
+    say(f"impasto batch: {_count(len(items), 'picture')} into {where}: {len(items) - len(todo)} done before, "
         f"{len(todo)} to paint")  # fmt: skip
     SIGNALS.check()
     if not todo:
@@ -173,7 +174,7 @@ def main(args: argparse.Namespace) -> int:
     say(f"impasto batch: {len(todo) - len(failed)} painted, {len(items) - len(todo)} done before, "
         f"{len(failed)} failed")  # fmt: skip
     for item, error in failed:
-        say(f"  failed: {item.photo} in {item.style}: {error}")
+        say(f"  failed: {one_line(str(item.photo))} in {one_line(str(item.style))}: {error}")
     return EXIT_FAILED if failed else 0
 
 
@@ -240,7 +241,7 @@ class _Batch:
             SIGNALS.check()
 
     def _head(self, item: Item) -> str:
-        return f"[{self.ended}/{self.total}] {item.output.name}"
+        return f"[{self.ended}/{self.total}] {one_line(item.output.name)}"
 
     def _ended(self, job_id: str) -> None:
         from impasto.jobs import JobState
@@ -272,7 +273,8 @@ class _Batch:
             status = self.runner.status(job_id)
             if status.state is JobState.RUNNING and status.progress:
                 item = self.jobs[job_id][0]
-                running.append(f"{item.output.name} {status.progress['step']}/{status.progress['total_steps']}")
+                name, progress = one_line(item.output.name), status.progress
+                running.append(f"{name} {progress['step']}/{progress['total_steps']}")
         done = self.ended - len(self.failed)
         now = ", ".join(running) or "…"
         return f"[{self.ended}/{self.total}] {done} done, {len(self.failed)} failed; painting {now}"
@@ -290,11 +292,15 @@ class _Batch:
             item, key, _ = self.jobs[job_id]
             if status.state is JobState.DONE:
                 self.manifest.append(_record(item, key, "partial", _painting_seconds(status), worker=status.worker))
-                say(f"\n{item.output.name}: interrupted; the picture so far is in {item.output}, "
-                    "a rerun paints it again")  # fmt: skip
+                name, where = one_line(item.output.name), one_line(str(item.output))
+                say(f"\n{name}: interrupted; the picture so far is in {where}, a rerun paints it again")
             else:
-                say(f"\n{item.output.name}: interrupted before its first step; nothing written")
+                say(f"\n{one_line(item.output.name)}: interrupted before its first step; nothing written")
         say(f"impasto batch: stopped after {self.ended} of {self.total}; run the same command to go on")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _painting_seconds(status: JobStatus) -> float:

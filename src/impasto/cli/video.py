@@ -22,7 +22,7 @@ from impasto.cli.options import add_style_options, build_recipe, build_runtime
 from impasto.cli.progress import clock
 from impasto.cli.signals import SIGNALS
 from impasto.config import PRESETS
-from impasto.errors import ConfigError
+from impasto.errors import ConfigError, one_line
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -99,6 +99,11 @@ def _check_memory(stylizer, recipe, size: tuple[int, int], painted) -> None:
     stylizer.memory_plan(loaded, recipe, plan(recipe, *size))
 
 
+def _rate(fps: Fraction | float) -> str:
+    """Frames a second as a person writes them: 25, 29.97, 1000 (not 1e+03)."""
+    return f"{round(float(fps), 2):g}"
+
+
 def long_term_gaps(text: str) -> tuple[int, ...]:
     """``--long-term``: frame gaps from 2 to 30, comma-separated, or 'none'."""
     if text.strip().lower() in ("none", ""):
@@ -170,11 +175,11 @@ def main(args: argparse.Namespace) -> int:
     _check_memory(stylizer, recipe, size, painted)  # before the first frame is read at that size
     done_before = work.open()
     if work.discarded:
-        say(f"impasto video: {work.path} held {work.discarded} frames painted with other settings; "
+        say(f"impasto video: {one_line(str(work.path))} held {work.discarded} frames painted with other settings; "
             "they are painted again")  # fmt: skip
-    say(f"impasto video: {args.video} ({w0}x{h0}, {float(source.fps):.3g} fps) -> {output}: "
-        f"{size[1]}x{size[0]} at {float(fps):.3g} fps, {total if total is not None else '?'} frames"
-        + (f", {done_before} painted before (in {work.path})" if done_before else ""))  # fmt: skip
+    say(f"impasto video: {one_line(args.video)} ({w0}x{h0}, {_rate(source.fps)} fps) -> {one_line(str(output))}: "
+        f"{size[1]}x{size[0]} at {_rate(fps)} fps, {total if total is not None else '?'} frames"
+        + (f", {done_before} painted before (in {one_line(str(work.path))})" if done_before else ""))  # fmt: skip
     SIGNALS.check()
     painter = FramePainter(stylizer, recipe, painted, [str(s) for s in styles], settings)
     tty = not args.quiet and sys.stderr is not None and sys.stderr.isatty()
@@ -211,8 +216,8 @@ def main(args: argparse.Namespace) -> int:
     if not interrupted and read[0] == 0:
         raise ConfigError("start", f"{args.video} has no frames from {args.start:g} s on")
     if not interrupted and total is not None and read[0] < total - 1:
-        say(f"impasto video: {args.video} ended after {read[0]} of its {total} frames (the file is cut short, "
-            "or says it is longer than it is); the video has the frames there were")  # fmt: skip
+        say(f"impasto video: {one_line(args.video)} ended after {read[0]} of its {total} frames (the file is cut "
+            "short, or says it is longer than it is); the video has the frames there were")  # fmt: skip
     pictures = work.frames()[: read[0]]  # a longer run before may have left more
     if not pictures:
         say("\nimpasto video: interrupted before the first frame was painted; nothing written")
@@ -220,10 +225,10 @@ def main(args: argparse.Namespace) -> int:
     with SIGNALS.held():
         write_output(pictures, output, fps, source, args.start, len(pictures) / float(fps))
         if interrupted:
-            say(f"\nimpasto video: interrupted; {len(pictures)} frames written to {output}; "
-                f"run the same command to go on (the frames are kept in {work.path})")  # fmt: skip
+            say(f"\nimpasto video: interrupted; {len(pictures)} frames written to {one_line(str(output))}; "
+                f"run the same command to go on (the frames are kept in {one_line(str(work.path))})")  # fmt: skip
             return SIGNALS.exit_code()
-        say(f"impasto video: {len(pictures)} frames written to {output}")
+        say(f"impasto video: {len(pictures)} frames written to {one_line(str(output))}")
         if not args.keep_frames and args.work is None:
             work.remove()
     return 0
