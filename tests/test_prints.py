@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from impasto import cli
+from impasto.config import PRESETS
 from impasto.errors import ConfigError
 from impasto.imageio import save_image, srgb_icc
 from impasto.prints import paper_mm, print_pixels, to_uint16, write_png16, write_tiff16
@@ -144,6 +145,28 @@ def test_a_print_too_large_for_the_memory_names_the_dpi_that_fits(pair, tmp_path
     assert line.startswith("impasto: error: --print: A3 at 300 dpi: a 4961x3307 run needs about"), line
     fits = int(line.split("at most --dpi ")[1].split()[0])
     assert 30 < fits < 300
+    assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize("paper", ["A4", "A3"])
+def test_the_dpi_advised_under_a_memory_budget_is_one_the_planner_accepts(pair, tmp_path, paper):
+    from impasto.engine.stylizer import Stylizer
+    from impasto.imageio import header_size
+    from impasto.inputs import Inputs
+    from impasto.prints import print_pixels
+    from impasto.runtime import Runtime
+
+    photo, painting = pair
+    code, err = _stylize(photo, painting, "-o", tmp_path / "out.png", "--print", paper, "--max-memory", "1G", "-q")
+    line = err.strip().splitlines()[-1]
+    assert code == 2 and line.startswith(f"impasto: error: --print: {paper} at 300 dpi: a "), err
+    assert "--size" not in line and "--pixels" not in line, line  # --print refuses both
+    printed = err.strip().splitlines()[0]  # the print line and the error say the same pixels
+    assert printed.split(": ")[-1].split()[0] == line.split(": a ")[1].split()[0], err
+    advice = int(line.split("at most --dpi ")[1].split()[0])
+    size = max(print_pixels(paper, advice, header_size(photo)))
+    stylizer = Stylizer(Runtime(max_memory="1G", device="cpu"))
+    stylizer.plan(Inputs.of(photo, [painting]), PRESETS["default"].replace(size=size))  # fits: no TooLarge
     assert not (tmp_path / "out.png").exists()
 
 

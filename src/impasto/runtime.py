@@ -27,6 +27,7 @@ import torch
 from impasto.config import setting
 from impasto.errors import ConfigError
 from impasto.model.encoder import Encoder
+from impasto.model.layers import MIN_SIDE
 from impasto.objective.losses import QUANTILE_BINS
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -355,12 +356,14 @@ HISTORIES = (30, 20, 10, 5)
 class TooLarge(ConfigError):
     """A run that does not fit the memory there is: ``need`` and ``have`` in bytes."""
 
-    def __init__(self, field: str, message: str, need: int, have: int) -> None:
+    def __init__(self, field: str, message: str, need: int, have: int, fitting: tuple[int, int] | None = None) -> None:
         super().__init__(field, message)
         self.need, self.have = need, have
+        self.fitting = fitting
+        """``(h, w)`` of the largest picture of this shape the planner finds fits (None: not asked)."""
 
-    def __reduce__(self) -> tuple[type, tuple[str, str, int, int]]:  # type: ignore[override]
-        return (type(self), (self.field, self.reason, self.need, self.have))
+    def __reduce__(self) -> tuple[type, tuple[str, str, int, int, tuple[int, int] | None]]:  # type: ignore[override]
+        return (type(self), (self.field, self.reason, self.need, self.have, self.fitting))
 
 
 @dataclass(frozen=True)
@@ -444,14 +447,21 @@ def check_memory(
                     return MemoryPlan(candidate, have, history=None if pairs == history else pairs)
     least = (histories or [history])[-1]
     tiled = tiled_need(size, least, TILE_SIZES[-1])
-    # The largest picture of this shape that would fit, as the message's suggestion.
+
+    # The largest picture of this shape that would fit, as the message's suggestion: as
+    # this planner would take it, whole (with the full history) or in the smallest tiles.
+    def fits(at: tuple[int, int]) -> bool:
+        if estimate_bytes(encoder, at, low, optimizer, layers, history) + extra <= have:
+            return True
+        return max(at) > TILE_SIZES[-1] and tiled_need(at, least, TILE_SIZES[-1]) <= have
+
     low_side, high_side = 0.0, 1.0
     for _ in range(30):
         middle = (low_side + high_side) / 2
         at = (max(1, round(size[0] * middle)), max(1, round(size[1] * middle)))
-        fits = min(need, tiled_need(at, least, TILE_SIZES[-1])) <= have if max(at) > TILE_SIZES[-1] else True
-        low_side, high_side = (middle, high_side) if fits else (low_side, middle)
-    fitting = (round(size[0] * low_side), round(size[1] * low_side))
+        low_side, high_side = (middle, high_side) if fits(at) else (low_side, middle)
+    largest = (int(size[0] * low_side), int(size[1] * low_side))
+    fitting = largest if min(largest) >= MIN_SIDE else None
     hint = " or `optimizer` adam (no L-BFGS history)" if optimizer == "lbfgs" else ""
     style = f" (a style image at {style_pixels:,} px included)" if style_pixels > size[0] * size[1] else ""
     where = f"the budget of {gigabytes(have)}" if budget is not None and have == budget else (
@@ -459,8 +469,10 @@ def check_memory(
     raise TooLarge(
         field,
         f"a {size[1]}x{size[0]} run needs about {gigabytes(min(need, tiled))} of memory{style}, even in "
-        f"{TILE_SIZES[-1]} px tiles, and there is {where}; a {fitting[1]}x{fitting[0]} picture would fit: use a "
-        f"smaller `size` or `pixels`, or `style_scale`{hint}",
+        f"{TILE_SIZES[-1]} px tiles, and there is {where}; "
+        + (f"a {fitting[1]}x{fitting[0]} picture would fit: " if fitting else "no picture fits: ")
+        + f"use a smaller `size` or `pixels`, or `style_scale`{hint}",
         min(need, tiled),
         have,
+        fitting,
     )

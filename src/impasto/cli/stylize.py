@@ -19,8 +19,9 @@ from impasto.engine.events import Previews, Progress
 from impasto.errors import ConfigError, ImageError
 from impasto.imageio import STDIO, check_bit_depth, check_output_path, header_size, save_image, save_text
 from impasto.inputs import Inputs, load_inputs
-from impasto.prints import DEFAULT_DPI, FROM_STEPS, check_dpi, continued, print_pixels
+from impasto.prints import DEFAULT_DPI, DPI_RANGE, FROM_STEPS, check_dpi, continued, print_pixels
 from impasto.runtime import Runtime, TooLarge
+from impasto.schedule import plan as plan_schedule
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -196,6 +197,17 @@ def _from_preview(args: argparse.Namespace, recipe: StyleConfig) -> StyleConfig:
         raise ConfigError("from", f"{args.preview} {error.reason}{hint}") from None
 
 
+def _fitting_dpi(paper: str, dpi: float, photo: tuple[int, int], fitting: tuple[int, int] | None) -> int | None:
+    """The highest whole dpi whose print is no larger than ``fitting``, the largest picture
+    the memory planner found fits (None when no dpi of at least the lowest accepted does)."""
+    if fitting is None:
+        return None
+    advice = int(dpi * max(fitting) / max(print_pixels(paper, dpi, photo)))
+    while advice >= DPI_RANGE[0] and max(print_pixels(paper, advice, photo)) > max(fitting):
+        advice -= 1
+    return advice if advice >= DPI_RANGE[0] else None
+
+
 def _print_recipe(args: argparse.Namespace, recipe: StyleConfig, dpi: float | None) -> tuple[StyleConfig, float]:
     """The recipe sized for ``--print`` at ``--dpi`` (default 300), from the photo's shape."""
     if args.size is not None or args.pixels is not None:
@@ -205,9 +217,12 @@ def _print_recipe(args: argparse.Namespace, recipe: StyleConfig, dpi: float | No
     if Path(str(args.output)).suffix.lower() == ".webp":
         raise ConfigError("print", f"{args.output}: a WebP file holds no print resolution; write .png, .jpg or .tiff")
     dpi = DEFAULT_DPI if dpi is None else dpi
-    h, w = print_pixels(args.paper, dpi, header_size(args.content, oriented=True))
+    photo = header_size(args.content, oriented=True)
+    h, w = print_pixels(args.paper, dpi, photo)
+    recipe = recipe.replace(size=max(h, w), pixels=None)
+    h, w = plan_schedule(recipe, *photo).final  # the pixels the run paints, as its messages say them
     _say(f"impasto: {args.paper} at {dpi:g} dpi: {w}x{h} px ({w / dpi * 2.54:.1f} x {h / dpi * 2.54:.1f} cm)")
-    return recipe.replace(size=max(h, w), pixels=None), dpi
+    return recipe, dpi
 
 
 def main(args: argparse.Namespace) -> int:
@@ -247,9 +262,16 @@ def main(args: argparse.Namespace) -> int:
     except TooLarge as exc:
         if args.paper is None or dpi is None:
             raise
-        fits = int(dpi * math.sqrt(exc.have / exc.need) * 0.95)
-        raise ConfigError("print", f"{args.paper} at {dpi:g} dpi: {exc.reason.split('; use')[0]}; at most "
-                          f"--dpi {fits} fits, or a smaller paper") from None  # fmt: skip
+        photo = header_size(args.content, oriented=True)
+        advice = _fitting_dpi(args.paper, dpi, photo, exc.fitting)
+        what = exc.reason.split("; ")[0]  # not its advice: --print refuses --size and --pixels
+        if advice:
+            hint = f"at most --dpi {advice} fits, or a smaller paper"
+        elif exc.fitting is None:
+            hint = "no print fits in it: raise --max-memory" if args.max_memory else "no print fits in it"
+        else:
+            hint = "choose a smaller paper"
+        raise ConfigError("print", f"{args.paper} at {dpi:g} dpi: {what}; {hint}") from None
     if code == 0:
         print(f"wrote {output}", file=sys.stderr if str(output) == STDIO else sys.stdout)
     return code
