@@ -197,3 +197,33 @@ def test_a_batch_on_two_workers_stopped_midway_is_finished_by_a_rerun_with_the_s
     for line in (json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()):
         final[line["key"]] = line["status"]
     assert list(final.values()) == ["done"] * 6
+
+
+def test_workers_are_bounded_by_the_pictures_and_the_memory_and_start_when_needed(folders, tmp_path):
+    import multiprocessing
+
+    from impasto.jobs.pool import fit_workers
+    from impasto.runtime import Runtime
+
+    photos, styles = folders
+    code, err = _batch(photos, "--style", styles, "-o", tmp_path / "a", "--workers", "100000", "-q")
+    assert code == 2 and "--workers: must be from 1 to 256, got 100000" in err and err.count("\n") == 1, err
+    # one picture: one worker, however many were asked
+    code, err = _batch(photos / "orange.png", "--style", styles / "noise.png", "-o", tmp_path / "b",
+                       "--size", "32", "--steps", "3", "-q", "--workers", "4")  # fmt: skip
+    assert code == 0 and "painting in this process" in err, err
+    # memory for two workers and their jobs, four asked
+    from impasto.jobs.pool import WORKER_IDLE_BYTES
+
+    each = WORKER_IDLE_BYTES + 2**30
+    fits, line = fit_workers(4, 2**30, have=2 * each + 2**20)
+    assert fits == 2 and line is not None and line.startswith("4 workers asked, 2 fit in the memory there is")
+    assert fit_workers(2, 2**30, have=2 * each + 2**20) == (2, None)
+    assert fit_workers(4, 2**30, have=each // 2)[0] == 1  # one worker always: the batch's own needs tell
+    # workers nobody needs hold no memory: three asked, none started until a job is there
+    runner = ProcessRunner(Runtime(device="cpu"), workers=3)
+    try:
+        time.sleep(4)
+        assert len(multiprocessing.active_children()) <= 1
+    finally:
+        runner.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import os
 import sys
 import time
@@ -35,6 +36,7 @@ from impasto.errors import ConfigError, ImpastoError, one_line
 from impasto.imageio import check_folder
 
 if TYPE_CHECKING:  # torch is imported once the options are checked, not to build the parser
+    from impasto.config import StyleConfig
     from impasto.jobs.base import Job, JobStatus, QueueRunner
     from impasto.model.encoder import Encoder
     from impasto.runtime import Runtime
@@ -119,8 +121,10 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError("masks", "apply to one picture; a batch paints whole photos")
     if args.init not in (None, "content", "noise"):
         raise ConfigError("init", "a start image applies to one picture; a batch starts from content or noise")
-    if args.workers is not None and args.workers < 1:
-        raise ConfigError("workers", f"must be at least 1, got {args.workers}")
+    from impasto.jobs.pool import MAX_WORKERS
+
+    if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
+        raise ConfigError("workers", f"must be from 1 to {MAX_WORKERS}, got {args.workers}")
     recipe = build_recipe(args)
     runtime = build_runtime(args)
     outdir = check_folder(args.output, "output")
@@ -154,7 +158,7 @@ def main(args: argparse.Namespace) -> int:
 
     manifest.append(*(_record(item, key, "started", 0.0) for item, key in todo))  # claimed before written
     threads = torch.get_num_threads()  # put back at the end (a caller in-process keeps its own)
-    runner, figures_on = _runner(args, runtime, encoder, len(todo))
+    runner, figures_on = _runner(args, runtime, encoder, len(todo), recipe)
     say(f"impasto batch: {_workers_text(runner)}")
     batch = _Batch(runner, manifest, figures_on, len(todo), quiet=args.quiet)
     try:
@@ -178,15 +182,20 @@ def main(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else 0
 
 
-def _runner(args: argparse.Namespace, runtime: Runtime, encoder: Encoder, count: int) -> tuple[QueueRunner, Encoder]:
+def _runner(
+    args: argparse.Namespace, runtime: Runtime, encoder: Encoder, count: int, recipe: StyleConfig
+) -> tuple[QueueRunner, Encoder]:
     """The runner the options ask for, and the network that scores the pictures here."""
     never = float("inf")  # a batch shows step numbers, not previews
+    asked = None if args.workers is None else min(args.workers, count)  # no worker without a picture
+    if asked is not None and asked > 1 and (args.ray is None or args.ray == LOCAL_RAY):
+        asked = _fitting(asked, encoder, recipe)
     if args.ray is not None:
         from impasto.jobs.ray_runner import RayRunner
 
         address = None if args.ray == LOCAL_RAY else args.ray
-        return RayRunner(runtime, address=address, workers=args.workers, preview_seconds=never), encoder
-    workers = min(args.workers or 1, count)
+        return RayRunner(runtime, address=address, workers=asked, preview_seconds=never), encoder
+    workers = asked or 1
     if workers == 1:
         from impasto.engine.stylizer import Stylizer
         from impasto.jobs import LocalRunner
@@ -199,6 +208,20 @@ def _runner(args: argparse.Namespace, runtime: Runtime, encoder: Encoder, count:
 
     torch.set_num_threads(1)  # this process only scores pictures; the workers have the cores
     return ProcessRunner(runtime, workers=workers, preview_seconds=never), encoder
+
+
+def _fitting(asked: int, encoder: Encoder, recipe: StyleConfig) -> int:
+    """As many of ``asked`` workers as this machine's memory holds, each with the network
+    and a picture of the recipe's size; said when fewer."""
+    from impasto.jobs.pool import fit_workers
+    from impasto.runtime import estimate_bytes
+
+    side = recipe.size or round(math.sqrt(recipe.pixels or 512**2))
+    job = estimate_bytes(encoder, (side, side), False, recipe.optimizer)
+    workers, line = fit_workers(asked, job)
+    if line:
+        say(f"impasto batch: {line}")
+    return workers
 
 
 def _workers_text(runner: QueueRunner) -> str:

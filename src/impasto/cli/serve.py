@@ -118,8 +118,14 @@ def main(args: argparse.Namespace) -> int:
         probe.unlink()
     except OSError as exc:
         raise ImpastoError(f"--data-dir: {data}: cannot write there ({exc.strerror or exc})") from None
-    if args.workers is not None and args.workers < 1:
-        raise ImpastoError(f"--workers: must be at least 1, got {args.workers}")
+    from impasto.jobs.pool import MAX_WORKERS, fit_workers
+
+    if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
+        raise ImpastoError(f"--workers: must be from 1 to {MAX_WORKERS}, got {args.workers}")
+    if args.workers and args.workers > 1 and args.ray in (None, "local"):
+        args.workers, line = fit_workers(args.workers, 0)  # the pictures' sizes are not known yet
+        if line:
+            print(f"impasto serve: {line}", file=sys.stderr)
     if args.ray is not None:
         from impasto.jobs.ray_runner import require_ray
 
