@@ -227,3 +227,30 @@ def test_workers_are_bounded_by_the_pictures_and_the_memory_and_start_when_neede
         assert len(multiprocessing.active_children()) <= 1
     finally:
         runner.close()
+
+
+def test_a_ray_address_with_nothing_behind_it_is_one_line_within_seconds(folders, tmp_path):
+    pytest.importorskip("ray", reason="pip install 'impasto[ray]'")
+    photos, styles = folders
+    for address in ("127.0.0.1:9", "ray://127.0.0.1:9"):
+        started = time.monotonic()
+        code, err = _batch(photos, "--style", styles, "-o", tmp_path / "out", "-q", "--ray", address)
+        last = err.strip().splitlines()[-1]
+        assert code == 2 and last.startswith(f"impasto: error: --ray: {address}: nothing answers there"), err
+        assert "joining the Ray cluster at" in err and time.monotonic() - started < 60, err
+        assert not list((tmp_path / "out").glob("*.png"))
+
+
+def test_job_folders_of_actors_that_are_gone_are_removed(tmp_path):
+    from impasto.jobs.ray_runner import JOB_FOLDER, remove_stale_job_folders
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = tmp_path / f"{JOB_FOLDER}{gone.pid}-abc"
+    live = tmp_path / f"{JOB_FOLDER}{os.getpid()}-def"
+    other = tmp_path / "impasto-job-notapid-x"
+    for folder in (stale, live, other):
+        folder.mkdir()
+        (folder / "photo.png").write_bytes(b"a copy of someone's photo")
+    assert remove_stale_job_folders(str(tmp_path)) == 1
+    assert not stale.exists() and live.exists() and other.exists()

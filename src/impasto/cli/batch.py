@@ -191,9 +191,10 @@ def _runner(
     if asked is not None and asked > 1 and (args.ray is None or args.ray == LOCAL_RAY):
         asked = _fitting(asked, encoder, recipe)
     if args.ray is not None:
-        from impasto.jobs.ray_runner import RayRunner
+        from impasto.jobs.ray_runner import RayRunner, exposure
 
         address = None if args.ray == LOCAL_RAY else args.ray
+        say(f"impasto batch: {exposure(address)}")
         return RayRunner(runtime, address=address, workers=asked, preview_seconds=never), encoder
     workers = asked or 1
     if workers == 1:

@@ -85,9 +85,10 @@ def bind(host: str, port: int) -> socket.socket:
 def _runner(args: argparse.Namespace, runtime: Runtime) -> Runner:
     """The studio's runner: jobs in this process, in worker processes, or on Ray actors."""
     if args.ray is not None:
-        from impasto.jobs.ray_runner import RayRunner
+        from impasto.jobs.ray_runner import RayRunner, exposure
 
         address = None if args.ray == "local" else args.ray
+        print(f"impasto serve: {exposure(address)}", file=sys.stderr)
         return RayRunner(runtime, address=address, workers=args.workers, preview_seconds=1.0)
     if args.workers and args.workers > 1:
         from impasto.jobs.pool import ProcessRunner

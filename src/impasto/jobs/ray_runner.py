@@ -49,6 +49,78 @@ def require_ray() -> Any:
     return ray
 
 
+#: The start of an actor's job folder's name, then the actor's pid.
+JOB_FOLDER = "impasto-job-"
+
+
+def remove_stale_job_folders(folder: str | None = None) -> int:
+    """Remove this user's job folders whose actor process is gone (killed with its
+    driver, its node restarted); how many were removed."""
+    import shutil
+
+    removed = 0
+    base = Path(folder or tempfile.gettempdir())
+    for path in base.glob(f"{JOB_FOLDER}*-*"):
+        pid = path.name[len(JOB_FOLDER) :].split("-")[0]
+        try:
+            if not pid.isdigit() or path.stat().st_uid != os.getuid() or _alive(int(pid)):
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def exposure(address: str | None) -> str:
+    """What running on Ray opens to the network, in one line for the person who asked."""
+    if address is None:
+        return (
+            "a local Ray runtime listens on this machine's network addresses without authentication (Ray cannot "
+            "be told to use loopback only); on a shared network, paint with --workers instead of --ray"
+        )
+    return (
+        f"joining the Ray cluster at {address}: its machines get copies of the photos and paintings, and anyone "
+        "who can reach its head can run code on them"
+    )
+
+
+#: How long joining a cluster waits for its address to answer (seconds).
+REACH_SECONDS = 5.0
+
+
+def reach(address: str) -> None:
+    """ConfigError naming ``--ray`` in one line, within seconds, when nothing answers at a
+    cluster's ``host:port`` (``ray://host:port`` too): Ray itself retries for minutes."""
+    import socket
+
+    target = address.removeprefix("ray://")
+    host, colon, port = target.rpartition(":")
+    if not colon or not port.isdigit() or not host:
+        raise ConfigError("ray", f"{address}: not a cluster address (host:port, ray://host:port or auto)")
+    if address.startswith("ray://"):
+        try:
+            import grpc  # type: ignore[import-untyped]  # noqa: F401  (Ray's client needs it)
+        except ImportError:
+            raise ConfigError("ray", f"{address}: Ray's client needs grpcio: {INSTALL}") from None
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_SECONDS):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or "no answer"
+        raise ConfigError("ray", f"{address}: nothing answers there ({reason}); is the cluster running?") from None
+
+
 class RayRunner(PoolRunner):
     """Jobs painted by Ray actors. ``address``: a running cluster to join (``auto`` or
     ``ray://host:port``); None starts a local Ray runtime on this machine's cores, ended
@@ -73,6 +145,8 @@ class RayRunner(PoolRunner):
             raise ConfigError("cores", f"must be at least 1, got {cores}")
         self.runtime = runtime or Runtime()
         self._owns = not ray.is_initialized()
+        if self._owns and address not in (None, "auto"):
+            reach(address)
         if self._owns:
             handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
             try:
@@ -252,6 +326,7 @@ def _actor_class(ray: Any) -> Any:
         def __init__(self, runtime: Runtime, cores: int, store: Any) -> None:
             import socket
 
+            remove_stale_job_folders()  # left by actors killed mid-job: copies of users' photos
             self._painter = Painter(runtime, cores)
             self._painter.stylizer.statistics_store = _StoreClient(ray, store)
             self._where = f"{socket.gethostname()} (pid {os.getpid()}, {self._describe()})"
@@ -280,7 +355,7 @@ def _actor_class(ray: Any) -> Any:
                     self._events.append(event)
                     return self._stop
 
-            with tempfile.TemporaryDirectory(prefix="impasto-job-") as folder:
+            with tempfile.TemporaryDirectory(prefix=f"{JOB_FOLDER}{os.getpid()}-") as folder:
                 landed, names = land(job, folder)
                 try:
                     return self._painter.paint(landed, preview_seconds, report)
