@@ -195,3 +195,67 @@ def test_extreme_values_in_real_steps_are_a_run_or_one_line(pictures, option, va
     assert code in (0, 2) and "Traceback" not in err, (code, err)
     if code == 2:
         assert err.strip().count("\n") == 0, err
+
+
+# -- batch, video and print options ------------------------------------------------------------
+
+PAPERS = st.text(max_size=12) | st.sampled_from(["A4", "a3", "8x10in", "0x0cm", "1e9x1mm", "9" * 400 + "x1cm", "x"])
+NAMES = st.text(max_size=16) | st.sampled_from(["{photo}.png", "{photo}.{ext}", "{n}", "{size}", "{photo", "../x"])
+
+
+@pytest.fixture(scope="module")
+def clip(pictures):
+    av = pytest.importorskip("av", reason="pip install 'impasto[video]'")
+    import numpy as np
+
+    path = pictures / "clip.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=12)
+        stream.height, stream.width, stream.pix_fmt = 24, 32, "yuv420p"
+        for n in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((24, 32, 3), 60 * n, np.uint8), format="rgb24")
+            frame.pts = n
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_any_batch_video_or_print_option_is_a_run_or_one_error_line(pictures, clip, data, tmp_path_factory):
+    """Every numeric option of batch and video (not --workers: it starts processes, and
+    has its own test), batch's --name and --format, and --print's paper: exit 0 or 2,
+    one error line, never a traceback. The painting is a blank picture, as above."""
+    from unittest import mock
+
+    import torch
+
+    import impasto.engine.stylizer as stylizer_module
+
+    out = tmp_path_factory.mktemp("out")
+    command = data.draw(st.sampled_from(["batch", "video", "print"]))
+    photo, painting = str(pictures / "photo.png"), str(pictures / "painting.png")
+    if command == "print":
+        paper, dpi = data.draw(PAPERS), data.draw(NUMBERS)
+        args = ["stylize", photo, painting, "-o", str(out / "p.png"), "-q", "--steps", "1", f"--print={paper}",
+                f"--dpi={dpi}", "--max-memory", "2G"]  # fmt: skip
+    else:
+        options = [o for o in _numeric_options(command) if o != "--workers"]
+        option, value = data.draw(st.sampled_from(options)), data.draw(NUMBERS)
+        if command == "batch":
+            args = ["batch", photo, "--style", painting, "-o", str(out / "b"), "-q", "--size", "32", "--steps", "1",
+                    f"{option}={value}", f"--name={data.draw(NAMES)}",
+                    f"--format={data.draw(st.sampled_from(['png', 'jpg', 'webp', 'tiff']))}"]  # fmt: skip
+        else:
+            args = ["video", str(clip), painting, "-o", str(out / "v.gif"), "-q", "--size", "32", "--steps", "1",
+                    "--warm-steps", "1", f"{option}={value}"]  # fmt: skip
+    blank = lambda plan, *_: torch.zeros(1, 3, *plan.schedule.final)  # noqa: E731
+    with mock.patch.object(stylizer_module, "paint", blank):
+        code, err = _cli(args)
+    assert code in (0, 2), (args, code, err)
+    assert "Traceback" not in err, err
+    if code == 2:
+        errors = [line for line in err.strip().splitlines() if "error" in line]
+        assert len(errors) == 1 and errors[0] == err.strip().splitlines()[-1], err

@@ -365,8 +365,8 @@ def validate(config: StyleConfig) -> None:
         side = getattr(config, field)
         if side is not None:
             _positive_int(field, side)
-            if side < MIN_SIDE:
-                raise ConfigError(field, f"must be at least {MIN_SIDE} px, got {side}")
+            if not MIN_SIDE <= side <= MAX_SIDE:
+                raise ConfigError(field, f"must be from {MIN_SIDE} to {MAX_SIDE} px, got {_short(side)}")
     if config.scales is not None:
         _positive_int("scales", config.scales)
         if config.scales > MAX_SCALES:
