@@ -254,3 +254,47 @@ def test_job_folders_of_actors_that_are_gone_are_removed(tmp_path):
         (folder / "photo.png").write_bytes(b"a copy of someone's photo")
     assert remove_stale_job_folders(str(tmp_path)) == 1
     assert not stale.exists() and live.exists() and other.exists()
+
+
+def _listening_beyond_loopback() -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket listening on an address other than loopback."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, state = fields[1], fields[3]
+            if state != "0A":  # LISTEN
+                continue
+            address, port = local.split(":")
+            loopback = (
+                address.endswith("7F")  # 127.x.x.x, little-endian
+                or address == "00000000000000000000000001000000"  # ::1
+                or address.endswith("0100007F")  # ::ffff:127.0.0.1
+            )
+            if not loopback:
+                found.add((address, int(port, 16)))
+    return found
+
+
+def test_a_local_ray_runtime_listens_on_loopback_only():
+    pytest.importorskip("ray", reason="pip install 'impasto[ray]'")
+    if not Path("/proc/net/tcp").exists():
+        pytest.skip("the listening sockets are read from Linux's /proc")
+    from impasto.jobs.ray_runner import RayRunner
+    from impasto.runtime import Runtime
+
+    before = _listening_beyond_loopback()
+    runner = RayRunner(Runtime(device="cpu"), workers=1, preview_seconds=float("inf"))
+    try:
+        deadline = time.monotonic() + 60
+        while not runner._started and time.monotonic() < deadline:  # the first actor is up
+            time.sleep(0.2)
+        time.sleep(2)
+        opened = _listening_beyond_loopback() - before
+    finally:
+        runner.close()
+    assert opened == set(), f"Ray listens beyond loopback: {sorted(opened)}"

@@ -20,6 +20,7 @@ import os
 import signal
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -82,13 +83,39 @@ def _alive(pid: int) -> bool:
     return True
 
 
+#: Ray's switch for single-machine runtimes (on by default on macOS and Windows): the node's
+#: address is then 127.0.0.1, and its servers listen there only.
+SINGLE_MACHINE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+@contextlib.contextmanager
+def _loopback_only(local: bool) -> Iterator[None]:
+    """A local runtime started inside listens on loopback only: its GCS, raylet and
+    workers (which inherit the setting), and no agent on the machine's LAN address. Ray
+    otherwise binds every interface, and its GCS has no authentication."""
+    if not local:
+        yield
+        return
+    import ray._private.ray_constants as constants
+
+    before, flag = os.environ.get(SINGLE_MACHINE), getattr(constants, "ENABLE_RAY_CLUSTER", None)
+    os.environ[SINGLE_MACHINE] = "0"
+    constants.ENABLE_RAY_CLUSTER = False  # read when the node's address is chosen
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(SINGLE_MACHINE, None)
+        else:
+            os.environ[SINGLE_MACHINE] = before
+        if flag is not None:
+            constants.ENABLE_RAY_CLUSTER = flag
+
+
 def exposure(address: str | None) -> str:
     """What running on Ray opens to the network, in one line for the person who asked."""
     if address is None:
-        return (
-            "a local Ray runtime listens on this machine's network addresses without authentication (Ray cannot "
-            "be told to use loopback only); on a shared network, paint with --workers instead of --ray"
-        )
+        return "a local Ray runtime, listening on this machine's loopback only"
     return (
         f"joining the Ray cluster at {address}: its machines get copies of the photos and paintings, and anyone "
         "who can reach its head can run code on them"
@@ -150,13 +177,14 @@ class RayRunner(PoolRunner):
         if self._owns:
             handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
             try:
-                ray.init(
-                    address=address,
-                    include_dashboard=False,
-                    log_to_driver=False,
-                    logging_level="ERROR",
-                    configure_logging=True,
-                )
+                with _loopback_only(address is None):
+                    ray.init(
+                        address=address,
+                        include_dashboard=False,
+                        log_to_driver=False,
+                        logging_level="ERROR",
+                        configure_logging=True,
+                    )
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 where = address or "a local Ray runtime"
                 raise ConfigError("ray", f"cannot start or join {where}: {str(exc).splitlines()[0]}") from None
