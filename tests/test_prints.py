@@ -17,7 +17,8 @@ from impasto import cli
 from impasto.config import PRESETS
 from impasto.errors import ConfigError
 from impasto.imageio import save_image, srgb_icc
-from impasto.prints import paper_mm, print_pixels, to_uint16, write_png16, write_tiff16
+from impasto.prints import paper_mm, print_pixels
+from impasto.sixteen import to_uint16, write_png16, write_tiff16
 
 
 def test_a_paper_is_turned_as_the_photo_is_and_keeps_its_shape():

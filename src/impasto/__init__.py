@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from impasto._lazy import lazy_exports
-
-__version__ = "0.2.0"
+from impasto._version import __version__
 
 #: Public name -> the module that defines it.
 _HOMES = {

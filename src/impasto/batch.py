@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from impasto import __version__
+from impasto._version import __version__
 from impasto.config import StyleConfig
 from impasto.digest import digest
 from impasto.errors import ConfigError

@@ -33,8 +33,8 @@ import torch.nn.functional as F
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError, features
 from torch import Tensor
 
+from impasto.config import MIN_SIDE
 from impasto.errors import ConfigError, ImageError
-from impasto.model.layers import MIN_SIDE
 
 #: Largest image accepted, in pixels (Pillow's own default guard is 89 Mpx).
 MAX_PIXELS = 100_000_000
@@ -476,7 +476,7 @@ def _to_stdout(data: bytes) -> None:
 
 
 def _save_16(image: Tensor | Image.Image, path: str | os.PathLike, inputs: Iterable[object], dpi: float | None) -> Path:
-    from impasto.prints import to_uint16, write_png16, write_tiff16
+    from impasto.sixteen import to_uint16, write_png16, write_tiff16
 
     if not isinstance(image, Tensor):
         raise ImageError(f"{path}: 16 bits per channel are written from a tensor, not an 8-bit Pillow image")

@@ -17,7 +17,8 @@ import warnings
 from collections.abc import Sequence
 from typing import NoReturn
 
-from impasto import __version__
+from impasto._version import __version__
+from impasto.cli.console import say
 from impasto.cli.signals import SIGNALS
 from impasto.errors import ConfigError, ImpastoError, ImpastoWarning, one_line
 
@@ -94,15 +95,6 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
         say(f"impasto: warning: {one_line(str(message))}")
     else:
         say(warnings.formatwarning(message, category, filename, lineno, line).rstrip("\n"))
-
-
-def say(text: str, end: str = "\n") -> None:
-    """A message on standard error, at once; nothing when it cannot be written (closed,
-    a reader that left): the work goes on."""
-    if sys.stderr is not None:
-        with contextlib.suppress(OSError, ValueError):
-            sys.stderr.write(text + end)
-            sys.stderr.flush()
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -27,7 +27,7 @@ from impasto.batch import (
     plan_items,
     read_pairs,
 )
-from impasto.cli import say
+from impasto.cli.console import say
 from impasto.cli.options import add_style_options, build_recipe, build_runtime
 from impasto.cli.progress import clock
 from impasto.cli.signals import SIGNALS

@@ -17,7 +17,7 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-from impasto.cli import say
+from impasto.cli.console import say
 from impasto.cli.options import add_style_options, build_recipe, build_runtime
 from impasto.cli.progress import clock
 from impasto.cli.signals import SIGNALS

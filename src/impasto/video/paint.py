@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from impasto import __version__
+from impasto._version import __version__
 from impasto.color import COLOR_MODES
 from impasto.config import StyleConfig
 from impasto.digest import digest

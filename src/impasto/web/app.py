@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from impasto import __version__
+from impasto._version import __version__
 from impasto.config import PRESETS, fields_help, parse_json
 from impasto.errors import ConfigError, ImpastoError
 from impasto.imageio import load_image, resize, size_of, tensor_to_pil
