@@ -57,3 +57,22 @@ def shared_images() -> Path:
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+#: Files whose tests start processes, browsers or Ray, or paint for many steps: seconds to a
+#: minute each. ``make check`` (``-m "not slow"``) leaves them to ``make test``.
+SLOW_FILES = {
+    "test_workers.py",
+    "test_memory_limit.py",
+    "test_web_browser.py",
+    "test_reliability.py",
+    "test_fuzz.py",
+    "test_tiles.py",
+    "test_regression.py",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)

@@ -128,6 +128,7 @@ def _default_signals():
         signal.signal(signum, signal.SIG_DFL)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_mid_batch_keeps_a_partial_that_the_rerun_paints_again(folders, tmp_path, signum, code):
     photos, styles = folders
