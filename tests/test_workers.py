@@ -109,15 +109,24 @@ def test_a_process_worker_killed_mid_job_is_replaced_and_the_job_painted_again(t
         runner.close()
 
 
-def test_a_ray_actor_killed_mid_job_is_replaced_and_the_job_painted_again(tmp_path):
+def test_a_ray_actor_killed_mid_job_is_replaced_and_the_job_painted_again(tmp_path, capfd):
     pytest.importorskip("ray")
     from impasto.jobs.ray_runner import RayRunner
 
     runner = RayRunner(workers=2)
+    out = err = ""
     try:
         _kill_worker_mid_job(runner, _slow_jobs(tmp_path, 2))
+        deadline = time.monotonic() + 20
+        while "Ray worker died" not in err and time.monotonic() < deadline:  # Ray's error channel is polled
+            time.sleep(0.2)
+            more = capfd.readouterr()
+            out, err = out + more.out, err + more.err
     finally:
         runner.close()
+    assert "A worker died or was killed" not in out + err  # Ray's paragraph, on standard output before
+    dying = [line for line in err.splitlines() if "Ray worker died" in line]
+    assert len(dying) == 1 and len(dying[0]) < 120, err
 
 
 class _Dying(FakeRunner):

@@ -112,6 +112,34 @@ def _loopback_only(local: bool) -> Iterator[None]:
             constants.ENABLE_RAY_CLUSTER = flag
 
 
+def _shorten_worker_deaths() -> None:
+    """Ray's driver prints each worker's death as a long coloured paragraph on standard
+    output (in the middle of a batch's pictures, or of a piped PNG). The runner already
+    replaces the worker and paints its job again: say that in one line on standard error
+    instead, and pass every other message on as Ray would."""
+    import re
+    import sys
+
+    import ray._private.worker as ray_worker
+
+    original = getattr(ray_worker, "print_to_stdstream", None)
+    if original is None or getattr(original, "impasto", False):
+        return
+
+    def shorter(data: dict[str, Any], ignore_prefix: bool) -> None:
+        lines = data.get("lines") or []
+        if data.get("pid") == "raylet" and any("A worker died or was killed" in str(line) for line in lines):
+            found = re.search(r"Worker PID: (\d+)", " ".join(map(str, lines)))
+            pid = f" (pid {found.group(1)})" if found else ""
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                sys.stderr.write(f"impasto: a Ray worker died{pid}; its picture is painted again by another\n")
+            return
+        original(data, ignore_prefix=ignore_prefix)
+
+    shorter.impasto = True  # type: ignore[attr-defined]
+    ray_worker.print_to_stdstream = shorter
+
+
 def exposure(address: str | None) -> str:
     """What running on Ray opens to the network, in one line for the person who asked."""
     if address is None:
@@ -192,6 +220,7 @@ class RayRunner(PoolRunner):
                 for signum, handler in handlers.items():
                     if handler is not None and threading.current_thread() is threading.main_thread():
                         signal.signal(signum, handler)
+            _shorten_worker_deaths()
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0)) if self.runtime.device in ("auto", "cuda") else 0
         cpus = int(resources.get("CPU", 1))
