@@ -307,3 +307,39 @@ def test_a_local_ray_runtime_listens_on_loopback_only():
     finally:
         runner.close()
     assert opened == set(), f"Ray listens beyond loopback: {sorted(opened)}"
+
+
+def _processes_named(name: bytes) -> list[int]:
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if entry.joinpath("cmdline").read_bytes().split(b"\0")[0] == name:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_agents_a_killed_driver_left_behind_are_ended_and_live_ones_kept():
+    if not Path("/proc/self/cmdline").exists():
+        pytest.skip("processes are read from Linux's /proc")
+    from impasto.jobs.ray_runner import end_orphaned_agents
+
+    # an agent whose raylet is gone (its parent is not a raylet), and one under a "raylet"
+    subprocess.run(["bash", "-c", "(exec -a ray::DashboardAgent sleep 60 &)"], check=True)
+    live = subprocess.Popen(["bash", "-c", "exec -a raylet bash -c '(exec -a ray::RuntimeEnvAgent sleep 60) & wait'"])
+    try:
+        time.sleep(0.5)
+        orphans = _processes_named(b"ray::DashboardAgent")
+        assert orphans and set(orphans) <= set(end_orphaned_agents())
+        time.sleep(0.5)
+        assert not [
+            pid
+            for pid in orphans
+            if Path(f"/proc/{pid}/cmdline").exists() and Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]  # fmt: skip  (gone, or a zombie)
+        assert _processes_named(b"ray::RuntimeEnvAgent"), "an agent under a live raylet was ended"
+    finally:
+        for pid in _processes_named(b"ray::RuntimeEnvAgent"):
+            os.kill(pid, signal.SIGKILL)
+        live.kill()

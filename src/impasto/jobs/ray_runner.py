@@ -73,6 +73,32 @@ def remove_stale_job_folders(folder: str | None = None) -> int:
     return removed
 
 
+#: The names Ray gives a node's agent processes, which outlive a raylet killed with its driver.
+AGENTS = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")
+
+
+def end_orphaned_agents(proc: str = "/proc") -> list[int]:
+    """Stop this user's Ray agent processes whose raylet is gone (their parent is no
+    raylet: a local runtime whose driver was killed left them); their pids."""
+    ended = []
+    for entry in Path(proc).glob("[0-9]*"):
+        try:
+            if entry.stat().st_uid != os.getuid():
+                continue
+            name = (entry / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+            if name not in AGENTS:
+                continue
+            parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+            raylet = Path(proc, parent, "cmdline").read_bytes() if parent != "0" else b""
+            if b"raylet" in raylet:
+                continue
+            os.kill(int(entry.name), signal.SIGKILL)  # they ignore SIGTERM once their raylet is gone
+            ended.append(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return ended
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -202,6 +228,8 @@ class RayRunner(PoolRunner):
         self._owns = not ray.is_initialized()
         if self._owns and address not in (None, "auto"):
             reach(address)
+        if self._owns and address is None:
+            end_orphaned_agents()  # of a local runtime whose driver was killed
         if self._owns:
             handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
             try:
