@@ -177,3 +177,24 @@ def test_video_under_4_gb(hostile, clip, video, extra, message):
         assert done.returncode == 2 and message in err, err
     else:
         assert done.returncode == 0, err
+
+
+@pytest.mark.parametrize(("workers", "message"), [("100", None), ("100000", "--workers: must be from 1 to 256")])
+def test_batch_workers_under_4_gb(hostile, workers, message):
+    """Many workers asked for two pictures: two at most, each process under the same limit
+    (every worker loaded the network before a job, and nothing bounded their count)."""
+    photos = hostile / "two-photos"
+    photos.mkdir(exist_ok=True)
+    for name, colour in (("a.png", (200, 120, 40)), ("b.png", (40, 120, 200))):
+        Image.new("RGB", (48, 36), colour).save(photos / name)
+    out = hostile / f"batch-{workers}"
+    done = _run(["batch", "two-photos", "--style", "painting.png", "-o", str(out), "--workers", workers,
+                 *COMMON], hostile)  # fmt: skip
+    err = done.stderr
+    assert "MemoryError" not in err and "Traceback" not in err and "Killed" not in err, err[-2000:]
+    if message is None:
+        assert done.returncode == 0, err[-2000:]
+        assert sorted(p.name for p in out.glob("*.png")) == ["a--painting.png", "b--painting.png"]
+        assert "2 workers on this machine" in err or "fit in the memory there is" in err, err
+    else:
+        assert done.returncode == 2 and message in err and err.strip().count("\n") == 0, err
