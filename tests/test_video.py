@@ -303,6 +303,16 @@ def test_rotation_metadata_is_applied(tmp_path):
     assert np.array_equal(shown > 128, np.rot90(frame, 1) > 128)
 
 
+def test_frame_rates_are_said_as_a_person_writes_them(tmp_path, tiny_clip, capsys):
+    clip, style = tiny_clip
+    fast = tmp_path / "fast.mkv"  # a high-speed camera's clip
+    write_clip(fast, numbered(3), fps=1000, audio=False)
+    assert main(["video", str(fast), str(style), "-o", str(tmp_path / "a.gif"), "-q", *FAST]) == 0
+    assert main(["video", str(clip), str(style), "-o", str(tmp_path / "b.gif"), "-q", *FAST, "--fps", "29.97"]) == 0
+    err = capsys.readouterr().err
+    assert "1000 fps" in err and "at 29.97 fps" in err and "e+" not in err, err
+
+
 def test_odd_sides_become_even():
     assert even_size(47, 63, 63) == (46, 62)
     assert even_size(1080, 1920, 384) == (216, 384)
