@@ -147,6 +147,23 @@ def _cli(args: list[str]) -> tuple[int, str]:
     return code, err.getvalue()
 
 
+def _blank_run(args: list[str]) -> tuple[int, str]:
+    """The command line on ``args`` with the painting replaced by a blank picture of the
+    planned size (everything before it runs); exit 0 or 2, never a traceback."""
+    from unittest import mock
+
+    import torch
+
+    import impasto.engine.stylizer as stylizer_module
+
+    blank = lambda plan, *_: torch.zeros(1, 3, *plan.schedule.final)  # noqa: E731
+    with mock.patch.object(stylizer_module, "paint", blank):
+        code, err = _cli(args)
+    assert code in (0, 2), (args, code, err)
+    assert "Traceback" not in err, err
+    return code, err
+
+
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_any_value_of_any_numeric_option_is_a_run_or_one_line(pictures, data):
@@ -154,11 +171,6 @@ def test_any_value_of_any_numeric_option_is_a_run_or_one_line(pictures, data):
     2 with one line. The painting itself is replaced by a blank picture of the planned size
     (everything before it runs: parsing, the recipe's checks, reading the inputs, the
     schedule and the memory check); tests below run real steps at extreme values."""
-    from unittest import mock
-
-    import torch
-
-    import impasto.engine.stylizer as stylizer_module
 
     command = data.draw(st.sampled_from(["stylize", "explain"]))
     options = _numeric_options("stylize") if command == "stylize" else ["--reconstruct-size", "--reconstruct-steps"]
@@ -169,11 +181,7 @@ def test_any_value_of_any_numeric_option_is_a_run_or_one_line(pictures, data):
     if command == "explain":
         pytest.importorskip("matplotlib")
         args += ["--reconstruct-size", "0"] if option == "--reconstruct-steps" else ["--reconstruct-steps", "1"]
-    blank = lambda plan, *_: torch.zeros(1, 3, *plan.schedule.final)  # noqa: E731
-    with mock.patch.object(stylizer_module, "paint", blank):
-        code, err = _cli(args)
-    assert code in (0, 2), (args, code, err)
-    assert "Traceback" not in err, err
+    code, err = _blank_run(args)
     if code == 2:
         assert err.strip() and err.strip().count("\n") == 0, err
 
@@ -205,20 +213,13 @@ NAMES = st.text(max_size=16) | st.sampled_from(["{photo}.png", "{photo}.{ext}", 
 
 @pytest.fixture(scope="module")
 def clip(pictures):
-    av = pytest.importorskip("av", reason="pip install 'impasto[video]'")
+    pytest.importorskip("av", reason="pip install 'impasto[video]'")
     import numpy as np
 
+    from .test_video import write_clip
+
     path = pictures / "clip.mp4"
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=12)
-        stream.height, stream.width, stream.pix_fmt = 24, 32, "yuv420p"
-        for n in range(3):
-            frame = av.VideoFrame.from_ndarray(np.full((24, 32, 3), 60 * n, np.uint8), format="rgb24")
-            frame.pts = n
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+    write_clip(path, [np.full((24, 32, 3), 60 * n, np.uint8) for n in range(3)], audio=False)
     return path
 
 
@@ -228,11 +229,6 @@ def test_any_batch_video_or_print_option_is_a_run_or_one_error_line(pictures, cl
     """Every numeric option of batch and video (not --workers: it starts processes, and
     has its own test), batch's --name and --format, and --print's paper: exit 0 or 2,
     one error line, never a traceback. The painting is a blank picture, as above."""
-    from unittest import mock
-
-    import torch
-
-    import impasto.engine.stylizer as stylizer_module
 
     out = tmp_path_factory.mktemp("out")
     command = data.draw(st.sampled_from(["batch", "video", "print"]))
@@ -251,11 +247,7 @@ def test_any_batch_video_or_print_option_is_a_run_or_one_error_line(pictures, cl
         else:
             args = ["video", str(clip), painting, "-o", str(out / "v.gif"), "-q", "--size", "32", "--steps", "1",
                     "--warm-steps", "1", f"{option}={value}"]  # fmt: skip
-    blank = lambda plan, *_: torch.zeros(1, 3, *plan.schedule.final)  # noqa: E731
-    with mock.patch.object(stylizer_module, "paint", blank):
-        code, err = _cli(args)
-    assert code in (0, 2), (args, code, err)
-    assert "Traceback" not in err, err
+    code, err = _blank_run(args)
     if code == 2:
         errors = [line for line in err.strip().splitlines() if "error" in line]
         assert len(errors) == 1 and errors[0] == err.strip().splitlines()[-1], err

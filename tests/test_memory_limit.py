@@ -135,19 +135,12 @@ def test_studio_uploads_and_thumbnails_under_4_gb(hostile):
 
 @pytest.fixture(scope="module")
 def clip(hostile):
-    av = pytest.importorskip("av", reason="pip install 'impasto[video]'")
+    pytest.importorskip("av", reason="pip install 'impasto[video]'")
     import numpy as np
 
-    with av.open(str(hostile / "clip.mp4"), "w") as out:
-        stream = out.add_stream("libx264", rate=12)
-        stream.height, stream.width, stream.pix_fmt = 48, 64, "yuv420p"
-        for n in range(3):
-            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * n, np.uint8), format="rgb24")
-            frame.pts = n
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+    from .test_video import write_clip
+
+    write_clip(hostile / "clip.mp4", [np.full((48, 64, 3), 40 * n, np.uint8) for n in range(3)], audio=False)
     frames = hostile / "frames"
     frames.mkdir()
     for n in range(2):
