@@ -146,14 +146,18 @@ def network_precision(device_type: str, autocast: torch.dtype | None) -> torch.a
 def step_network(encoder: Encoder, autocast: torch.dtype | None) -> Encoder:
     """The network the steps run: ``encoder`` itself on a GPU in float32; otherwise a
     copy with its weights already in the autocast dtype (not cast again at every step)
-    and, on a CPU, in channels-last layout."""
+    and, on a CPU, in channels-last layout, its wide convolutions in float32 computed by
+    Winograd's transform (:mod:`impasto.model.winograd`)."""
     cpu = next(encoder.parameters()).device.type == "cpu"
     if autocast is None and not cpu:
         return encoder
     network = copy.deepcopy(encoder)
     if autocast is not None:
         network.to(autocast)
-    return network.to_channels_last() if cpu else network
+    if not cpu:
+        return network
+    network.to_channels_last()
+    return network.to_winograd() if autocast is None else network
 
 
 def _layer_outputs(encoder: Encoder, layers: Sequence[str]) -> Iterator[tuple[str, int, float]]:

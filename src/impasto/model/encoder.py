@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from impasto.errors import WeightsError
 from impasto.model.layers import BLOCKS_BY_CONV_COUNT, check_layers, layer_names
 from impasto.model.weights import CAFFE_MEAN_BGR, TORCHVISION_MEAN, TORCHVISION_STD, VGGWeights, load_weights
+from impasto.model.winograd import MIN_CHANNELS, WinogradConv
 
 POOLINGS = ("max", "avg")
 
@@ -75,6 +76,8 @@ class Encoder(nn.Module):
         self.requires_grad_(False)
         self.eval()
         self.channels_last = False
+        #: Convolutions computed by Winograd's transform instead (see :meth:`to_winograd`).
+        self.winograd = nn.ModuleDict()
 
     def names_for(self, layers: Iterable[str]) -> tuple[str, ...]:
         """The layers computed to reach every one of ``layers``, in order."""
@@ -87,6 +90,16 @@ class Encoder(nn.Module):
         (benchmarks/speed.py). Returns ``self``."""
         self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # Module.to takes it
         self.channels_last = True
+        return self
+
+    def to_winograd(self, min_channels: int = MIN_CHANNELS) -> Encoder:
+        """Compute the 3x3 convolutions with at least ``min_channels`` outputs by Winograd's
+        F(4x4, 3x3) from now on (:mod:`impasto.model.winograd`): for a float32 network in
+        channels-last layout on a CPU. Returns ``self``."""
+        for name in self.convs:
+            conv = self.conv(name)
+            if conv.out_channels >= min_channels and conv.weight.dtype == torch.float32:
+                self.winograd[name] = WinogradConv(conv)
         return self
 
     def conv(self, name: str) -> nn.Conv2d:
@@ -121,7 +134,7 @@ class Encoder(nn.Module):
         features: dict[str, Tensor] = {}
         for name in self.names_for(wanted):
             if name.startswith("conv"):
-                x = self.conv(name)(x)
+                x = (self.winograd[name] if name in self.winograd else self.conv(name))(x)
             elif name.startswith("relu"):
                 # In place unless the convolution's output is itself a requested feature:
                 # the convolution's backward needs only its input, so nothing is lost.
