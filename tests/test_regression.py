@@ -1,14 +1,14 @@
 """Results do not change with the code's layout: the pixels of a few small runs of 0.1's
 recipes (``default``, ``gatys``, a masked run, colours kept with Adam and EMA) under 0.1's
-optimiser rule (the last iterate handed out, no restarts; 0.2 changed the rule on purpose,
-issue 11), recorded per machine in tests/golden_0_1.json, and the same pixels from one
+optimiser rule (the last iterate handed out, no restarts; 0.2 changed the rule on
+purpose), recorded per machine in tests/golden_0_1.json, and the same pixels from one
 long-lived Stylizer (cache warm) as from a fresh one per run.
 
 The pixels depend on the CPU's kernels and torch. The sums of a step are added in one order
-on any number of threads (impasto.objective.linalg), but one kernel still is not: oneDNN's
-float32 channels-last convolution of a 512-channel map of a few positions (relu5_1 of
-the 48 px first scale, 2x3) gives other bits on 1 and 2 threads (`gatys` in float32), so
-the thread count stays in the machine's key. The first record (a Xeon) held
+on any number of threads (impasto.numerics), but not every kernel is: `gatys` in float32
+gives other bits on 1 and 2 threads (it was oneDNN's channels-last convolution of relu5_1's
+2x3 map at the 48 px first scale; since that layer runs as Winograd's transform, another
+kernel of that run still does), so the thread count stays in the machine's key. The first record (a Xeon) held
 impasto 0.1.0's own pixels; they changed when those sums and L-BFGS's inner products were
 put in a fixed order (last bits, carried on by L-BFGS), and the records were made again on
 the machine at hand (``python -m tests.test_regression`` prints one)."""
@@ -50,7 +50,7 @@ def _images():
 def _cases():
     content, style, mask = _images()
     # 0.1's `default` recipe: the preset since gained the histogram term and a content
-    # weight to go with it (issue 11); the cases' steps are set below.
+    # weight to go with it (0.2's rule); the cases' steps are set below.
     default = PRESETS["default"].replace(histogram_weight=0.0, content_weight=0.016)
     gatys = PRESETS["gatys"]
     return {
