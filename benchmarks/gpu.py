@@ -1,10 +1,10 @@
-"""Everything issue 21 measures on a GPU, in one run (a GPU is lent only now and then):
+"""Every speed aim measured on a GPU, in one run (a GPU is lent only now and then):
 per preset, size and precision, the whole run's seconds, the seconds of one step at the
 final scale, the seconds of the same step's network alone (the convolutions forward and
 their input gradient, no terms: the floor a step cannot go under) and their ratio, the
 float32 objective of the result and peak device memory.
 
-Targets (issue 21 §3): ``default`` at 512 px under 2 s and at 1024 px under 5 s, ``gatys``
+Targets: ``default`` at 512 px under 2 s and at 1024 px under 5 s, ``gatys``
 at 1024 px under 1 s, a ``default`` step at 1024 px within 3x of its network alone.
 
 Test it on the CPU first (small sizes, same code path):

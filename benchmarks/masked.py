@@ -1,4 +1,4 @@
-"""Regional styles with and without their histogram term (issue 21 §1).
+"""Regional styles with and without their histogram term (docs/quality.md).
 
 Masked runs used to leave the histogram term out, so a masked picture got a weaker
 objective than an unmasked one. For each pair (photo + paintings A and B), all with

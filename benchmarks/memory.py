@@ -18,9 +18,10 @@ from common import run_timed
 
 from impasto.config import PRESETS
 from impasto.demo import demo_content, paint_style
+from impasto.engine.memory import estimate_bytes
 from impasto.imageio import load_image
 from impasto.model import build_encoder
-from impasto.runtime import estimate_bytes, resolve_precision
+from impasto.runtime import resolve_precision
 from impasto.schedule import working_size
 
 

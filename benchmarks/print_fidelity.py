@@ -3,7 +3,7 @@
 CLI in a process of its own (wall time and peak RSS from ``/usr/bin/time``); then the print
 seen at the preview's size (Lanczos), and both scored at that size against the photo and
 the painting (``impasto.metrics``): the two figures of the print within 15% of the
-preview's is issue 23's measure. The last column is the measure's floor: the preview
+preview's is the print fidelity measure. The last column is the measure's floor: the preview
 itself enlarged to the print's size and made small again. ``--crop`` also writes a 100%
 crop of the print beside the same region of the preview, enlarged, as a JPEG for
 docs/print.md.

@@ -3,7 +3,7 @@ tiny drawn pair), each sent SIGINT, SIGTERM or SIGHUP at a moment drawn uniforml
 [0, --until] seconds after the process starts. A try passes when the process exits with
 128 + the signal's number and writes at most one line to stderr, no traceback.
 
-Prints the failures (moment, signal, exit status, stderr) and the count; issue 22 asks for
+Prints the failures (moment, signal, exit status, stderr) and the count; the reliability rules ask for
 0 failures in 200 tries from 0 to 3 s. (Within the interpreter's own first milliseconds,
 before any impasto code runs, Python's default action applies: such tries are counted
 apart, as "before impasto".)

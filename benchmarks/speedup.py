@@ -1,5 +1,5 @@
 """Before and after, side by side: a preset of this tree against the same preset at an
-earlier commit (the baseline: by default impasto as it was when issue 21 opened), on the
+earlier commit (the baseline: by default impasto 0.2, 5736c44), on the
 same pairs and sizes, one run at a time, alternating which side goes first.
 
 ``--after COMMIT`` measures a commit instead of the working tree (in a worktree of its
@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 ROOT = Path(__file__).resolve().parents[1]
-#: impasto when issue 21 ("default in half the time") opened.
+#: impasto 0.2, before the speed work of 0.3 ("default in half the time").
 BASELINE = "5736c44"
 #: The four tuning pairs of benchmarks/quality.py and four held-out ones (benchmarks/holdout.py).
 PAIRS = (
@@ -47,7 +47,7 @@ PAIRS = (
     "coffee:mosaic",
     "rocket:strokes",
 )
-#: A figure within this of the baseline's counts as the same (issue 21: "within 2%").
+#: A figure within this of the baseline's counts as the same (the speed aims: "within 2%").
 SAME = 0.02
 
 

@@ -119,7 +119,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from impasto.runtime import kept_allocations
+    try:
+        from impasto.numerics import kept_allocations
+    except ImportError:  # a tree from before the numerics module
+        from impasto.runtime import kept_allocations
 
     with kept_allocations():
         main()

@@ -23,7 +23,7 @@ worst pairs under --out.
     python benchmarks/sweep.py --set all --size 192           # run what is missing, then report
     python benchmarks/sweep.py --set holdout --size 192
     python benchmarks/sweep.py --set all --size 192 --report  # report only, run nothing
-    python benchmarks/sweep.py --set all --size 192 --matched default  # issue 21's matched comparison
+    python benchmarks/sweep.py --set all --size 192 --matched default  # the matched comparison
 
 ``--matched PRESET`` compares PRESET with crowsonkb's recipe along the trade-off rather than
 at one point of it: besides PRESET at its own content weight, it runs PRESET at content
@@ -76,7 +76,7 @@ TOUCHED = (
     "coffee:mosaic",
     "rocket:mosaic",
 )
-#: Noise allowed when one recipe is to be "at least as good" as another (issue 11).
+#: Noise allowed when one recipe is to be "at least as good" as another (the presets' quality targets).
 NOISE = 0.01
 
 
@@ -216,7 +216,7 @@ def compare(
 
 
 def comparisons(rows: dict[str, dict[str, dict]], recipes: tuple[str, ...], scope: str = "") -> list[str]:
-    """The lines that hold the presets to issue 11's targets."""
+    """The lines that hold the presets to their quality targets (docs/quality.md)."""
     lines = []
     for better, worse, which in (
         ("quality", "default", ("style", "content")),
@@ -319,7 +319,7 @@ def at(points: dict[str, dict], key: str, target: float, other: str) -> tuple[fl
 def matched(
     sweep: Sweep, pairs: list[tuple[str, Path, Path]], base: str, run: bool, converse: bool, sheets: int
 ) -> str:
-    """Issue 21's matched comparison: ``base``'s style distance at crowsonkb's content
+    """The matched comparison: ``base``'s style distance at crowsonkb's content
     distance (and the converse), each pair's runs at its own and bracketing content weights;
     contact sheets of the ``sheets`` pairs where ``base`` is furthest behind."""
     rows = []
@@ -410,7 +410,7 @@ def main() -> None:
     parser.add_argument("--pairs", nargs="+", help="only these pairs of the set (content:style), in this order")
     parser.add_argument("--report", action="store_true", help="run nothing; report what is recorded")
     parser.add_argument(
-        "--matched", metavar="PRESET", help="issue 21's matched comparison of PRESET against crowsonkb's recipe"
+        "--matched", metavar="PRESET", help="the matched comparison of PRESET against crowsonkb's recipe"
     )
     parser.add_argument(
         "--converse", action="store_true", help="with --matched: also bracket crowsonkb's style distance (more runs)"

@@ -74,9 +74,10 @@ def plans(sizes: list[str], budget: str, preset_name: str) -> None:
     """The memory plan of each size (a longest side, or a paper at 300 dpi) within
     ``budget``: the tile size and the L-BFGS pairs a run of tubingen + starry_night takes."""
     from impasto.config import preset
+    from impasto.engine.memory import TooLarge
     from impasto.engine.stylizer import Stylizer
     from impasto.inputs import Inputs, load_inputs
-    from impasto.runtime import Runtime, TooLarge
+    from impasto.runtime import Runtime
     from impasto.schedule import plan
 
     stylizer = Stylizer(Runtime(max_memory=budget))

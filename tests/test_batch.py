@@ -265,3 +265,38 @@ def test_names_are_checked_when_the_batch_is_planned(tmp_path):
         plan_items(pairs, tmp_path)
     items = plan_items(pairs, tmp_path, "{n}-{photo}--{style}.{ext}", "jpg")
     assert [i.output.name for i in items] == ["1-x--s.jpg", "2-x--s.jpg"] and isinstance(items[0], Item)
+
+
+def test_a_batch_from_python_without_the_command_line_yields_events_and_resumes(folders, tmp_path):
+    from impasto.batch import Ended, Painting, paint_batch
+    from impasto.jobs.base import recipe_from
+
+    photos, styles = folders
+    out = tmp_path / "lib"
+    pairs = [(photos / "orange.png", styles / "noise.png"), (photos / "round.jpg", styles / "stripes.png")]
+    items = plan_items(pairs, out)
+    recipe = recipe_from({"preset": "fast", "size": 32, "steps": 3})  # what the command line below builds
+    events = list(paint_batch(items, recipe))
+    ended = [e for e in events if isinstance(e, Ended)]
+    assert [(e.item.output.name, e.state, e.ended, e.total) for e in ended] == [
+        ("orange--noise.png", "done", 1, 2),
+        ("round--stripes.png", "done", 2, 2),
+    ]
+    assert all(e.figures and e.figures["style_distance"] > 0 for e in ended) and ended[-1].left == 0
+    assert all(isinstance(e, Painting) and e.total == 2 for e in events if not isinstance(e, Ended))
+    assert sorted(p.name for p in out.glob("*.png")) == ["orange--noise.png", "round--stripes.png"]
+    assert [x["status"] for x in _lines(out)] == ["done", "done"]
+    # The command line paints the same pictures, and finds the library's batch done.
+    code, err = _batch("--pairs", _csv(tmp_path, pairs), "-o", out, "--preset", "fast", *TINY)
+    assert code == 0 and "2 done before, 0 to paint" in err, err
+    (out / "round--stripes.png").unlink()
+    assert [e.item.output.name for e in paint_batch(items, recipe, score=False) if isinstance(e, Ended)] == [
+        "round--stripes.png"
+    ]
+    assert "figures" not in _lines(out)[-1] or _lines(out)[-1]["figures"] is None
+
+
+def _csv(folder: Path, pairs) -> Path:
+    path = folder / "pairs.csv"
+    path.write_text("photo,style\n" + "".join(f"{photo},{style}\n" for photo, style in pairs))
+    return path

@@ -201,9 +201,9 @@ def test_real_photo_and_painting(shared_images, vgg19):
 
 
 def test_a_run_too_large_for_memory_fails_before_allocating(images, vgg19, monkeypatch):
-    import impasto.runtime
+    import impasto.engine.memory
 
-    monkeypatch.setattr(impasto.runtime, "available_bytes", lambda device: 2**30)
+    monkeypatch.setattr(impasto.engine.memory, "available_bytes", lambda device: 2**30)
     calls = []
     monkeypatch.setattr("impasto.engine.plan.content_targets", lambda *args, **kwargs: calls.append(args))
     with pytest.raises(
@@ -387,7 +387,7 @@ def test_an_average_worse_than_the_best_iterate_is_not_handed_out(images, vgg19)
 
 
 def test_the_histogram_term_brings_the_channels_nearer_the_paintings_distribution(images, vgg19):
-    from impasto.objective.losses import channel_quantiles, histogram_loss
+    from impasto.objective.histogram import channel_quantiles, histogram_loss
 
     layers = ("relu1_1", "relu2_1", "relu3_1")
     # The histogram term alone: what it is computed against, at which size, and the sign
@@ -423,7 +423,7 @@ class _TowardGrey:
 
 
 def test_a_caller_adds_terms_at_every_scale(images, vgg19):
-    """DESIGN-0.3 seam 2: a run takes terms from its caller (a video's temporal term): made
+    """A run takes terms from its caller (a video's temporal term): made
     per scale for its size on the run's device, summed into the loss, reported by key."""
     made = []
 

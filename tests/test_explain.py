@@ -19,10 +19,10 @@ from impasto.config import StyleConfig
 from impasto.engine.stylizer import Stylizer
 from impasto.explain import explain
 from impasto.explain.history import History
-from impasto.explain.probes import conv_example, network_layers, weights_digest
+from impasto.explain.probes import conv_example, network_layers
 from impasto.imageio import save_image
 from impasto.inputs import Inputs
-from impasto.model.encoder import Encoder
+from impasto.model.encoder import Encoder, weights_digest
 from impasto.objective.losses import gram
 from impasto.runtime import Runtime
 
@@ -216,7 +216,7 @@ def test_cli_record_then_explain_the_result(pictures, tmp_path):
             ["{photo}", "{painting}", "-o", "r.html", "--result", "{painting}", "--history", "{photo}"],
             r"not a history written by impasto stylize --record",
         ),
-        # issue 22, class 2: sizes bounded before anything is allocated
+        # bounded before work: sizes bounded before anything is allocated
         (["{photo}", "{painting}", "-o", "r.html", "--reconstruct-size", "20000"], r"from 32 to 1024 px, got 2"),
         (
             ["{photo}", "{painting}", "-o", "r.html", "--result", "{huge}"],
@@ -243,7 +243,7 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(pictures, tmp_path, args, 
 
 @pytest.mark.parametrize("option", ["--mask", "--init"])
 def test_cli_explain_never_writes_over_a_mask_or_start_image(pictures, tmp_path, option):
-    """Issue 22, class 4: every file explain reads is protected from its output, however
+    """Nothing lost: every file explain reads is protected from its output, however
     it is named (a PNG called mask.html is still a mask)."""
     photo, painting = pictures
     shutil.copy(photo, tmp_path / "input.html")
@@ -255,7 +255,7 @@ def test_cli_explain_never_writes_over_a_mask_or_start_image(pictures, tmp_path,
 
 
 def test_cli_explain_goes_on_without_a_cache_it_cannot_write(pictures, tmp_path):
-    """Issue 22, class 4: the reconstruction cache is optional; one warning, the report written."""
+    """Nothing lost: the reconstruction cache is optional; one warning, the report written."""
     photo, painting = pictures
     blocked = tmp_path / "cache-is-a-file"
     blocked.write_text("not a folder")
@@ -303,7 +303,7 @@ def _png_of(size: tuple[int, int]) -> bytes:
     ids=["bomb checkpoint", "1e400", "3000 deep", "5000 digits"],
 )
 def test_a_damaged_history_is_one_line(tmp_path, text, reason):
-    """Issue 22, class 6: a --history file that is damaged or hostile is one ImageError line."""
+    """A --history file that is damaged or hostile is one ImageError line."""
     from impasto.errors import ImageError
 
     path = tmp_path / "run.json"

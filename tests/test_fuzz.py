@@ -167,7 +167,7 @@ def _blank_run(args: list[str]) -> tuple[int, str]:
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_any_value_of_any_numeric_option_is_a_run_or_one_line(pictures, data):
-    """Issue 22: every numeric option of stylize (and explain's own), any value: exit 0 or
+    """Every numeric option of stylize (and explain's own), any value: exit 0 or
     2 with one line. The painting itself is replaced by a blank picture of the planned size
     (everything before it runs: parsing, the recipe's checks, reading the inputs, the
     schedule and the memory check); tests below run real steps at extreme values."""

@@ -125,7 +125,7 @@ def test_the_local_runner_paints_with_the_real_engine_and_reports_errors(vgg19, 
 
 
 def test_several_workers_run_jobs_at_once_in_the_order_submitted(tmp_path):
-    """DESIGN-0.3 seam 4: the runner contract holds for several workers (what a Ray runner
+    """The runner contract holds for several workers (what a Ray runner
     or a many-core batch needs): with two workers two jobs run at once, the third waits
     for one of them, and every job ends once."""
     from impasto.jobs import JobRecord

@@ -31,6 +31,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "impasto.config",
             "impasto.errors",
             "impasto.digest",
+            "impasto.numerics",
             "impasto.imageio",
             "impasto.sixteen",
             "impasto.resources",

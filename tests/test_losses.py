@@ -73,7 +73,8 @@ def test_gram_of_bfloat16_features_is_float32_and_close():
 
 # --- 2-Wasserstein style loss -------------------------------------------------------
 
-from impasto.objective.linalg import eigh, ordered_mean, ordered_sum, psd_sqrt, trace_sqrt  # noqa: E402
+from impasto.numerics import eigh, ordered_mean, ordered_sum  # noqa: E402
+from impasto.objective.linalg import psd_sqrt, trace_sqrt  # noqa: E402
 from impasto.objective.losses import feature_moments, wasserstein_loss  # noqa: E402
 
 
@@ -137,7 +138,7 @@ def test_statistics_and_gradients_do_not_depend_on_the_memory_layout():
     assert b.grad.is_contiguous(memory_format=torch.channels_last), "the gradient keeps the network's layout"
 
 
-from impasto.objective.losses import channel_quantiles, histogram_loss, resample_quantiles  # noqa: E402
+from impasto.objective.histogram import channel_quantiles, histogram_loss, resample_quantiles  # noqa: E402
 
 
 def _exact_transport_target(features, target):
@@ -172,7 +173,7 @@ def test_relu_zeros_are_one_atom_and_every_live_value_gets_its_exact_ranks_targe
     # Half the values exactly 0 (a ReLU layer) against a target with a fifth. The zeros
     # (no gradient passes a ReLU there) go together to one target value; every positive
     # value, however small, is ranked above all of them, as in the exact transport.
-    from impasto.objective.losses import remap
+    from impasto.objective.histogram import remap
 
     features = torch.relu(torch.randn(1, 2, 64, 64, dtype=torch.float64))
     target = channel_quantiles(torch.relu(torch.randn(1, 2, 64, 64, dtype=torch.float64) + 0.84), 1024)
@@ -252,7 +253,7 @@ def test_moments_gradient_float64_in_both_layouts(channels_last):
 
 
 def test_histogram_term_reads_bfloat16_features_as_their_float32_values():
-    from impasto.objective.losses import channel_quantiles, histogram_loss
+    from impasto.objective.histogram import channel_quantiles, histogram_loss
 
     torch.manual_seed(0)
     target = channel_quantiles(torch.randn(1, 4, 16, 16).clamp(min=0), 1024)
@@ -270,7 +271,14 @@ def test_bin_counts_and_lines_are_per_channel_whatever_the_tables_padding():
     # Half of each channel at its minimum (a ReLU layer's zeros), the rest spread: the
     # counts of the padded table are each channel's own histogram, and every value is read
     # off its own channel's line (a value at a bin's lower edge gets the line's start).
-    from impasto.objective.losses import bin_counts, bin_lines, bin_positions, bin_stride, channel_extremes, read_lines
+    from impasto.objective.histogram import (
+        bin_counts,
+        bin_lines,
+        bin_positions,
+        bin_stride,
+        channel_extremes,
+        read_lines,
+    )
 
     torch.manual_seed(4)
     values = torch.randn(3000, 5).relu()
@@ -299,7 +307,7 @@ def test_histogram_in_row_blocks_gives_the_same_values_and_gradient_as_in_one(mo
     # a short last one) is remapped block by block: the same ranks, the same remapped
     # values and gradient to the bit as in one pass over the whole layer, and the loss
     # (a sum of the blocks' sums) within float32's rounding of it.
-    from impasto.objective import losses
+    from impasto.objective import histogram
 
     torch.manual_seed(5)
     features = torch.relu(torch.randn(1, 3, 40, 50)).to(dtype).contiguous(memory_format=torch.channels_last)
@@ -309,12 +317,12 @@ def test_histogram_in_row_blocks_gives_the_same_values_and_gradient_as_in_one(mo
         x = features.detach().requires_grad_(True)
         loss = histogram_loss(x, target)
         loss.backward()
-        return torch.cat(losses.remap(losses.channel_values(features), target, 1024)), loss.detach(), x.grad
+        return torch.cat(histogram.remap(histogram.channel_values(features), target, 1024)), loss.detach(), x.grad
 
     whole = run()
-    assert len(losses.row_blocks(losses.channel_values(features))) == 1
-    monkeypatch.setattr(losses, "BLOCK_VALUES", 900)
-    assert len(losses.row_blocks(losses.channel_values(features))) == 7
+    assert len(histogram.row_blocks(histogram.channel_values(features))) == 1
+    monkeypatch.setattr(histogram, "BLOCK_VALUES", 900)
+    assert len(histogram.row_blocks(histogram.channel_values(features))) == 7
     blocked = run()
     for name, a, b in zip(("remapped", "gradient"), whole[::2], blocked[::2], strict=True):
         assert a.dtype == b.dtype and torch.equal(a, b), (name, (a - b).abs().max())
@@ -384,3 +392,52 @@ def test_an_eigendecomposition_is_the_same_bits_on_one_thread_and_two():
         # the control: LAPACK's own threads give other bits (every time, on this project's machines)
         plain = _on_threads(lambda: torch.linalg.eigh(matrix))
         assert not torch.equal(plain[0].eigenvectors, plain[1].eigenvectors)
+
+
+def test_same_bits_off_takes_torchs_own_threaded_sums_and_eigendecompositions():
+    from impasto.numerics import same_bits
+
+    values = torch.randn(786432, generator=torch.Generator().manual_seed(2))
+    x = torch.randn(512, 128, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    matrix = x.T @ x
+    with same_bits(False):
+        assert torch.equal(ordered_sum(values), values.sum())
+        assert torch.equal(eigh(matrix)[1], torch.linalg.eigh(matrix).eigenvectors)
+    ordered = ordered_sum(values)  # on again outside: the fixed order, the same value to rounding
+    assert ordered.item() == pytest.approx(values.sum().item(), rel=1e-5, abs=1e-2)
+
+
+def test_what_same_bits_rests_on_is_checked_and_a_gap_warned_of_once(monkeypatch):
+    import warnings
+
+    from impasto import numerics
+    from impasto.errors import ImpastoWarning
+
+    assert numerics.same_bits_warning() is None  # this project's torch, with MKL's symbol
+    monkeypatch.setattr(torch, "__version__", "2.99.0+cpu")
+    assert "torch 2.99.0+cpu is outside 2.1-2.13" in numerics.same_bits_warning()
+    numerics._warn_once.cache_clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            with numerics.same_bits(True):
+                pass
+        with numerics.same_bits(False):  # off: nothing is promised, nothing said
+            pass
+    assert [str(w.message).split(" is outside")[0] for w in caught if w.category is ImpastoWarning] == [
+        "torch 2.99.0+cpu"
+    ]
+    numerics._warn_once.cache_clear()
+
+
+def test_a_run_with_same_bits_off_paints_close_to_one_with_it_on(tiny_encoder):
+    from impasto import Inputs, Runtime, Stylizer
+    from impasto.config import preset
+
+    content, style = torch.rand(1, 3, 40, 48), torch.rand(1, 3, 40, 40)
+    recipe = preset("default").replace(size=48, start_size=None, steps=4)
+    on = Stylizer(Runtime(device="cpu"), encoder=tiny_encoder).run(Inputs.of(content, [style]), recipe)
+    off = Stylizer(Runtime(device="cpu", same_bits=False), encoder=tiny_encoder).run(
+        Inputs.of(content, [style]), recipe
+    )
+    assert (on - off).abs().max() < 0.05

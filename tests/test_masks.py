@@ -189,7 +189,7 @@ def _histogram_value_and_gradient(term, features: torch.Tensor, layer: str = "re
 
 
 def test_a_region_over_the_whole_picture_is_the_plain_histogram_term():
-    from impasto.objective.losses import channel_quantiles
+    from impasto.objective.histogram import channel_quantiles
     from impasto.objective.terms import HistogramTerm, RegionalHistogramTerm
 
     generator = torch.Generator().manual_seed(3)
@@ -206,7 +206,7 @@ def test_each_region_matches_the_distribution_of_its_own_positions_to_its_style(
     """Two hard regions: each one's share of the term is the plain histogram loss of its
     positions' values against its own style's quantiles, times its share of the picture;
     the gradient outside a region comes from the other region only."""
-    from impasto.objective.losses import channel_quantiles, histogram_loss
+    from impasto.objective.histogram import channel_quantiles, histogram_loss
     from impasto.objective.terms import RegionalHistogramTerm
 
     generator = torch.Generator().manual_seed(4)
@@ -229,7 +229,7 @@ def test_each_region_matches_the_distribution_of_its_own_positions_to_its_style(
 
 
 def test_masked_quantiles_are_those_of_the_positions_under_the_mask():
-    from impasto.objective.losses import channel_quantiles, masked_quantiles
+    from impasto.objective.histogram import channel_quantiles, masked_quantiles
 
     generator = torch.Generator().manual_seed(6)
     features = torch.randn(1, 5, 9, 11, generator=generator)

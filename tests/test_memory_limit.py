@@ -1,4 +1,4 @@
-"""Issue 22, class 2: every command, run in a child process under a 4 GB address-space
+"""Bounded before work: every command, run in a child process under a 4 GB address-space
 limit, meets each hostile input with one line or a correct result, never a MemoryError,
 a traceback or a kill. The inputs are small files that declare huge pictures (a 73 Mpx
 label PNG is 90 KB), endless standard input and settings that size allocations."""

@@ -136,9 +136,9 @@ def test_bad_print_options_are_one_line_before_any_work(pair, tmp_path, args, me
 
 
 def test_a_print_too_large_for_the_memory_names_the_dpi_that_fits(pair, tmp_path, monkeypatch):
-    import impasto.runtime
+    import impasto.engine.memory
 
-    monkeypatch.setattr(impasto.runtime, "available_bytes", lambda device: 2 * 2**30)
+    monkeypatch.setattr(impasto.engine.memory, "available_bytes", lambda device: 2 * 2**30)
     photo, painting = pair
     code, err = _stylize(photo, painting, "-o", tmp_path / "out.png", "--print", "A3", "-q")
     assert code == 2, err

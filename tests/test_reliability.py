@@ -88,9 +88,9 @@ def test_a_huge_feather_runs(files, tmp_path, capsys):
 
 
 def test_an_upscaled_style_is_counted_by_the_memory_check(files, tmp_path, capsys, monkeypatch):
-    import impasto.runtime
+    import impasto.engine.memory
 
-    monkeypatch.setattr(impasto.runtime, "available_bytes", lambda device: 2 * 2**30)
+    monkeypatch.setattr(impasto.engine.memory, "available_bytes", lambda device: 2 * 2**30)
     content, style, _ = files
     out = tmp_path / "out.png"
     args = ["stylize", str(content), str(style), "-o", str(out), "--size", "64", "--steps", "1",
@@ -250,7 +250,7 @@ def _long_run(files, out):
 SIGNAL_CODES = [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
 #: Moments from the start of the process: inside the interpreter's start, inside torch's
 #: import (about a second), and after it. Seeded, so a failure names its moment; the
-#: 200-try figure of issue 22 comes from benchmarks/signals.py.
+#: 200-try figure of docs/reliability.md comes from benchmarks/signals.py.
 _RNG = random.Random(22)
 START_UP_DELAYS = sorted(round(_RNG.uniform(0.15, 2.5), 2) for _ in range(4))
 
@@ -359,7 +359,7 @@ def test_a_link_as_output_is_written_through(tmp_path):
     assert link.is_symlink() and Image.open(target).size == (16, 16)
 
 
-# -- never replace what is not a regular file (issue 22, class 1) ---------------------------------
+# -- never replace what is not a regular file (the rules, class 1) ---------------------------------
 
 
 def test_an_output_that_is_a_device_is_refused_before_the_run_and_left_a_device(files, tmp_path, capsys):
@@ -519,7 +519,7 @@ def test_stdin_and_stdout_in_a_pipeline(files, tmp_path):
     assert b"wrote -" in result.stderr
 
 
-# -- every setting and input bounded before work (issue 22, class 2) ------------------------------
+# -- every setting and input bounded before work (the rules, class 2) ------------------------------
 
 
 def test_a_billion_scales_is_one_line_before_anything_is_allocated(files, tmp_path, capsys):
@@ -548,7 +548,7 @@ def test_an_endless_standard_input_is_refused_by_its_size(monkeypatch):
         load_image("-")
 
 
-# -- a picture that cannot go where it was asked is still never lost (issue 22, class 4) ----------
+# -- a picture that cannot go where it was asked is still never lost (the rules, class 4) ----------
 
 
 def test_a_run_with_standard_error_closed_runs_on_quietly(files, tmp_path):

@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from impasto import runtime
-from impasto.runtime import activation_elements_per_pixel, available_bytes, estimate_bytes
+from impasto import numerics
+from impasto.engine.memory import activation_elements_per_pixel, available_bytes, estimate_bytes
 
 
 def test_activation_count_of_vgg19_to_relu5_1(vgg19):
@@ -39,7 +39,7 @@ def test_available_memory_elsewhere_is_unknown():
 
 _FAULTS = """
 import resource, sys, torch
-from impasto import runtime
+from impasto import numerics
 
 def faults(mib):
     # Page faults of a tensor made after two like it were freed: the fewest of five tries
@@ -54,15 +54,15 @@ def faults(mib):
         counts.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
     return min(counts)
 
-with runtime.kept_allocations():
-    with runtime.kept_allocations():
+with numerics.kept_allocations():
+    with numerics.kept_allocations():
         nested = faults(16)
     within = faults(16)
 print(nested, within, faults(16))
 """
 
 
-@pytest.mark.skipif(runtime._glibc() is None, reason="the allocator's settings are glibc's")
+@pytest.mark.skipif(numerics._glibc() is None, reason="the allocator's settings are glibc's")
 def test_kept_allocations_serve_a_freed_tensors_pages_again_and_end_with_glibcs_defaults():
     # Within, a freed 16 MiB tensor's pages (4,096) serve the next one, nested too (another
     # thread's run); after, glibc maps such a tensor afresh (its default threshold, 128 KiB)

@@ -1,5 +1,5 @@
 """The tiled evaluator: tiles with halos, against global statistics, give the whole
-picture's loss and gradient (issue 23's exactness measure)."""
+picture's loss and gradient (the print work's exactness measure)."""
 
 from __future__ import annotations
 
@@ -186,55 +186,61 @@ def test_terms_that_do_not_split_into_sums_are_tiled_from_whole_maps(vgg19):
 
 
 def test_the_memory_check_plans_tiles_between_the_whole_pictures_need_and_the_smallest_tiles(vgg19, monkeypatch):
-    import impasto.runtime as runtime
+    import impasto.engine.memory as memory
+    from impasto.engine.memory import MemoryRequest
 
     layers = ("relu4_2", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-    size = (3000, 4000)
-    whole = runtime.estimate_bytes(vgg19, size, True, "lbfgs", layers, 30)
-    tiled = runtime.tiled_bytes(vgg19, size, True, "lbfgs", layers, 30, 1024, 80)
+    size, cpu = (3000, 4000), torch.device("cpu")
+    whole = memory.estimate_bytes(vgg19, size, True, "lbfgs", layers, 30)
+    tiled = memory.tiled_bytes(vgg19, size, True, "lbfgs", layers, 30, 1024, 80)
     assert tiled < whole
     budget = (whole + tiled) // 2
-    monkeypatch.setattr(runtime, "available_bytes", lambda device: 64 * 2**30)
-    plan = runtime.check_memory(vgg19, size, True, "lbfgs", torch.device("cpu"), layers, budget=budget, halo=80)
-    assert plan.tile in runtime.TILE_SIZES and plan.have == budget and plan.history is None
-    assert runtime.tiled_bytes(vgg19, size, True, "lbfgs", layers, 30, plan.tile, 80) <= budget
-    larger = [t for t in runtime.TILE_SIZES if t > plan.tile]  # the largest tiles that fit were taken
-    assert all(runtime.tiled_bytes(vgg19, size, True, "lbfgs", layers, 30, t, 80) > budget for t in larger)
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 64 * 2**30)
+    plan = memory.check_memory(vgg19, cpu, MemoryRequest(size, True, "lbfgs", layers, halo=80), budget=budget)
+    assert plan.tile in memory.TILE_SIZES and plan.have == budget and plan.history is None
+    assert memory.tiled_bytes(vgg19, size, True, "lbfgs", layers, 30, plan.tile, 80) <= budget
+    larger = [t for t in memory.TILE_SIZES if t > plan.tile]  # the largest tiles that fit were taken
+    assert all(memory.tiled_bytes(vgg19, size, True, "lbfgs", layers, 30, t, 80) > budget for t in larger)
     assert plan.tile_at(whole, size) == plan.tile  # the final scale runs in tiles
     assert plan.tile_at(budget // 2, (750, 1000)) is None  # a coarse scale that fits runs whole
-    roomy = runtime.check_memory(vgg19, size, True, "lbfgs", torch.device("cpu"), layers, budget=whole + 1)
+    roomy = memory.check_memory(vgg19, cpu, MemoryRequest(size, True, "lbfgs", layers), budget=whole + 1)
     assert roomy.tile is None
-    forced = runtime.check_memory(vgg19, (90, 120), True, "lbfgs", torch.device("cpu"), layers, tile=64)
+    forced = memory.check_memory(vgg19, cpu, MemoryRequest((90, 120), True, "lbfgs", layers), tile=64)
     assert forced.tile_at(1, (90, 120)) == 64 and forced.tile_at(1, (45, 60)) is None
 
 
 def test_summed_tiles_fit_a_print_in_a_budget_that_held_maps_do_not_with_a_shorter_history(vgg19, monkeypatch):
-    import impasto.runtime as runtime
+    import impasto.engine.memory as memory
+    from impasto.engine.memory import MemoryRequest
 
     layers = ("relu4_2", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
     a3, budget, cpu = (3508, 4961), 6 * 2**30, torch.device("cpu")
-    monkeypatch.setattr(runtime, "available_bytes", lambda device: 64 * 2**30)
-    options = {"budget": budget, "halo": 80, "histogram_layers": layers[1:], "content_layers": layers[:1]}
-    with pytest.raises(runtime.TooLarge) as refused:
-        runtime.check_memory(vgg19, a3, True, "lbfgs", cpu, layers, **options)  # held maps: 4.5 GB of relu1_1 alone
-    plan = runtime.check_memory(vgg19, a3, True, "lbfgs", cpu, layers, streamed=True, **options)
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 64 * 2**30)
+    options = {"halo": 80, "histogram_layers": layers[1:], "content_layers": layers[:1]}
+
+    def check(size, **more):
+        request = MemoryRequest(size, True, "lbfgs", layers, **options, **more)
+        return memory.check_memory(vgg19, cpu, request, budget=budget)
+
+    with pytest.raises(memory.TooLarge) as refused:
+        check(a3)  # held maps: 4.5 GB of relu1_1 alone
+    plan = check(a3, streamed=True)
     assert plan.tile is not None and plan.tile >= 512  # large tiles kept, the history shortened for them
-    assert plan.history in runtime.HISTORIES and plan.history < 30
-    need = runtime.tiled_bytes(vgg19, a3, True, "lbfgs", layers, plan.history, plan.tile, 80, layers[1:],
-                               streamed=True, content_layers=layers[:1])  # fmt: skip
-    longer = runtime.tiled_bytes(vgg19, a3, True, "lbfgs", layers, 30, plan.tile, 80, layers[1:],
-                                 streamed=True, content_layers=layers[:1])  # fmt: skip
+    assert plan.history in memory.HISTORIES and plan.history < 30
+    need = memory.tiled_bytes(vgg19, a3, True, "lbfgs", layers, plan.history, plan.tile, 80, layers[1:],
+                              streamed=True, content_layers=layers[:1])  # fmt: skip
+    longer = memory.tiled_bytes(vgg19, a3, True, "lbfgs", layers, 30, plan.tile, 80, layers[1:],
+                                streamed=True, content_layers=layers[:1])  # fmt: skip
     assert need <= budget < longer
     # A painting as large as the print (a scan), read in tiles: it fits too.
-    grown = runtime.check_memory(vgg19, a3, True, "lbfgs", cpu, layers, streamed=True, style_pixels=a3[0] * a3[1],
-                                 **options)  # fmt: skip
+    grown = check(a3, streamed=True, style_pixels=a3[0] * a3[1])
     assert grown.tile is not None and grown.history is not None
     # The refusal names a picture of the same shape that would fit, and it does.
     width, height = map(int, str(refused.value).split("; a ")[1].split(" picture would fit")[0].split("x"))
     assert abs(width / height - 4961 / 3508) < 0.01 and 1000 < width < 4961
-    runtime.check_memory(vgg19, (height, width), True, "lbfgs", cpu, layers, **options)
-    with pytest.raises(runtime.TooLarge):
-        runtime.check_memory(vgg19, (height + 40, width + 56), True, "lbfgs", cpu, layers, **options)
+    check((height, width))
+    with pytest.raises(memory.TooLarge):
+        check((height + 40, width + 56))
 
 
 def test_a_run_in_forced_tiles_says_so_and_follows_the_whole_run(vgg19):
@@ -322,7 +328,7 @@ def test_a_painting_larger_than_a_tile_is_read_in_tiles_at_a_tiled_scale(vgg19, 
 @pytest.mark.parametrize(("base", "quantiles"), [("moments", True), ("gram", False)])
 def test_a_paintings_statistics_in_tiles_are_its_whole_ones(vgg19, base, quantiles):
     from impasto.engine.tiles import statistics_in_tiles
-    from impasto.objective.losses import QUANTILE_BINS
+    from impasto.objective.histogram import QUANTILE_BINS
     from impasto.objective.targets import StatisticsKind, style_statistics
 
     kind = StatisticsKind(base, quantiles)
@@ -350,7 +356,7 @@ def test_a_paintings_statistics_in_tiles_are_its_whole_ones(vgg19, base, quantil
 
 def test_quantiles_from_counts_read_a_histogram_as_the_sorted_values_are_read():
     from impasto.engine.tiles import quantiles_from_counts
-    from impasto.objective.losses import bin_counts, bin_positions, channel_quantiles
+    from impasto.objective.histogram import bin_counts, bin_positions, channel_quantiles
 
     generator = torch.Generator().manual_seed(2)
     values = torch.cat([torch.zeros(300, 2), torch.rand(700, 2, generator=generator) ** 3], 0)  # a ReLU's zeros

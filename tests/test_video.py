@@ -21,6 +21,7 @@ cv2 = pytest.importorskip("cv2", reason="the video extra is not installed")
 
 from impasto.cli import main  # noqa: E402
 from impasto.config import PRESETS  # noqa: E402
+from impasto.errors import ConfigError  # noqa: E402
 from impasto.objective.terms import Features, TemporalTerm  # noqa: E402
 from impasto.video.clips import pan_zoom_clip  # noqa: E402
 from impasto.video.flow import flow, pair_flows, reliability, warp, warping_error  # noqa: E402
@@ -539,3 +540,30 @@ def test_ctrl_c_leaves_a_playable_video_of_the_frames_so_far(tmp_path, tiny_clip
     frames, _, _ = decoded(out)
     assert len(frames) == 1
     assert (tmp_path / "out.mp4.work" / "000001.png").is_file()
+
+
+def test_a_clip_from_python_without_the_command_line_paints_the_same_frames(tmp_path, tiny_clip):
+    from impasto.jobs.base import recipe_from
+    from impasto.video.clip import Clip, FramePainted
+    from impasto.video.paint import VideoSettings
+
+    source, style = tiny_clip
+    cli_out = tmp_path / "cli"
+    assert main(["video", str(source), str(style), "-o", str(cli_out), "-q", *FAST, "--duration", "0.25"]) == 0
+    recipe = recipe_from({"preset": "fast", "size": 64, "steps": 4})  # what FAST builds
+    settings = VideoSettings(warm_steps=3)
+    clip = Clip(str(source), [style], tmp_path / "lib", recipe, settings=settings, duration=0.25)
+    assert (clip.total, clip.size, clip.done_before) == (3, (48, 64), 0)
+    steps: list[int] = []
+    events = list(clip.paint(lambda n, event: steps.append(n)))
+    assert all(isinstance(e, FramePainted) for e in events) and [e.n for e in events] == [1, 2, 3]
+    assert events[-1].eta == 0 and events[0].eta is None and set(steps) == {1, 2, 3}
+    assert clip.write() == 3 and not clip.cut_short
+    for a, b in zip(sorted(cli_out.iterdir()), sorted((tmp_path / "lib").iterdir()), strict=True):
+        assert a.read_bytes() == b.read_bytes()
+    # A new clip of the same inputs continues from the work folder: nothing painted again.
+    again = Clip(str(source), [style], tmp_path / "lib2", recipe, settings=settings, duration=0.25,
+                 work=clip.work.path)  # fmt: skip
+    assert again.done_before == 3 and list(again.paint()) == [] and again.write() == 3
+    with pytest.raises(ConfigError, match="must be between 0 and 240"):
+        Clip(str(source), [style], tmp_path / "x.mp4", recipe, fps=0)

@@ -220,7 +220,7 @@ def test_presets_and_input_thumbnails(client):
 
 
 def test_large_uploads_and_their_thumbnails_are_decoded_reduced(client):
-    """Issue 22, class 2: a 27 Mpx photo and painting (small files) sent for a 48 px run
+    """Bounded before work: a 27 Mpx photo and painting (small files) sent for a 48 px run
     are decoded near the size they are used at, at submit and for the thumbnails: the
     float copies of the whole pictures (324 MB each) are never made."""
     import tracemalloc
@@ -478,7 +478,7 @@ def test_an_event_stream_asked_from_past_the_end_of_a_finished_job_ends(client, 
 
 
 def test_a_settled_job_is_forgotten_by_the_runner_and_served_from_its_folder(fake, client):
-    """DESIGN-0.3 seam 4: a long-lived studio kept every job's events and last preview in
+    """A long-lived studio kept every job's events and last preview in
     the runner's memory; once a job's files are written, the runner drops it and the page
     gets the same answers from the job's folder."""
     job_id = submit(client).json()["id"]

@@ -15,7 +15,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from impasto.objective.linalg import eigh, ordered_mean, psd_sqrt
+from impasto.numerics import eigh, ordered_mean
+from impasto.objective.linalg import psd_sqrt
 
 #: RGB -> YIQ (NTSC); its inverse is computed, so the round trip is exact.
 _RGB_TO_YIQ = torch.tensor(

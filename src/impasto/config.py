@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from impasto.errors import ConfigError
-from impasto.model.layers import LAYER_NAMES, MIN_SIDE, check_layers
+from impasto.model.layers import LAYER_NAMES, MIN_SIDE, POOLINGS, check_layers
 
 OPTIMIZERS = ("lbfgs", "adam")
-POOLINGS = ("max", "avg")
 RESAMPLE_FILTERS = ("bilinear", "bicubic")
 INITS = ("content", "noise", "image")
 STYLE_LOSSES = ("gram", "wasserstein")
@@ -78,7 +77,7 @@ class StyleConfig:
     ``+ tv_weight * TV``, where the style loss of layer ``l`` is the MSE of its Gram matrix
     divided by ``C*H*W`` (see :func:`impasto.objective.losses.gram`) or the 2-Wasserstein
     distance of Gaussian fits, ``H_l`` the histogram loss
-    (:func:`impasto.objective.losses.histogram_loss`), and ``w_l`` are
+    (:func:`impasto.objective.histogram.histogram_loss`), and ``w_l`` are
     ``style_layer_weights``. ``fields_help()`` describes each field.
     """
 

@@ -36,6 +36,8 @@ from torch import Tensor
 from impasto.config import MIN_SIDE
 from impasto.errors import ConfigError, ImageError
 
+#: Files taken from a folder: the formats impasto reads.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
 #: Largest image accepted, in pixels (Pillow's own default guard is 89 Mpx).
 MAX_PIXELS = 100_000_000
 #: Most bytes read from standard input: far more than any photo's file (a 100 Mpx PNG of

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from impasto.imageio import resize, size_of
 from impasto.model.encoder import Encoder
-from impasto.objective.losses import resample_quantiles
+from impasto.objective.histogram import resample_quantiles
 from impasto.schedule import fit_longest_side, style_size
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")

@@ -101,3 +101,31 @@ def continued(
         look_size=side,
         detail_size=recipe.detail_size or side,
     )
+
+
+def print_recipe(
+    recipe: StyleConfig,
+    paper: str,
+    dpi: float,
+    photo: tuple[int, int],
+    preview: tuple[int, int] | None = None,
+    field: str = "print",
+) -> StyleConfig:
+    """The recipe of a print of a photo of ``photo`` ``(h, w)`` px on ``paper`` at ``dpi``:
+    its longest side the paper's, in pixels; continuing a picture painted before when
+    ``preview`` ``(h, w)`` is given (:func:`continued`). ConfigError naming ``field`` when
+    the print is larger than a picture may be, or the preview no smaller than the print."""
+    h, w = print_pixels(paper, dpi, photo)
+    try:
+        target = recipe.replace(size=max(h, w), pixels=None)
+    except ConfigError as error:
+        raise ConfigError(
+            field, f"{paper} at {dpi:g} dpi is {w}x{h} px; the longest side {error.reason}: choose a smaller "
+            "paper or dpi",
+        ) from None  # fmt: skip
+    if preview is None:
+        return target
+    try:
+        return continued(target, preview, photo, field)
+    except ConfigError as error:
+        raise ConfigError(field, f"the picture {error.reason}: choose a larger paper or dpi") from None

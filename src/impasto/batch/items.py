@@ -1,4 +1,4 @@
-"""Many pictures: which items a batch has, what each one is called, its key, and the
+"""A batch's items: which photo in which style, what each one is called, its key, and the
 manifest that makes a batch resumable.
 
 An item is one photo painted in one style. Its key is the digest of the photo's and the
@@ -28,9 +28,8 @@ from impasto._version import __version__
 from impasto.config import StyleConfig
 from impasto.digest import digest
 from impasto.errors import ConfigError
+from impasto.imageio import IMAGE_SUFFIXES
 
-#: Files taken from a folder: the formats impasto reads.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
 #: How outputs are named unless ``--name`` says otherwise.
 DEFAULT_NAME = "{photo}--{style}.{ext}"
 NAME_FIELDS = {"photo", "style", "ext", "n"}

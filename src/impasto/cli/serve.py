@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import secrets
 import socket
 import sys
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from impasto.errors import ImpastoError
+from impasto.resources import user_folder
 
 if TYPE_CHECKING:
     from impasto.jobs import Runner
@@ -24,13 +24,7 @@ DEFAULT_PORT = 8765
 
 def data_home() -> Path:
     """Where the studio keeps its gallery by default: the user's data folder."""
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "impasto" / "studio"
+    return user_folder("data") / "studio"
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -84,19 +78,13 @@ def bind(host: str, port: int) -> socket.socket:
 
 def _runner(args: argparse.Namespace, runtime: Runtime) -> Runner:
     """The studio's runner: jobs in this process, in worker processes, or on Ray actors."""
+    from impasto.jobs import LOCAL_RAY, runner_for
+
     if args.ray is not None:
-        from impasto.jobs.ray_runner import RayRunner, exposure
+        from impasto.jobs.ray_runner import exposure
 
-        address = None if args.ray == "local" else args.ray
-        print(f"impasto serve: {exposure(address)}", file=sys.stderr)
-        return RayRunner(runtime, address=address, workers=args.workers, preview_seconds=1.0)
-    if args.workers and args.workers > 1:
-        from impasto.jobs.pool import ProcessRunner
-
-        return ProcessRunner(runtime, workers=args.workers, preview_seconds=1.0)
-    from impasto.jobs import LocalRunner
-
-    return LocalRunner(runtime, preview_seconds=1.0, warm=True)
+        print(f"impasto serve: {exposure(None if args.ray == LOCAL_RAY else args.ray)}", file=sys.stderr)
+    return runner_for(runtime, workers=args.workers, ray=args.ray, preview_seconds=1.0, warm=True)
 
 
 def main(args: argparse.Namespace) -> int:

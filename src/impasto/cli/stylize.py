@@ -16,11 +16,12 @@ from impasto.cli.progress import ProgressBar
 from impasto.cli.signals import SIGNALS
 from impasto.config import PRESETS, StyleConfig
 from impasto.engine.events import Previews, Progress
+from impasto.engine.memory import TooLarge
 from impasto.errors import ConfigError, ImageError
 from impasto.imageio import STDIO, check_bit_depth, check_output_path, header_size, save_image, save_text
 from impasto.inputs import Inputs, load_inputs
-from impasto.prints import DEFAULT_DPI, DPI_RANGE, FROM_STEPS, check_dpi, continued, print_pixels
-from impasto.runtime import Runtime, TooLarge
+from impasto.prints import DEFAULT_DPI, DPI_RANGE, FROM_STEPS, check_dpi, continued, print_pixels, print_recipe
+from impasto.runtime import Runtime
 from impasto.schedule import plan as plan_schedule
 
 
@@ -218,8 +219,7 @@ def _print_recipe(args: argparse.Namespace, recipe: StyleConfig, dpi: float | No
         raise ConfigError("print", f"{args.output}: a WebP file holds no print resolution; write .png, .jpg or .tiff")
     dpi = DEFAULT_DPI if dpi is None else dpi
     photo = header_size(args.content, oriented=True)
-    h, w = print_pixels(args.paper, dpi, photo)
-    recipe = recipe.replace(size=max(h, w), pixels=None)
+    recipe = print_recipe(recipe, args.paper, dpi, photo)
     h, w = plan_schedule(recipe, *photo).final  # the pixels the run paints, as its messages say them
     _say(f"impasto: {args.paper} at {dpi:g} dpi: {w}x{h} px ({w / dpi * 2.54:.1f} x {h / dpi * 2.54:.1f} cm)")
     return recipe, dpi

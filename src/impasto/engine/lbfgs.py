@@ -3,7 +3,7 @@ update torch's ``torch.optim.LBFGS(max_iter=1)`` makes (Nocedal and Wright, "Num
 Optimization", algorithm 7.4: the two-loop recursion over the last ``history`` curvature
 pairs ``(s, y)``, the first matrix ``H₀ = sᵀy / yᵀy``; the very first step ``-g`` times
 ``min(1, 1/|g|₁)``), with every inner product and norm added in
-:func:`impasto.objective.linalg.ordered_sum`'s order.
+:func:`impasto.numerics.ordered_sum`'s order.
 
 Why not torch's: its inner products are BLAS dot products, whose sums are split between
 threads, so the same run took other steps on one thread than on two, and a batch's item
@@ -20,8 +20,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from impasto.objective.linalg import ordered_dot, ordered_sum
-from impasto.runtime import LBFGS_HISTORY
+from impasto.engine.memory import LBFGS_HISTORY
+from impasto.numerics import ordered_dot, ordered_sum
 
 #: A pair is kept only when ``yᵀs`` is above this (the objective curved upwards along the
 #: step); torch's rule.

@@ -20,10 +20,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from impasto.engine.lbfgs import LBFGS
+from impasto.engine.memory import LBFGS_HISTORY
 from impasto.errors import ConfigError, ImpastoError
 from impasto.model.encoder import Encoder
 from impasto.objective.terms import Objective
-from impasto.runtime import LBFGS_HISTORY, network_precision
+from impasto.runtime import network_precision
 
 #: Units of the optimised variable, per optimiser: pixels = variable / scale. L-BFGS is not
 #: scale-invariant in its first steps (a step of 1/|g|₁, then H₀ = I until the first

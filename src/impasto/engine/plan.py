@@ -24,6 +24,7 @@ from torch import Tensor
 from impasto.color import ColorMode
 from impasto.config import StyleConfig
 from impasto.engine.events import NO_PREVIEWS, Clock, Previews, Progress, ProgressCallback
+from impasto.engine.memory import MemoryPlan, estimate_bytes
 from impasto.engine.optimize import Evaluator, Policy, WholeImage, optimize_scale
 from impasto.engine.tiles import Tiled, features_in_tiles, margins, windows
 from impasto.imageio import resize, size_of
@@ -38,7 +39,7 @@ from impasto.objective.targets import (
     statistics_kind,
 )
 from impasto.objective.terms import LookTerm, Objective, Term, recipe_objective
-from impasto.runtime import MemoryPlan, estimate_bytes, network_precision
+from impasto.runtime import network_precision
 from impasto.schedule import Schedule, scaled_style_size
 
 if TYPE_CHECKING:

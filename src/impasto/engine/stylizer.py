@@ -23,6 +23,7 @@ from impasto.color import COLOR_MODES
 from impasto.config import DEFAULT, StyleConfig
 from impasto.digest import digest
 from impasto.engine.events import EVERY_STEP, NO_PREVIEWS, Previews, ProgressCallback
+from impasto.engine.memory import MemoryPlan, MemoryRequest, check_memory
 from impasto.engine.optimize import DEFAULT_POLICY, Policy
 from impasto.engine.plan import Hook, RunPlan, TermsHook, paint
 from impasto.engine.tiles import margins, statistics_in_tiles
@@ -30,13 +31,11 @@ from impasto.imageio import ImageInput, size_of
 from impasto.inputs import Inputs, LoadedInputs, load_inputs
 from impasto.model.encoder import Encoder, build_encoder
 from impasto.model.layers import check_layers
+from impasto.numerics import kept_allocations, same_bits
 from impasto.objective.targets import Statistics, StatisticsKind, style_statistics
 from impasto.objective.terms import Term
 from impasto.runtime import (
-    MemoryPlan,
     Runtime,
-    check_memory,
-    kept_allocations,
     network_precision,
     resolve_device,
     resolve_precision,
@@ -123,7 +122,7 @@ class Stylizer:
         ``hooks``: what a feature adds at each scale (:class:`impasto.engine.plan.Hook`),
         after the recipe's own and before ``extra_terms``.
         """
-        with self._lock, kept_allocations():
+        with self._lock, kept_allocations(), same_bits(self.runtime.same_bits and self.device.type == "cpu"):
             started = time.perf_counter()
             run_plan = inputs if isinstance(inputs, RunPlan) else self.plan(inputs, recipe)
             if run_plan.stylizer is not self:
@@ -159,20 +158,16 @@ class Stylizer:
         or in tiles with an L-BFGS history that fits (TooLarge when nothing does)."""
         layers = (*recipe.content_layers, *recipe.style_layers)
         histogram_layers = recipe.style_layers if recipe.histogram_weight > 0 else ()
-        return check_memory(
-            self.encoder,
+        request = MemoryRequest(
             schedule.final,
             self.autocast is not None,
             recipe.optimizer,
-            self.device,
             layers,
             # each painting at the output's scale: the largest it is used at
             style_pixels=max(math.prod(style_size_at(size_of(s), schedule.final, recipe)) for s in loaded.styles),
             field="pixels" if recipe.pixels is not None else "size",
             history=self.policy.history,
             held=loaded.nbytes,
-            budget=self.runtime.budget,
-            tile=self.runtime.tile,
             halo=margins(self.encoder, layers)[0],
             histogram_layers=histogram_layers,
             # every term of a recipe, regional ones included, sums over tiles (a term of a
@@ -180,6 +175,7 @@ class Stylizer:
             streamed=True,
             content_layers=recipe.content_layers,
         )
+        return check_memory(self.encoder, self.device, request, budget=self.runtime.budget, tile=self.runtime.tile)
 
     def style_statistics(
         self,

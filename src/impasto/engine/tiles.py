@@ -40,15 +40,15 @@ import torch
 from torch import Tensor
 
 from impasto.model.encoder import Encoder
-from impasto.objective.losses import (
+from impasto.objective.histogram import (
     QUANTILE_BINS,
     bin_counts,
     bin_positions,
     channel_extremes,
     channel_values,
     resample_quantiles,
-    second_moment_sum,
 )
+from impasto.objective.losses import second_moment_sum
 from impasto.objective.targets import QUANTILES, Statistics, StatisticsKind, StyleStatistics
 from impasto.objective.terms import Features, Objective, Ranked, Summed, Where
 from impasto.runtime import network_precision
@@ -235,7 +235,7 @@ def statistics_in_tiles(
 
 def quantiles_from_counts(counts: Tensor, atoms: Tensor, low: Tensor, high: Tensor, count: int) -> Tensor:
     """``count`` quantiles per channel, evenly spaced from the smallest value to the
-    largest as :func:`impasto.objective.losses.channel_quantiles` reads them off the sorted
+    largest as :func:`impasto.objective.histogram.channel_quantiles` reads them off the sorted
     values, from a histogram: ``counts`` ``(C, B)`` between ``low`` and ``high`` ``(C,)``,
     ``atoms`` ``(C,)`` of the first bin's values exactly at ``low``; values spread evenly
     inside a bin. float64 ``(C, count)``."""

@@ -8,18 +8,12 @@ sections hold matplotlib figures and the tensors they were drawn from.
 
 from __future__ import annotations
 
-import importlib.util
-
-from impasto._lazy import lazy_exports
-from impasto.errors import ImpastoError
-
-INSTALL = "pip install 'impasto[explain]'"
+from impasto._lazy import lazy_exports, require_extra
 
 
 def require_matplotlib() -> None:
     """ImpastoError with the pip command when matplotlib is missing."""
-    if importlib.util.find_spec("matplotlib") is None:
-        raise ImpastoError(f"impasto explain needs matplotlib: {INSTALL}")
+    require_extra("impasto explain", "explain", {"matplotlib": "matplotlib"})
 
 
 __all__ = ["History", "Recorder", "Report", "Section", "explain", "require_matplotlib"]

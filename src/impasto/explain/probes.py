@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from impasto.digest import digest
 from impasto.model.encoder import Encoder
 from impasto.objective.linalg import covariance
 from impasto.objective.losses import feature_moments, gram
@@ -55,12 +54,6 @@ def network_layers(
             role = "computed" if index <= deepest else "unused"
         layers.append(Layer(name, kind, channels, (h, w), role))
     return layers
-
-
-def weights_digest(encoder: Encoder) -> str:
-    """A hash of every weight and bias of the network, with their names, in order, as
-    stored (:func:`impasto.digest.digest`)."""
-    return digest(*(part for name, tensor in encoder.state_dict().items() for part in (name, tensor)))
 
 
 @torch.no_grad()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
 import time
 import warnings
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from torch import Tensor
 
 from impasto.config import StyleConfig
 from impasto.digest import digest
+from impasto.engine.memory import BASELINE_BYTES, available_bytes, feature_elements_per_pixel, gigabytes
 from impasto.engine.stylizer import Stylizer
 from impasto.errors import ConfigError, ImageError, ImpastoWarning
 from impasto.explain import figures, probes
@@ -27,7 +27,9 @@ from impasto.imageio import load_image, resize, save_bytes, save_image, size_of
 from impasto.inputs import Inputs
 from impasto.metrics import LAYERS as METRIC_LAYERS
 from impasto.metrics import figures as quality_figures
-from impasto.runtime import BASELINE_BYTES, Runtime, available_bytes, feature_elements_per_pixel, gigabytes
+from impasto.model.encoder import weights_digest
+from impasto.resources import user_folder
+from impasto.runtime import Runtime
 from impasto.schedule import fit_longest_side
 
 if TYPE_CHECKING:
@@ -124,8 +126,7 @@ def _png(fig: Figure) -> bytes:
 
 
 def cache_folder() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "impasto" / "explain"
+    return user_folder("cache") / "explain"
 
 
 def reconstruct(
@@ -151,7 +152,7 @@ def reconstruct(
         jobs.append((f"content {layer}", config))
     spent = 0.0
     out = []
-    weights = probes.weights_digest(stylizer.encoder)
+    weights = weights_digest(stylizer.encoder)
     for caption, config in jobs:
         key = digest(content, style, config.to_json(), weights, size=12)
         path = None if cache is None else cache / f"{key}.png"
@@ -238,14 +239,14 @@ def explain(
     if result is not None:
         check_report_memory(encoder, size_of(result), recipe, stylizer.device)
     timings: dict[str, float] = {}
-    before = probes.weights_digest(encoder)
+    before = weights_digest(encoder)
     if result is None:
         recorder = Recorder(on_progress)
         started = time.perf_counter()
         result = stylizer.run(inputs, recipe, on_progress=recorder, previews=recorder.previews)
         timings["stylisation"] = time.perf_counter() - started
         history = recorder.history
-    after = probes.weights_digest(encoder)
+    after = weights_digest(encoder)
     started = time.perf_counter()
     size = size_of(result)
     # Decoded no larger than the report uses them (the result's size, the reconstructions').

@@ -126,6 +126,7 @@ class Runner(Protocol):
     def settled(self, job_ids: list[str], timeout: float | None = None) -> list[str]: ...
     def close(self) -> None: ...
     def shared_stylizer(self) -> Any: ...
+    def describe(self) -> str: ...
 
 
 class UnknownJob(ImpastoError, KeyError):
@@ -163,6 +164,12 @@ class JobRecord:
     attempts: int = 0
 
 
+def workers_text(count: int, where: str, cores: int | None = None) -> str:
+    """ "N workers WHERE, K cores each" (the cores left out when unknown)."""
+    each = f", {cores} core{'s' if cores != 1 else ''} each" if cores else ""
+    return f"{count} worker{'s' if count != 1 else ''} {where}{each}"
+
+
 class QueueRunner:
     """Worker threads and a queue: ``workers`` jobs at a time, started in the order
     submitted (one worker: one job at a time).
@@ -191,6 +198,10 @@ class QueueRunner:
     # -- what implementations provide
     def execute(self, record: JobRecord) -> Tensor:
         raise NotImplementedError
+
+    def describe(self) -> str:
+        """Where the jobs run, for a person: "2 workers on this machine, 1 core each"."""
+        return workers_text(len(self._workers), "in this process")
 
     def prepare(self) -> None:
         """Called once on each worker before its first job (loading what jobs share)."""

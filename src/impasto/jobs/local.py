@@ -35,6 +35,9 @@ class LocalRunner(QueueRunner):
         if self._warm:
             self.stylizer  # noqa: B018  (made on the worker, which alone uses it)
 
+    def describe(self) -> str:
+        return "painting in this process"
+
     def shared_stylizer(self) -> Stylizer | None:
         return self._stylizer
 

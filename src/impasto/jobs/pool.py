@@ -28,7 +28,7 @@ from torch import Tensor
 
 from impasto.engine.events import Previews, Progress
 from impasto.errors import ConfigError, ImpastoError
-from impasto.jobs.base import Job, JobRecord, QueueRunner, WorkerLost
+from impasto.jobs.base import Job, JobRecord, QueueRunner, WorkerLost, workers_text
 from impasto.runtime import Runtime
 
 Report = Callable[[Progress], bool]
@@ -145,11 +145,11 @@ def fit_workers(asked: int, job_bytes: int, have: int | None = None) -> tuple[in
     if have is None:
         import torch
 
-        from impasto.runtime import available_bytes, gigabytes
+        from impasto.engine.memory import available_bytes, gigabytes
 
         have = available_bytes(torch.device("cpu"))
     else:
-        from impasto.runtime import gigabytes
+        from impasto.engine.memory import gigabytes
     each = WORKER_IDLE_BYTES + job_bytes
     if have is None or asked * each <= have:
         return asked, None
@@ -195,6 +195,9 @@ class ProcessRunner(PoolRunner):
 
     def start_worker(self, number: int) -> Worker:
         return _ProcessWorker(self.runtime, self.threads, number)
+
+    def describe(self) -> str:
+        return workers_text(len(self._workers), "on this machine", self.threads)
 
 
 def _serve(conn: Any, runtime: Runtime, threads: int, stop: Any) -> None:

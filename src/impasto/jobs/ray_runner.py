@@ -27,9 +27,10 @@ from typing import Any
 
 from torch import Tensor
 
+from impasto._lazy import install_command, require_extra
 from impasto.errors import ConfigError, ImpastoError
 from impasto.inputs import Inputs
-from impasto.jobs.base import Job, WorkerLost
+from impasto.jobs.base import Job, WorkerLost, workers_text
 from impasto.jobs.pool import Painter, PoolRunner, Report, Worker, portable, share
 from impasto.runtime import Runtime
 
@@ -38,15 +39,14 @@ POLL = 0.2
 
 
 #: What to run when Ray is missing.
-INSTALL = "pip install 'impasto[ray]'"
+INSTALL = install_command("ray")
 
 
 def require_ray() -> Any:
     """The ``ray`` module; ImpastoError with the pip command when it is not installed."""
-    try:
-        import ray
-    except ImportError:
-        raise ImpastoError(f"running on Ray needs the ray package: {INSTALL}") from None
+    require_extra("running on Ray", "ray", {"ray": "ray"})
+    import ray
+
     return ray
 
 
@@ -270,6 +270,9 @@ class RayRunner(PoolRunner):
 
     def start_worker(self, number: int) -> Worker:
         return _RayWorker(self, number)
+
+    def describe(self) -> str:
+        return workers_text(len(self._workers), "on Ray", None if self.gpus else self.cores)
 
     def close(self) -> None:
         super().close()

@@ -14,12 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from impasto.digest import digest
 from impasto.errors import WeightsError
 from impasto.model.layers import BLOCKS_BY_CONV_COUNT, check_layers, layer_names
 from impasto.model.weights import CAFFE_MEAN_BGR, TORCHVISION_MEAN, TORCHVISION_STD, VGGWeights, load_weights
 from impasto.model.winograd import MIN_CHANNELS, WinogradConv
-
-POOLINGS = ("max", "avg")
 
 
 def preprocess(image: Tensor, preprocessing: str) -> Tensor:
@@ -152,3 +151,13 @@ def build_encoder(weights: str = "original", *, download: bool = False, layers: 
     """The frozen VGG named by ``weights`` (see :func:`impasto.model.weights.load_weights`),
     with every layer unless ``layers`` bounds it."""
     return Encoder(load_weights(weights, download=download), layers)
+
+
+def weights_digest(encoder: Encoder) -> str:
+    """A hash of every weight and bias of the network, with their names, in order, as
+    stored (:func:`impasto.digest.digest`); the Winograd transforms of a step network's
+    convolutions are derived from them and left out."""
+    state = encoder.state_dict()
+    return digest(
+        *(part for name, tensor in state.items() if not name.startswith("winograd.") for part in (name, tensor))
+    )

@@ -15,6 +15,8 @@ VGG19_BLOCKS = (2, 2, 4, 4, 4)
 VGG16_BLOCKS = (2, 2, 3, 3, 3)
 #: A weights file is told apart by its number of convolutions.
 BLOCKS_BY_CONV_COUNT = {sum(blocks): blocks for blocks in (VGG19_BLOCKS, VGG16_BLOCKS)}
+#: The network's pooling: max (as trained) or average (Gatys et al.'s choice for pictures).
+POOLINGS = ("max", "avg")
 #: The smallest side, in pixels, of any image the network is run on.
 MIN_SIDE = 16
 

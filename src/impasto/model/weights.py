@@ -27,7 +27,7 @@ from torch import Tensor
 
 from impasto.errors import WeightsError
 from impasto.model.layers import VGG19_BLOCKS
-from impasto.resources import distribution_file
+from impasto.resources import distribution_file, user_folder
 
 ORIGINAL_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 ORIGINAL_SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"
@@ -59,8 +59,7 @@ def cache_dir() -> Path:
     env = os.environ.get("IMPASTO_CACHE")
     if env:
         return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "impasto"
+    return user_folder("cache")
 
 
 def sha256(path: Path) -> str:

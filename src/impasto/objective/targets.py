@@ -25,8 +25,10 @@ from torch import Tensor
 from impasto.errors import ConfigError
 from impasto.imageio import size_of
 from impasto.model.encoder import Encoder
-from impasto.objective.linalg import covariance, ordered_mean, psd_sqrt
-from impasto.objective.losses import feature_moments, gram, masked_moments, masked_quantiles
+from impasto.numerics import ordered_mean
+from impasto.objective.histogram import masked_quantiles
+from impasto.objective.linalg import covariance, psd_sqrt
+from impasto.objective.losses import feature_moments, gram, masked_moments
 from impasto.objective.masks import layer_mask
 
 #: Quantiles kept per channel of a style layer for the histogram term: its distribution

@@ -24,26 +24,28 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from impasto.config import StyleConfig
-from impasto.objective.linalg import ordered_mean, ordered_sum
-from impasto.objective.losses import (
+from impasto.numerics import ordered_mean, ordered_sum
+from impasto.objective.histogram import (
     HISTOGRAM_BINS,
     bin_lines,
     bin_positions,
     block_counts,
     channel_extremes,
     channel_values,
-    content_loss,
-    gaussian_distance,
-    gram_loss,
     histogram_loss,
     histogram_part,
     masked_counts,
     masked_extremes,
     masked_remap,
-    masked_sums,
     read_blocks,
     read_lines,
     row_blocks,
+)
+from impasto.objective.losses import (
+    content_loss,
+    gaussian_distance,
+    gram_loss,
+    masked_sums,
     second_moment_sum,
     tv_loss,
     wasserstein_loss,
@@ -187,14 +189,14 @@ class ContentTerm(TargetTerm):
 
 class HistogramTerm(TargetTerm):
     """``weight · histogram loss``: each channel's distribution against the style's, whose
-    quantile functions are the target (see :func:`impasto.objective.losses.histogram_loss`)."""
+    quantile functions are the target (see :func:`impasto.objective.histogram.histogram_loss`)."""
 
     group: ClassVar[str] = "histogram"
 
     def measure(self, features: Tensor) -> Tensor:
         return histogram_loss(features, self.target)
 
-    # The passes of a tiled evaluation (:func:`impasto.objective.losses.remap`'s steps over tiles).
+    # The passes of a tiled evaluation (:func:`impasto.objective.histogram.remap`'s steps over tiles).
 
     def extremes(self, features: Tensor, where: Where) -> tuple[Tensor, Tensor]:
         """A tile's per-channel smallest and largest values, ``(1, C)`` each."""
@@ -356,7 +358,7 @@ class RegionalHistogramTerm(RegionalLayer):
         return self.weight * loss
 
     # The passes of a tiled evaluation (:class:`Ranked`), each region's on a leading axis:
-    # :func:`impasto.objective.losses.masked_remap`'s steps over tiles.
+    # :func:`impasto.objective.histogram.masked_remap`'s steps over tiles.
 
     def _weights(self, region: Region, where: Where | None = None) -> Tensor:
         """The region's mask at the tile's positions (the whole map's with None), ``(N, 1)``."""

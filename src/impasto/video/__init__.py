@@ -12,11 +12,8 @@ Needs PyAV and OpenCV: ``pip install 'impasto[video]'``.
 
 from __future__ import annotations
 
-import importlib.util
+from impasto._lazy import require_extra
 
-from impasto.errors import ImpastoError
-
-INSTALL = "pip install 'impasto[video]'"
 #: Weight of the temporal term (``benchmarks/video.py``: the warping error against the
 #: style and content figures, docs/video.md).
 TEMPORAL_WEIGHT = 1e3
@@ -30,6 +27,4 @@ NEEDS = {"av": "av", "cv2": "opencv-python-headless"}
 
 def require_video() -> None:
     """ImpastoError with the pip command when a package the video command needs is missing."""
-    missing = [package for module, package in NEEDS.items() if importlib.util.find_spec(module) is None]
-    if missing:
-        raise ImpastoError(f"impasto video needs {', '.join(missing)}: {INSTALL}")
+    require_extra("impasto video", "video", NEEDS)

@@ -29,9 +29,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from impasto.batch import IMAGE_SUFFIXES
 from impasto.errors import ConfigError, ImageError
 from impasto.imageio import (
+    IMAGE_SUFFIXES,
     _temporary_name,
     _write_atomically,
     check_output_path,

@@ -19,6 +19,7 @@ frame's PNG (8-bit), so a continued run paints the same frames as one that never
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from collections import deque
@@ -59,6 +60,14 @@ class VideoSettings:
     warm_steps: int = WARM_STEPS
     #: How many frames back the earlier frames of :func:`warped_start` are (beyond the previous one).
     long_term: tuple[int, ...] = LONG_TERM
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.temporal_weight) and 0 <= self.temporal_weight <= 1e9):
+            raise ConfigError("temporal_weight", f"must be between 0 and 1e9, got {self.temporal_weight:g}")
+        if not 1 <= self.warm_steps <= 100000:
+            raise ConfigError("warm_steps", f"must be between 1 and 100000, got {self.warm_steps}")
+        if not all(2 <= gap <= 30 for gap in self.long_term):
+            raise ConfigError("long_term", f"frames back must be between 2 and 30, got {self.long_term}")
 
     def text(self) -> str:
         return json.dumps(

@@ -7,20 +7,14 @@ results (``impasto serve``). Needs FastAPI and uvicorn: ``pip install 'impasto[w
 
 from __future__ import annotations
 
-import importlib.util
+from impasto._lazy import lazy_exports, require_extra
 
-from impasto._lazy import lazy_exports
-from impasto.errors import ImpastoError
-
-INSTALL = "pip install 'impasto[web]'"
 NEEDS = {"fastapi": "fastapi", "uvicorn": "uvicorn", "multipart": "python-multipart"}
 
 
 def require_web() -> None:
     """ImpastoError with the pip command when a package the studio needs is missing."""
-    missing = [package for module, package in NEEDS.items() if importlib.util.find_spec(module) is None]
-    if missing:
-        raise ImpastoError(f"impasto serve needs {', '.join(missing)}: {INSTALL}")
+    require_extra("impasto serve", "web", NEEDS)
 
 
 __all__ = ["Studio", "create_app", "require_web"]

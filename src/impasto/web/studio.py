@@ -33,7 +33,7 @@ from impasto.explain.history import CHECKPOINT_EVERY, MAX_CHECKPOINTS, History, 
 from impasto.imageio import header_size, load_image, save_image, save_text, tensor_to_pil
 from impasto.inputs import Inputs, load_inputs
 from impasto.jobs.base import Job, JobState, Runner, UnknownJob, recipe_from
-from impasto.prints import DEFAULT_DPI, check_dpi, continued, print_pixels
+from impasto.prints import DEFAULT_DPI, check_dpi, print_recipe
 
 #: Largest upload accepted per file (bytes); ``impasto serve --max-upload-mb`` changes it.
 MAX_UPLOAD = 50 * 1024 * 1024
@@ -282,19 +282,7 @@ class Studio:
         dpi = DEFAULT_DPI if dpi is None else check_dpi(dpi)
         photo = header_size(source / "content", oriented=True)
         preview = header_size(source / "result.png")
-        h, w = print_pixels(paper, dpi, photo)
-        base = StyleConfig.from_dict(meta["recipe"])
-        try:
-            target = base.replace(size=max(h, w), pixels=None)
-        except ConfigError as error:
-            raise ConfigError(
-                "print", f"{paper} at {dpi:g} dpi is {w}x{h} px; the longest side {error.reason}: choose a smaller "
-                "paper or dpi",
-            ) from None  # fmt: skip
-        try:
-            config = continued(target, preview, photo)
-        except ConfigError as error:
-            raise ConfigError("print", f"the picture {error.reason}: choose a larger paper or dpi") from None
+        config = print_recipe(StyleConfig.from_dict(meta["recipe"]), paper, dpi, photo, preview)
         request = {**meta.get("request", {}), "print": paper, "dpi": dpi}
         return self.submit(None, [], request, again=job_id, config=config, start=source / "result.png", dpi=dpi)
 
