@@ -119,10 +119,17 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    import contextlib
+    import os
+
     try:
-        from impasto.numerics import kept_allocations
-    except ImportError:  # a tree from before the numerics module
+        from impasto.numerics import kept_allocations, same_bits
+
+        # as a single picture's run has it (sums torch's own); a batch's with IMPASTO_SAME_BITS=1
+        sums = same_bits(os.environ.get("IMPASTO_SAME_BITS") == "1")
+    except ImportError:  # a tree from before the numerics module: its sums were always ordered
         from impasto.runtime import kept_allocations
 
-    with kept_allocations():
+        sums = contextlib.nullcontext()
+    with kept_allocations(), sums:
         main()

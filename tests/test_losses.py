@@ -436,7 +436,7 @@ def test_a_run_with_same_bits_off_paints_close_to_one_with_it_on(tiny_encoder):
 
     content, style = torch.rand(1, 3, 40, 48), torch.rand(1, 3, 40, 40)
     recipe = preset("default").replace(size=48, start_size=None, steps=4)
-    on = Stylizer(Runtime(device="cpu"), encoder=tiny_encoder).run(Inputs.of(content, [style]), recipe)
+    on = Stylizer(Runtime(device="cpu", same_bits=True), encoder=tiny_encoder).run(Inputs.of(content, [style]), recipe)
     off = Stylizer(Runtime(device="cpu", same_bits=False), encoder=tiny_encoder).run(
         Inputs.of(content, [style]), recipe
     )

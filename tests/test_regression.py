@@ -4,11 +4,9 @@ optimiser rule (the last iterate handed out, no restarts; 0.2 changed the rule o
 purpose), recorded per machine in tests/golden_0_1.json, and the same pixels from one
 long-lived Stylizer (cache warm) as from a fresh one per run.
 
-The pixels depend on the CPU's kernels and torch. The sums of a step are added in one order
-on any number of threads (impasto.numerics), but not every kernel is: `gatys` in float32
-gives other bits on 1 and 2 threads (it was oneDNN's channels-last convolution of relu5_1's
-2x3 map at the 48 px first scale; since that layer runs as Winograd's transform, another
-kernel of that run still does), so the thread count stays in the machine's key. The first record (a Xeon) held
+The pixels depend on the CPU's kernels, torch and the thread count (the machine's key): a
+single picture's sums are torch's own, split between threads (``Runtime.same_bits`` is on
+in batches only; benchmarks/same_bits.py checks the same bytes on 1 and 2 threads there). The first record (a Xeon) held
 impasto 0.1.0's own pixels; they changed when those sums and L-BFGS's inner products were
 put in a fixed order (last bits, carried on by L-BFGS), and the records were made again on
 the machine at hand (``python -m tests.test_regression`` prints one)."""

@@ -74,3 +74,11 @@ def test_kept_allocations_serve_a_freed_tensors_pages_again_and_end_with_glibcs_
     nested, within, after = map(int, done.stdout.split())
     assert nested < 1000 and within < 1000
     assert after > 3000
+
+
+def test_same_bits_is_on_in_batches_and_off_for_one_picture_unless_asked():
+    from impasto.runtime import Runtime
+
+    assert Runtime().same_bits is None and Runtime().for_batch().same_bits is True
+    assert Runtime(same_bits=False).for_batch().same_bits is False  # asked off: a batch keeps it off
+    assert Runtime(same_bits=True).for_batch().same_bits is True

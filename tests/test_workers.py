@@ -47,10 +47,10 @@ def _pictures(folder: Path) -> dict[str, bytes]:
 
 
 def test_one_worker_on_every_core_two_processes_and_ray_actors_paint_the_same_bytes(folders, tmp_path):
-    """The issue's three runs: one worker with all the cores, two worker processes and two
+    """Three runs of one batch: one worker with all the cores, two worker processes and two
     Ray actors of one core each. At 128 px a step's sums are large enough for torch to
     split them between threads (a run on one thread and on two gave other bytes before
-    impasto.objective.linalg's ordered sums)."""
+    impasto.numerics's ordered sums, which batches turn on)."""
     pytest.importorskip("ray")
     photos, styles = folders
     (photos / "broken.png").write_bytes(b"not a picture")

@@ -5,10 +5,11 @@ steps (:func:`kept_allocations`).
 
 With these, a run gives the same bits on a worker of one core and on one of all the cores,
 so a batch's item is the same file whichever worker paints it. That is a setting
-(:func:`same_bits`, ``Runtime.same_bits``, on by default): off, sums and eigendecompositions
-take torch's own threaded paths (a few percent faster on a CPU, the last bits then depend
-on the thread count). On a GPU the plain reductions are taken: their order is the
-kernel's, and no promise is made there."""
+(:func:`same_bits`; ``Runtime.same_bits``, on in batches, off for one picture): off, sums
+and eigendecompositions take torch's own threaded paths (about 5% of a step faster on a
+CPU, ``benchmarks/same_bits.py``; the last bits then depend on the thread count). On a
+GPU the plain reductions are taken: their order is the kernel's, and no promise is made
+there."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ memory budget; the network the steps run on (the memory a run needs is
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -37,11 +38,12 @@ class Runtime:
         "original", "network weights: original (Caffe VGG19), vgg19, vgg16 (torchvision) or a .pth file", "str"
     )
     download: bool = setting(False, "allow downloading torchvision weights into the cache", "bool")
-    same_bits: bool = setting(
-        True,
+    same_bits: bool | None = setting(
+        None,
         "the same bytes on any number of threads: a step's sums in a fixed order, its eigendecompositions on one "
-        "thread (off: a few percent faster on a CPU; on a GPU always off)",
+        "thread (about 5 percent of a step on a CPU; never on a GPU)",
         "bool",
+        none="on in batches, off for one picture",
     )
     max_memory: str | None = setting(
         None,
@@ -66,6 +68,11 @@ class Runtime:
             parse_bytes(self.max_memory)
         if self.tile is not None and (isinstance(self.tile, bool) or not isinstance(self.tile, int) or self.tile < 64):
             raise ConfigError("tile", f"must be at least 64 px, got {self.tile!r}")
+
+    def for_batch(self) -> Runtime:
+        """This runtime with ``same_bits`` on unless it was turned off: a batch's item is
+        then the same file whichever worker, of however many cores, paints it."""
+        return self if self.same_bits is not None else dataclasses.replace(self, same_bits=True)
 
     @property
     def budget(self) -> int | None:

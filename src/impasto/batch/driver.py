@@ -224,7 +224,7 @@ def paint_batch(
     from impasto.model.encoder import build_encoder
     from impasto.runtime import Runtime
 
-    runtime = runtime or Runtime()
+    runtime = (runtime or Runtime()).for_batch()  # the same bytes on any worker
     folders = {item.output.parent for item in items}
     if len(folders) != 1:
         raise ImpastoError(f"a batch writes into one folder; these items go to {len(folders)}")

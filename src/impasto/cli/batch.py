@@ -128,7 +128,7 @@ def main(args: argparse.Namespace) -> int:
     if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
         raise ConfigError("workers", f"must be from 1 to {MAX_WORKERS}, got {args.workers}")
     recipe = build_recipe(args)
-    runtime = build_runtime(args)
+    runtime = build_runtime(args).for_batch()  # the same bytes on any worker
     outdir = check_folder(args.output, "output")
     items = _items(args, outdir)
     if args.ray is not None:

@@ -122,7 +122,7 @@ class Stylizer:
         ``hooks``: what a feature adds at each scale (:class:`impasto.engine.plan.Hook`),
         after the recipe's own and before ``extra_terms``.
         """
-        with self._lock, kept_allocations(), same_bits(self.runtime.same_bits and self.device.type == "cpu"):
+        with self._lock, kept_allocations(), same_bits(bool(self.runtime.same_bits) and self.device.type == "cpu"):
             started = time.perf_counter()
             run_plan = inputs if isinstance(inputs, RunPlan) else self.plan(inputs, recipe)
             if run_plan.stylizer is not self:
