@@ -1,8 +1,8 @@
 """The same bytes on any thread count, and what keeping them costs.
 
-1. Bytes: ``default`` and ``gatys`` at 192 px on a pair, in float32 and in the run's
-   automatic precision (bfloat16 where the CPU has it), each painted on one thread and on
-   two; the digests side by side and whether they agree.
+1. Bytes (``same_bits`` on, as batches have it): ``default`` and ``gatys`` at 192 px on a
+   pair, in float32 and in the run's automatic precision (bfloat16 where the CPU has it),
+   each painted on one thread and on two; the digests side by side and whether they agree.
 2. Cost: the median seconds of a step of ``default`` at the final scale of a 256 px run,
    with ``same_bits`` on (sums in a fixed order, ``eigh`` on one thread) and off (torch's
    own threaded reductions), alternating, on all of torch's threads, in both precisions.
@@ -75,7 +75,8 @@ def main() -> None:
             recipe = preset(name).replace(size=192, pixels=None)
 
             def paint(recipe=recipe, precision=precision) -> str:
-                return digest(Stylizer(Runtime(device="cpu", precision=precision)).run(inputs, recipe))
+                runtime = Runtime(device="cpu", precision=precision, same_bits=True)  # as batches have it
+                return digest(Stylizer(runtime).run(inputs, recipe))
 
             digests = [on_threads(n, paint) for n in (1, 2)]
             print(f"| {name} | {precision} | {digests[0][:12]} | {digests[1][:12]} | {digests[0] == digests[1]} |",
