@@ -1,5 +1,10 @@
 """Shared fixtures: a tiny random VGG for fast unit tests, the real VGG19 for the tests
-that matter, and the reference images beside the project (tests skip without them)."""
+that matter, the reference images beside the project (tests skip without them), and the
+device and dtype of the loss, optimiser and engine tests that take them:
+
+    pytest --device cuda                  # those tests on the GPU
+    pytest --device cuda --dtype float64  # and in float64 where they allow it
+"""
 
 from __future__ import annotations
 
@@ -52,6 +57,31 @@ def shared_images() -> Path:
     if not SHARED_IMAGES.is_dir():
         pytest.skip(f"reference images not found at {SHARED_IMAGES}")
     return SHARED_IMAGES
+
+
+def pytest_addoption(parser):
+    parser.addoption("--device", default="cpu", help="device of the tests that take one: cpu, cuda, cuda:N, mps")
+    parser.addoption("--dtype", default="float32", choices=("float32", "float64"), help="their floating dtype")
+
+
+@pytest.fixture(scope="session")
+def device(request) -> torch.device:
+    name = request.config.getoption("--device")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        pytest.skip(f"--device {name}: this torch sees no CUDA GPU")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        pytest.skip("--device mps: Apple MPS is not available")
+    return torch.device(name)
+
+
+@pytest.fixture(scope="session")
+def dtype(request) -> torch.dtype:
+    return getattr(torch, request.config.getoption("--dtype"))
+
+
+def tolerance(dtype: torch.dtype) -> float:
+    """Relative tolerance of a comparison of sums in ``dtype``."""
+    return 1e-5 if dtype == torch.float32 else 1e-10
 
 
 @pytest.fixture(autouse=True)

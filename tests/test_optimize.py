@@ -154,11 +154,11 @@ def _descend(optimizer, x: torch.Tensor, steps: int) -> list[torch.Tensor]:
     return iterates
 
 
-def test_impasto_lbfgs_takes_torchs_steps():
+def test_impasto_lbfgs_takes_torchs_steps(device):
     """The same update as torch.optim.LBFGS(max_iter=1) step for step (first step, kept
     pairs, two-loop recursion, skipped pairs), in float64 so that only the order of the
     sums tells the two apart."""
-    start = torch.linspace(-1.2, 1.1, 40, dtype=torch.float64)
+    start = torch.linspace(-1.2, 1.1, 40, dtype=torch.float64, device=device)
     ours = start.clone().requires_grad_(True)
     theirs = start.clone().requires_grad_(True)
     mine = _descend(LBFGS(ours, lr=0.5, history=5), ours, 30)

@@ -128,10 +128,19 @@ def create_app(
     the largest request body (default: room for a job's files at the studio's limit)."""
     app = FastAPI(title="impasto studio", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(LimitBody, limit=max_body or studio.max_upload * (MAX_STYLES + 2) + 2**20)
+    _guard(app, token, host, port)
+    _page(app, studio)
+    _jobs(app, studio)
+    _job_files(app, studio)
+    return app
+
+
+def _guard(app: FastAPI, token: str, host: str, port: int) -> None:
+    """Every request: the Host check (DNS rebinding), the token (the address's, then a
+    cookie or a bearer header), same-site for what changes or streams; errors as one line."""
     cookie = f"impasto-{port}"
     exposed = host in ("0.0.0.0", "::")
     allowed_hosts = LOOPBACK | {host}
-    demo_cache: dict[str, bytes] = {}
 
     def host_ok(request: Request) -> bool:
         name = _hostname(request.headers.get("host", "")).lower()
@@ -189,7 +198,10 @@ def create_app(
     async def bad_input(request: Request, exc: ImpastoError) -> JSONResponse:
         return _error(400, message(exc))
 
-    # -- the page
+
+def _page(app: FastAPI, studio: Studio) -> None:
+    """The page, its static files, the presets and the demo pair."""
+
     @app.get("/")
     def page() -> Response:
         html = resources.files("impasto.web").joinpath("static/index.html").read_text(encoding="utf-8")
@@ -202,7 +214,8 @@ def create_app(
         data = resources.files("impasto.web").joinpath(f"static/{name}").read_bytes()
         return Response(data, media_type=STATIC[name], headers={"Cache-Control": "no-cache"})
 
-    # -- the API
+    demo_cache: dict[str, bytes] = {}
+
     @app.get("/api/presets")
     def presets() -> dict[str, Any]:
         help = {name: {k: v for k, v in meta.items() if k in ("help", "kind", "choices")}
@@ -230,6 +243,10 @@ def create_app(
             demo_cache[which] = buffer.getvalue()
         media = "image/jpeg" if which == "content" else "image/png"
         return Response(demo_cache[which], media_type=media, headers={"Cache-Control": "max-age=3600"})
+
+
+def _jobs(app: FastAPI, studio: Studio) -> None:
+    """Jobs submitted, listed, stopped, deleted and printed."""
 
     @app.post("/api/jobs", status_code=201)
     async def submit(request: Request) -> JSONResponse:
@@ -288,6 +305,10 @@ def create_app(
         new_id = await run_in_threadpool(studio.print_job, job_id, paper, resolution)
         return JSONResponse({"id": new_id}, status_code=201)
 
+
+def _job_files(app: FastAPI, studio: Studio) -> None:
+    """What a job gives back: its events, preview, result, explain report and inputs."""
+
     @app.get("/api/jobs/{job_id}/events")
     def events(job_id: str, request: Request, since: int = 0) -> StreamingResponse:
         last = request.headers.get("last-event-id", "")
@@ -345,5 +366,3 @@ def create_app(
         buffer = io.BytesIO()
         tensor_to_pil(image).save(buffer, format="JPEG", quality=88)
         return Response(buffer.getvalue(), media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
-
-    return app
