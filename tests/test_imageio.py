@@ -267,3 +267,23 @@ def test_bad_tensors_and_pillow_images_given_to_the_api_are_image_errors():
     closed.close()
     with pytest.raises(ImageError, match="style: cannot read this Pillow image"):
         load_image(closed, name="style")
+
+
+def test_the_atomic_writer_leaves_the_old_file_whole_when_a_write_fails(tmp_path):
+    import os
+
+    from impasto.imageio import write_atomically
+
+    target = tmp_path / "frames.bin"
+    target.write_bytes(b"old")
+    os.chmod(target, 0o640)
+
+    def broken(stream):
+        stream.write(b"half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(ImageError, match="frames.bin: cannot write \\(No space left on device\\)"):
+        write_atomically(target, broken)
+    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["frames.bin"]
+    write_atomically(target, lambda stream: stream.write(b"new"))
+    assert target.read_bytes() == b"new" and (target.stat().st_mode & 0o777) == 0o640

@@ -317,7 +317,7 @@ STDIO = "-"
 NAME_MAX = 255
 
 
-def _temporary_name() -> str:
+def temporary_name() -> str:
     """A short hidden name for the file being written (so that a long output name, legal
     itself, does not become an illegal temporary one)."""
     return f".impasto-{secrets.token_hex(4)}.part"
@@ -374,7 +374,7 @@ def _check_output(
             if not os.access(target, os.W_OK) or not stat.S_IMODE(target.stat().st_mode) & 0o222:
                 raise ImageError(f"{path}: the file is read-only; it is left as it is")
         if probe and not stream:
-            trial = target.parent / _temporary_name()
+            trial = target.parent / temporary_name()
             os.close(os.open(trial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
             os.unlink(trial)
     except ImageError:
@@ -463,7 +463,7 @@ def save_image(
         options["quality"] = quality
     if fmt != "WEBP":
         options.update(extra)
-    _write_atomically(path, lambda f: pil.save(f, format=fmt, **options))
+    write_atomically(path, lambda f: pil.save(f, format=fmt, **options))
     return path
 
 
@@ -490,7 +490,7 @@ def _save_16(image: Tensor | Image.Image, path: str | os.PathLike, inputs: Itera
         _to_stdout(buffer.getvalue())
         return path
     write = write_png16 if output_format(path) == "PNG" else write_tiff16
-    _write_atomically(path, lambda f: write(f, pixels, dpi, srgb_icc()))
+    write_atomically(path, lambda f: write(f, pixels, dpi, srgb_icc()))
     return path
 
 
@@ -506,15 +506,18 @@ def save_bytes(
     """Write ``data`` to a file ending in one of ``suffixes``, as atomically and with the
     same care as :func:`save_image` (nothing that is not a regular file is replaced)."""
     path = _check_output(path, inputs, probe=False, suffixes=suffixes)
-    _write_atomically(path, lambda f: f.write(data))
+    write_atomically(path, lambda f: f.write(data))
     return path
 
 
-def _write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    """``write`` into a hidden file beside ``path``'s target, then rename it over the target."""
+def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
+    """``write(stream)`` into a hidden file beside ``path``'s target (a link is followed),
+    then rename it over the target, keeping the target's permissions: a reader never sees
+    half a file, and a failure (ImageError, one line) leaves what was there. A pipe or a
+    device as the target is written into as a stream instead."""
     target = Path(os.path.realpath(path))
     # Checked again: the output may have changed since the check before the run.
-    if target.exists() and _check_kind(path, target):
+    if target.exists() and _check_kind(Path(path), target):
         try:
             with open(target, "wb") as stream:
                 write(stream)
@@ -522,7 +525,7 @@ def _write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
             raise ImageError(f"{path}: cannot write ({exc.strerror or exc})") from None
         return
     mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else None
-    tmp = target.parent / _temporary_name()
+    tmp = target.parent / temporary_name()
     try:
         fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)  # the umask applies
         with os.fdopen(fd, "wb") as f:

@@ -32,12 +32,12 @@ from PIL import Image
 from impasto.errors import ConfigError, ImageError
 from impasto.imageio import (
     IMAGE_SUFFIXES,
-    _temporary_name,
-    _write_atomically,
     check_output_path,
     header_size,
     load_image,
+    temporary_name,
     tensor_to_pil,
+    write_atomically,
 )
 
 #: Outputs written as video files; anything without a suffix is a folder of frames.
@@ -251,7 +251,7 @@ def _written(path: Path, write: Callable[[BinaryIO], None]) -> None:
         except av.FFmpegError as exc:
             raise ImageError(f"{path}: cannot write ({_reason(exc)})") from None
 
-    _write_atomically(path, guarded)
+    write_atomically(path, guarded)
 
 
 def read_picture(path: Path) -> np.ndarray:
@@ -348,7 +348,7 @@ class _AudioCopy:
 
 def _write_folder(pictures: Iterable[Path], path: Path) -> None:
     target = Path(os.path.abspath(path))
-    tmp = target.parent / _temporary_name()
+    tmp = target.parent / temporary_name()
     try:
         tmp.mkdir()
         for n, picture in enumerate(pictures, start=1):
