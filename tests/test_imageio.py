@@ -282,7 +282,7 @@ def test_the_atomic_writer_leaves_the_old_file_whole_when_a_write_fails(tmp_path
         stream.write(b"half")
         raise OSError(28, "No space left on device")
 
-    with pytest.raises(ImageError, match="frames.bin: cannot write \\(No space left on device\\)"):
+    with pytest.raises(ImageError, match=r"frames\.bin: cannot write \(No space left on device\)"):
         write_atomically(target, broken)
     assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["frames.bin"]
     write_atomically(target, lambda stream: stream.write(b"new"))
