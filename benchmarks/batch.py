@@ -127,10 +127,10 @@ def statistics_seconds(styles: list[Path], size: int, preset_name: str) -> dict[
     """How long each painting's statistics take at the batch's size, on one core."""
     import torch
 
-    from impasto.config import preset
     from impasto.engine.stylizer import Stylizer
     from impasto.imageio import load_image, resize, size_of
     from impasto.objective.targets import statistics_kind
+    from impasto.presets import preset
     from impasto.schedule import plan, style_size_at
 
     torch.set_num_threads(1)

@@ -16,12 +16,13 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from impasto.config import GATYS, StyleConfig
+from impasto.config import StyleConfig
 from impasto.engine import evaluate
 from impasto.imageio import load_image
 from impasto.model import Encoder, build_encoder
 from impasto.objective.targets import build_targets
 from impasto.objective.terms import recipe_objective
+from impasto.presets import GATYS
 from impasto.runtime import network_precision
 from impasto.schedule import fit_longest_side, fit_pixels
 

@@ -25,7 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import find_image as find
 
 from impasto import Inputs, Runtime, Stylizer
-from impasto.config import preset
+
+try:
+    from impasto.presets import preset
+except ImportError:  # a tree from before the presets module
+    from impasto.config import preset  # type: ignore[attr-defined,no-redef]
 from impasto.digest import digest
 from impasto.imageio import load_image, resize
 

@@ -20,10 +20,10 @@ from common import ROOT, machine, shared_pair
 from quality import PAIRS
 
 from impasto import Inputs, Stylizer
-from impasto.config import preset
 from impasto.demo import demo_content, paint_style
 from impasto.explain import explain
 from impasto.imageio import save_image
+from impasto.presets import preset
 
 
 def main() -> None:

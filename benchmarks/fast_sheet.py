@@ -23,8 +23,8 @@ from common import find_image as find
 from PIL import Image
 
 from impasto import Inputs, Stylizer
-from impasto.config import preset
 from impasto.imageio import load_image, save_image
+from impasto.presets import preset
 
 PAIRS = ("tubingen:starry_night", "hoovertowernight:the_scream", "astronaut:strokes", "chelsea:dots")
 

@@ -28,12 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import NetworkAlone
 
 from impasto import Inputs, Runtime, Stylizer
-from impasto.config import PRESETS
 from impasto.demo import demo_content, paint_style
 from impasto.engine import WholeImage
 from impasto.errors import ImpastoError
 from impasto.imageio import load_image, resize
 from impasto.model import build_encoder
+from impasto.presets import PRESETS
 
 
 def synchronize(device: torch.device) -> None:

@@ -29,10 +29,10 @@ import holdout
 from common import SHARED, machine
 
 from impasto import Inputs, Stylizer
-from impasto.config import preset
 from impasto.imageio import load_image
 from impasto.metrics import figures, references
 from impasto.model import build_encoder
+from impasto.presets import preset
 
 
 def halves(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:

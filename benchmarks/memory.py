@@ -16,11 +16,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import run_timed
 
-from impasto.config import PRESETS
 from impasto.demo import demo_content, paint_style
 from impasto.engine.memory import estimate_bytes
 from impasto.imageio import load_image
 from impasto.model import build_encoder
+from impasto.presets import PRESETS
 from impasto.runtime import resolve_precision
 from impasto.schedule import working_size
 

@@ -25,11 +25,11 @@ from common import find_image as find
 from common import machine
 
 from impasto import Inputs, Stylizer
-from impasto.config import CROWSONKB, preset
 from impasto.engine import DEFAULT_POLICY, Policy
 from impasto.imageio import load_image
 from impasto.metrics import figures, references
 from impasto.model import build_encoder
+from impasto.presets import CROWSONKB, preset
 
 
 def record(trace: list, event) -> None:

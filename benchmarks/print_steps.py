@@ -29,11 +29,11 @@ from common import find_image, machine
 from print_fidelity import OUT, seen_small
 
 from impasto import Inputs, Stylizer
-from impasto.config import PRESETS
 from impasto.engine import DEFAULT_POLICY, Policy
 from impasto.imageio import load_image, save_image, size_of, tensor_to_pil
 from impasto.metrics import LAYERS, figures, references
 from impasto.model import build_encoder
+from impasto.presets import PRESETS
 from impasto.prints import continued
 from impasto.schedule import plan
 

@@ -1,4 +1,4 @@
-"""Quality report: presets (and reference recipes: crowsonkb's, impasto.config.CROWSONKB,
+"""Quality report: presets (and reference recipes: crowsonkb's, impasto.presets.CROWSONKB,
 and pastiche) on four pairs, scored by figures that do not depend on any tool's own loss
 (impasto.metrics: style distance, lower = more of the painting; content distance, lower =
 more of the photo kept).
@@ -27,10 +27,10 @@ from common import ROOT, machine, presize, run_timed, shared_pair, side_by_side
 from speed import pastiche_command
 
 from impasto import Inputs, Stylizer
-from impasto.config import CROWSONKB, preset
 from impasto.imageio import load_image, resize, save_image, tensor_to_pil
 from impasto.metrics import figures, references
 from impasto.model import build_encoder
+from impasto.presets import CROWSONKB, preset
 
 PAIRS = ("tubingen:starry_night", "hoovertowernight:the_scream", "brad_pitt:picasso_selfport1907", "tubingen:shipwreck")
 RECIPES = ("default", "fast", "quality", "gatys", "crowsonkb", "pastiche")

@@ -27,10 +27,10 @@ from common import find_image as find
 from common import machine
 
 from impasto import Inputs, Runtime, Stylizer
-from impasto.config import preset
 from impasto.digest import digest
 from impasto.imageio import load_image, resize
 from impasto.numerics import kept_allocations, same_bits
+from impasto.presets import preset
 
 
 def on_threads(count: int, compute):

@@ -19,10 +19,10 @@ from common import ROOT, machine, shared_pair
 from quality import PAIRS
 
 from impasto import Inputs, Stylizer
-from impasto.config import preset
 from impasto.imageio import load_image, save_image
 from impasto.metrics import figures, references
 from impasto.model import build_encoder
+from impasto.presets import preset
 
 
 def main() -> None:

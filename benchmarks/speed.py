@@ -43,10 +43,10 @@ from common import (
     vgg_forward_flops,
 )
 
-from impasto.config import GATYS
 from impasto.engine import WholeImage, optimize_scale
 from impasto.objective.targets import build_targets
 from impasto.objective.terms import recipe_objective
+from impasto.presets import GATYS
 from impasto.runtime import network_precision, resolve_precision, step_network
 
 PY = sys.executable

@@ -56,7 +56,11 @@ def paint(args: argparse.Namespace) -> None:
     import torch
 
     from impasto import Inputs, Stylizer
-    from impasto.config import preset
+
+    try:
+        from impasto.presets import preset
+    except ImportError:  # a tree from before the presets module
+        from impasto.config import preset  # type: ignore[attr-defined,no-redef]
     from impasto.imageio import save_image
 
     stylizer = Stylizer()

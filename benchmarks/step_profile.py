@@ -40,7 +40,11 @@ from common import NetworkAlone, machine
 from common import find_image as find
 
 from impasto import Inputs, Stylizer
-from impasto.config import preset
+
+try:
+    from impasto.presets import preset
+except ImportError:  # a tree from before the presets module
+    from impasto.config import preset  # type: ignore[attr-defined,no-redef]
 from impasto.engine import Evaluator, evaluator_for
 from impasto.imageio import load_image, resize
 from impasto.objective.terms import Objective

@@ -57,10 +57,11 @@ from quality import PAIRS as TUNING
 from quality import label
 
 from impasto import Inputs, Stylizer
-from impasto.config import CROWSONKB, StyleConfig, preset
+from impasto.config import StyleConfig
 from impasto.imageio import load_image, save_image
 from impasto.metrics import figures, references
 from impasto.model import build_encoder
+from impasto.presets import CROWSONKB, preset
 
 RECIPES = ("default", "quality", "fast", "gatys", "crowsonkb")
 REPORT_EXTRA = ("stata:la_muse", "chicago:woman-with-hat-matisse")

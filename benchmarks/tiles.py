@@ -42,9 +42,9 @@ def one(size: str, budget: str | None, steps: int, preset_name: str, tile: int |
     """One scale at ``size`` (a longest side, or a paper at 300 dpi), ``steps`` steps."""
     import torch
 
-    from impasto.config import preset
     from impasto.engine.stylizer import Stylizer
     from impasto.inputs import Inputs
+    from impasto.presets import preset
     from impasto.runtime import Runtime
 
     photo, painting, side = pair_and_side(size)
@@ -73,10 +73,10 @@ def one(size: str, budget: str | None, steps: int, preset_name: str, tile: int |
 def plans(sizes: list[str], budget: str, preset_name: str) -> None:
     """The memory plan of each size (a longest side, or a paper at 300 dpi) within
     ``budget``: the tile size and the L-BFGS pairs a run of tubingen + starry_night takes."""
-    from impasto.config import preset
     from impasto.engine.memory import TooLarge
     from impasto.engine.stylizer import Stylizer
     from impasto.inputs import Inputs, load_inputs
+    from impasto.presets import preset
     from impasto.runtime import Runtime
     from impasto.schedule import plan
 
@@ -144,12 +144,12 @@ def independent(stylizer, photo, painting, recipe, size, tile):
 
 
 def seams(size: int, tile: int, preset_name: str, pairs: list[tuple[str, str]]) -> None:
-    from impasto.config import preset
     from impasto.engine.stylizer import Stylizer
     from impasto.engine.tiles import margins, windows
     from impasto.imageio import load_image, save_image, size_of
     from impasto.inputs import Inputs
     from impasto.metrics import figures, references
+    from impasto.presets import preset
     from impasto.runtime import Runtime
 
     print(f"machine: {machine()}")
@@ -189,7 +189,6 @@ def exactness() -> None:
 
     import torch
 
-    from impasto.config import PRESETS
     from impasto.engine.optimize import WholeImage
     from impasto.engine.tiles import Tiled
     from impasto.imageio import resize
@@ -197,6 +196,7 @@ def exactness() -> None:
     from impasto.model.weights import load_original
     from impasto.objective.targets import build_targets
     from impasto.objective.terms import Objective, recipe_objective
+    from impasto.presets import PRESETS
 
     vgg = Encoder(load_original(), ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1"), "max")
     exact_vgg = copy.deepcopy(vgg).double()

@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import sweep
 
-from impasto.config import DEFAULT, StyleConfig
+from impasto.config import StyleConfig
+from impasto.presets import DEFAULT
 
 
 def main() -> None:

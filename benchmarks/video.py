@@ -92,10 +92,10 @@ def main() -> None:
     parser.add_argument("--gap", type=int, default=4, help="the long-term warping error's frame gap")
     args = parser.parse_args()
 
-    from impasto.config import PRESETS
     from impasto.engine.stylizer import Stylizer
     from impasto.imageio import load_image
     from impasto.metrics import figures, references
+    from impasto.presets import PRESETS
     from impasto.video.flow import warping_error
     from impasto.video.paint import (
         TEMPORAL_WEIGHT,

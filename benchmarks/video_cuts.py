@@ -20,10 +20,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from common import find_image
 
-from impasto.config import PRESETS
 from impasto.engine.stylizer import Stylizer
 from impasto.imageio import load_image
 from impasto.metrics import figures, references
+from impasto.presets import PRESETS
 from impasto.video import LONG_TERM
 from impasto.video.flow import pair_flows, warping_error
 from impasto.video.io import even_size, open_source, read_frames

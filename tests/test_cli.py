@@ -12,8 +12,9 @@ from impasto import cli
 from impasto.cli import options
 from impasto.cli import stylize as stylize_command
 from impasto.cli.progress import ProgressBar
-from impasto.config import DEFAULT, GATYS, fields_help
+from impasto.config import fields_help
 from impasto.engine import Interrupted, Progress, Stylizer
+from impasto.presets import DEFAULT, GATYS
 from impasto.runtime import Runtime
 
 
@@ -359,7 +360,8 @@ def test_presets_command(capsys):
 def test_presets_as_json_are_the_recipes(capsys):
     import json
 
-    from impasto.config import PRESETS, StyleConfig
+    from impasto.config import StyleConfig
+    from impasto.presets import PRESETS
 
     assert cli.main(["presets", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)

@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from impasto.config import PRESETS, StyleConfig, fields_help
+from impasto.config import StyleConfig, fields_help
 from impasto.errors import ConfigError
+from impasto.presets import PRESETS
 
 
 @pytest.mark.parametrize("name", list(PRESETS))

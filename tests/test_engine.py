@@ -5,12 +5,13 @@ import math
 import pytest
 import torch
 
-from impasto.config import GATYS, PRESETS, StyleConfig
+from impasto.config import StyleConfig
 from impasto.engine import DEFAULT_POLICY, Policy, Stylizer, stylize
 from impasto.engine.lbfgs import LBFGS
 from impasto.errors import ConfigError, ImageError
 from impasto.imageio import resize
 from impasto.inputs import Inputs
+from impasto.presets import GATYS, PRESETS
 from impasto.runtime import Runtime
 from impasto.schedule import content_weight_at, plan
 
@@ -447,7 +448,7 @@ def test_time_limit_holds_at_a4_without_scoring_the_print(images, vgg19):
     # An A4 page at 300 dpi (3508 px) in tiles within 4 GB, a limit that the first steps
     # reach: the run hands out the A4 picture, no scale past the one it stopped at is
     # started, and nothing runs the network at print size (no targets, no scoring pass).
-    from impasto.config import PRINT
+    from impasto.presets import PRINT
 
     seen: list[int] = []
     stylizer = Stylizer(Runtime(device="cpu", max_memory="4G"), encoder=vgg19)

@@ -29,6 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "base",
         (
             "impasto.config",
+            "impasto.presets",
             "impasto.errors",
             "impasto.digest",
             "impasto.numerics",

@@ -433,7 +433,7 @@ def test_what_same_bits_rests_on_is_checked_and_a_gap_warned_of_once(monkeypatch
 
 def test_a_run_with_same_bits_off_paints_close_to_one_with_it_on(tiny_encoder):
     from impasto import Inputs, Runtime, Stylizer
-    from impasto.config import preset
+    from impasto.presets import preset
 
     content, style = torch.rand(1, 3, 40, 48), torch.rand(1, 3, 40, 40)
     recipe = preset("default").replace(size=48, start_size=None, steps=4)

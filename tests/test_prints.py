@@ -14,9 +14,9 @@ import torch
 from PIL import Image
 
 from impasto import cli
-from impasto.config import PRESETS
 from impasto.errors import ConfigError
 from impasto.imageio import save_image, srgb_icc
+from impasto.presets import PRESETS
 from impasto.prints import paper_mm, print_pixels
 from impasto.sixteen import to_uint16, write_png16, write_tiff16
 
@@ -206,7 +206,7 @@ def test_from_a_preview_the_run_starts_at_its_size_from_its_pixels(pair, tmp_pat
 
 
 def test_a_continued_recipe_starts_at_the_preview_and_keeps_its_look():
-    from impasto.config import PRESETS
+    from impasto.presets import PRESETS
     from impasto.prints import FROM_STEPS, continued
     from impasto.schedule import content_weight_at, plan
 

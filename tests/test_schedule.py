@@ -60,7 +60,7 @@ def test_scale_schedule():
 
 
 def test_scales_above_the_detail_size_take_as_many_pixel_steps_as_one_of_that_size():
-    from impasto.config import PRESETS
+    from impasto.presets import PRESETS
     from impasto.schedule import LEAST_DETAIL_STEPS, plan
 
     recipe = PRESETS["print"].replace(size=3508)
@@ -78,7 +78,7 @@ def test_scales_above_the_detail_size_take_as_many_pixel_steps_as_one_of_that_si
 
 
 def test_above_the_look_size_the_content_weight_stops_growing():
-    from impasto.config import PRESETS
+    from impasto.presets import PRESETS
     from impasto.schedule import content_weight_at, style_size_at
 
     default, printed = PRESETS["default"], PRESETS["print"]

@@ -10,12 +10,12 @@ import functools
 import pytest
 import torch
 
-from impasto.config import PRESETS
 from impasto.engine.optimize import WholeImage
 from impasto.engine.tiles import Tiled, margins, streams, windows
 from impasto.imageio import resize
 from impasto.objective.targets import build_targets
 from impasto.objective.terms import Objective, TVTerm, WassersteinTerm, recipe_objective
+from impasto.presets import PRESETS
 
 
 def test_windows_cover_the_picture_once_aligned_to_the_pooling():

@@ -20,9 +20,9 @@ av = pytest.importorskip("av", reason="the video extra is not installed")
 cv2 = pytest.importorskip("cv2", reason="the video extra is not installed")
 
 from impasto.cli import main  # noqa: E402
-from impasto.config import PRESETS  # noqa: E402
 from impasto.errors import ConfigError  # noqa: E402
 from impasto.objective.terms import Features, TemporalTerm  # noqa: E402
+from impasto.presets import PRESETS  # noqa: E402
 from impasto.video.clips import pan_zoom_clip  # noqa: E402
 from impasto.video.flow import flow, pair_flows, reliability, warp, warping_error  # noqa: E402
 from impasto.video.io import even_size, open_source, read_frames, write_output  # noqa: E402

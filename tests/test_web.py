@@ -15,10 +15,10 @@ from PIL import Image
 pytest.importorskip("fastapi", reason="pip install 'impasto[web]'")
 from fastapi.testclient import TestClient
 
-from impasto.config import PRESETS
 from impasto.engine.stylizer import Stylizer
 from impasto.jobs import FakeRunner, LocalRunner
 from impasto.model import Encoder
+from impasto.presets import PRESETS
 from impasto.runtime import Runtime
 from impasto.web.app import create_app
 from impasto.web.studio import MAX_UPLOAD, Studio

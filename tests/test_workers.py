@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from impasto.config import preset
 from impasto.errors import ImpastoError
 from impasto.inputs import Inputs
 from impasto.jobs import FakeRunner, Job, JobState
 from impasto.jobs.base import WorkerLost
 from impasto.jobs.pool import ProcessRunner
+from impasto.presets import preset
 
 from .test_batch import _batch, _default_signals, _lines
 

@@ -13,7 +13,7 @@ from impasto._version import __version__
 
 #: Public name -> the module that defines it.
 _HOMES = {
-    "PRESETS": "impasto.config",
+    "PRESETS": "impasto.presets",
     "StyleConfig": "impasto.config",
     "Interrupted": "impasto.engine",
     "Previews": "impasto.engine",
@@ -50,11 +50,12 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from impasto.config import PRESETS, StyleConfig
+    from impasto.config import StyleConfig
     from impasto.engine import Interrupted, Previews, Progress, Stylizer, stylize
     from impasto.errors import ConfigError, ImageError, ImpastoError, WeightsError
     from impasto.imageio import load_image, save_image
     from impasto.inputs import Inputs
+    from impasto.presets import PRESETS
     from impasto.runtime import Runtime
 
 

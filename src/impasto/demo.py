@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from impasto.config import DEFAULT
 from impasto.errors import ImpastoError
+from impasto.presets import DEFAULT
 from impasto.resources import distribution_file
 
 DEMO_PHOTO = "grace_hopper.jpg"

@@ -32,9 +32,9 @@ from impasto.cli.console import say
 from impasto.cli.options import add_style_options, build_recipe, build_runtime
 from impasto.cli.progress import clock
 from impasto.cli.signals import SIGNALS
-from impasto.config import PRESETS
 from impasto.errors import ConfigError, one_line
 from impasto.imageio import check_folder
+from impasto.presets import PRESETS
 
 if TYPE_CHECKING:  # torch is imported once the options are checked, not to build the parser
     from impasto.config import StyleConfig

@@ -10,10 +10,10 @@ from impasto.cli.options import add_style_options, build_inputs, build_recipe, b
 from impasto.cli.progress import ProgressBar
 from impasto.cli.signals import SIGNALS
 from impasto.cli.stylize import check_text_output, input_sources
-from impasto.config import PRESETS
 from impasto.errors import ConfigError
 from impasto.imageio import STDIO, check_folder, header_size, load_image, save_text
 from impasto.inputs import load_inputs
+from impasto.presets import PRESETS
 
 HTML = (".html", ".htm")
 

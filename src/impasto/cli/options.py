@@ -9,10 +9,11 @@ import dataclasses
 import re
 from typing import Any
 
-from impasto.config import PRESETS, StyleConfig, fields_help
+from impasto.config import StyleConfig, fields_help
 from impasto.errors import ConfigError
 from impasto.inputs import Inputs
 from impasto.jobs.base import recipe_from
+from impasto.presets import PRESETS
 from impasto.runtime import Runtime
 
 #: Settings whose flag is not their name with dashes.

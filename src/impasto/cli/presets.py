@@ -6,7 +6,8 @@ import argparse
 import json
 
 from impasto.cli.options import describe, options_table
-from impasto.config import PRESETS, fields_help
+from impasto.config import fields_help
+from impasto.presets import PRESETS
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

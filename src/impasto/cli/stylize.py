@@ -14,12 +14,13 @@ from typing import Any
 from impasto.cli.options import add_style_options, build_inputs, build_recipe, build_runtime
 from impasto.cli.progress import ProgressBar
 from impasto.cli.signals import SIGNALS
-from impasto.config import PRESETS, StyleConfig
+from impasto.config import StyleConfig
 from impasto.engine.events import Previews, Progress
 from impasto.engine.memory import TooLarge
 from impasto.errors import ConfigError, ImageError
 from impasto.imageio import STDIO, check_bit_depth, check_output_path, header_size, save_image, save_text
 from impasto.inputs import Inputs, load_inputs
+from impasto.presets import PRESETS
 from impasto.prints import DEFAULT_DPI, DPI_RANGE, FROM_STEPS, check_dpi, continued, print_pixels, print_recipe
 from impasto.runtime import Runtime
 from impasto.schedule import plan as plan_schedule

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from impasto.color import COLOR_MODES
-from impasto.config import DEFAULT, StyleConfig
+from impasto.config import StyleConfig
 from impasto.digest import digest
 from impasto.engine.events import EVERY_STEP, NO_PREVIEWS, Previews, ProgressCallback
 from impasto.engine.memory import MemoryPlan, MemoryRequest, check_memory
@@ -34,6 +34,7 @@ from impasto.model.layers import check_layers
 from impasto.numerics import kept_allocations, same_bits
 from impasto.objective.targets import Statistics, StatisticsKind, style_statistics
 from impasto.objective.terms import Term
+from impasto.presets import DEFAULT
 from impasto.runtime import (
     Runtime,
     network_precision,

@@ -24,10 +24,11 @@ from typing import Any, Protocol
 
 from torch import Tensor
 
-from impasto.config import StyleConfig, preset
+from impasto.config import StyleConfig
 from impasto.engine.events import Progress
 from impasto.errors import ConfigError, ImpastoError
 from impasto.inputs import Inputs
+from impasto.presets import preset
 
 
 def recipe_from(data: object) -> StyleConfig:

@@ -30,10 +30,11 @@ from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from impasto._version import __version__
-from impasto.config import PRESETS, fields_help, parse_json
+from impasto.config import fields_help, parse_json
 from impasto.errors import ConfigError, ImpastoError
 from impasto.imageio import load_image, resize, size_of, tensor_to_pil
 from impasto.jobs.base import UnknownJob
+from impasto.presets import PRESETS
 from impasto.web.studio import MAX_STYLES, Studio, Upload, UploadError, too_large
 
 #: The page's files: name -> media type. Nothing else is served from the package.
