@@ -22,7 +22,11 @@ from impasto.imageio import load_image
 from impasto.model import Encoder, build_encoder
 from impasto.objective.targets import build_targets
 from impasto.objective.terms import recipe_objective
-from impasto.presets import GATYS
+
+try:
+    from impasto.presets import GATYS
+except ImportError:  # a tree from before the presets module (speedup.py, digests.py run old trees)
+    from impasto.config import GATYS  # type: ignore[attr-defined,no-redef]
 from impasto.runtime import network_precision
 from impasto.schedule import fit_longest_side, fit_pixels
 
