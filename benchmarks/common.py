@@ -264,3 +264,13 @@ def side_by_side(images: Sequence[Image.Image], gap: int = 0, vertical: bool = F
         canvas.paste(im, (0, offset) if vertical else (offset, 0))
         offset += size + gap
     return canvas
+
+
+def on_threads(count: int, compute):
+    """``compute()`` with torch on ``count`` threads (the count it had comes back)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        return compute()
+    finally:
+        torch.set_num_threads(before)

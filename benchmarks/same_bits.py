@@ -19,27 +19,16 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import find_image as find
-from common import machine
+from common import machine, on_threads
 
 from impasto import Inputs, Runtime, Stylizer
 from impasto.digest import digest
 from impasto.imageio import load_image, resize
 from impasto.numerics import kept_allocations, same_bits
 from impasto.presets import preset
-
-
-def on_threads(count: int, compute):
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        return compute()
-    finally:
-        torch.set_num_threads(before)
 
 
 def step_ms(stylizer: Stylizer, inputs: Inputs, size: int, enabled: bool, repeats: int) -> list[float]:

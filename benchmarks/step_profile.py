@@ -36,7 +36,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import NetworkAlone, machine
+from common import NetworkAlone, machine, on_threads
 from common import find_image as find
 
 from impasto import Inputs, Stylizer
@@ -62,16 +62,6 @@ def step_seconds(evaluator: Evaluator, image, repeats: int) -> tuple[float, int]
             times.append(time.perf_counter() - started)
             faulted.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
     return statistics.median(times), int(statistics.median(faulted))
-
-
-def on_threads(count: int, measure):
-    """``measure()`` with torch on ``count`` threads (the count it had comes back)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        return measure()
-    finally:
-        torch.set_num_threads(before)
 
 
 def main() -> None:

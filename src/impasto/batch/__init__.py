@@ -10,6 +10,7 @@ from impasto.batch.driver import (
     Painting,
     Planned,
     Stopped,
+    batch_runner,
     paint_batch,
     plan_batch,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "Painting",
     "Planned",
     "Stopped",
+    "batch_runner",
     "check_not_read",
     "check_template",
     "collect",

@@ -202,6 +202,29 @@ class Batch:
         return Painting(self.ended, self.total, done, len(self.failed), tuple(running))
 
 
+def batch_runner(
+    runtime: Runtime, encoder: Encoder, workers: int | None = None, ray: str | None = None
+) -> tuple[QueueRunner, Encoder]:
+    """The runner of a batch (see :func:`impasto.jobs.runner_for`; a batch shows step
+    numbers, not previews) and the network that scores its pictures here. One worker in
+    this process shares ``encoder``; with worker processes, this process only scores the
+    pictures and takes one thread (the workers have the cores: the caller puts torch's
+    thread count back when the batch ends)."""
+    import torch
+
+    from impasto.engine.stylizer import Stylizer
+    from impasto.jobs import runner_for
+
+    never = float("inf")
+    if ray is not None:
+        return runner_for(runtime, workers=workers, ray=ray, preview_seconds=never), encoder
+    if (workers or 1) == 1:
+        stylizer = Stylizer(runtime, encoder=encoder)
+        return runner_for(runtime, stylizer=stylizer, preview_seconds=never), stylizer.encoder
+    torch.set_num_threads(1)
+    return runner_for(runtime, workers=workers, preview_seconds=never), encoder
+
+
 def paint_batch(
     items: Sequence[Item],
     recipe: StyleConfig,
@@ -219,8 +242,8 @@ def paint_batch(
     manifest line and its event."""
     if not items:
         return
-    from impasto.engine.stylizer import Stylizer
-    from impasto.jobs import runner_for
+    import torch
+
     from impasto.model.encoder import build_encoder
     from impasto.runtime import Runtime
 
@@ -233,17 +256,15 @@ def paint_batch(
     if not planned.todo:
         return
     planned.claim()
-    count = min(workers, len(planned.todo)) if workers else None
-    if ray is None and (count or 1) == 1:
-        runner = runner_for(runtime, stylizer=Stylizer(runtime, encoder=encoder), preview_seconds=float("inf"))
-    else:
-        runner = runner_for(runtime, workers=count, ray=ray, preview_seconds=float("inf"))
+    threads = torch.get_num_threads()
+    runner, scorer = batch_runner(runtime, encoder, min(workers, len(planned.todo)) if workers else None, ray)
     try:
-        batch = Batch(runner, planned.manifest, encoder if score else None)
+        batch = Batch(runner, planned.manifest, scorer if score else None)
         batch.start(planned.todo, recipe)
         yield from batch.follow()
     finally:
         runner.close()
+        torch.set_num_threads(threads)
 
 
 # -- the manifest's lines -------------------------------------------------------------------

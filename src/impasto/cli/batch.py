@@ -22,6 +22,7 @@ from impasto.batch import (
     Ended,
     Item,
     Painting,
+    batch_runner,
     check_not_read,
     collect,
     plan_batch,
@@ -182,10 +183,8 @@ def main(args: argparse.Namespace) -> int:
 def _runner(
     args: argparse.Namespace, runtime: Runtime, encoder: Encoder, count: int, recipe: StyleConfig
 ) -> tuple[QueueRunner, Encoder]:
-    """The runner the options ask for, and the network that scores the pictures here."""
-    from impasto.jobs import runner_for
-
-    never = float("inf")  # a batch shows step numbers, not previews
+    """The runner the options ask for (as many workers as the memory holds, said when
+    fewer), and the network that scores the pictures here (see :func:`batch_runner`)."""
     asked = None if args.workers is None else min(args.workers, count)  # no worker without a picture
     if asked is not None and asked > 1 and (args.ray is None or args.ray == LOCAL_RAY):
         asked = _fitting(asked, encoder, recipe)
@@ -193,16 +192,7 @@ def _runner(
         from impasto.jobs.ray_runner import exposure
 
         say(f"impasto batch: {exposure(None if args.ray == LOCAL_RAY else args.ray)}")
-        return runner_for(runtime, workers=asked, ray=args.ray, preview_seconds=never), encoder
-    if (asked or 1) == 1:
-        from impasto.engine.stylizer import Stylizer
-
-        stylizer = Stylizer(runtime, encoder=encoder)
-        return runner_for(runtime, stylizer=stylizer, preview_seconds=never), stylizer.encoder
-    import torch
-
-    torch.set_num_threads(1)  # this process only scores pictures; the workers have the cores
-    return runner_for(runtime, workers=asked, preview_seconds=never), encoder
+    return batch_runner(runtime, encoder, asked, args.ray)
 
 
 def _fitting(asked: int, encoder: Encoder, recipe: StyleConfig) -> int:

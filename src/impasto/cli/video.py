@@ -82,15 +82,14 @@ def _rate(fps: Fraction | float) -> str:
 
 
 def long_term_gaps(text: str) -> tuple[int, ...]:
-    """``--long-term``: frame gaps from 2 to 30, comma-separated, or 'none'."""
+    """``--long-term``: frame gaps, comma-separated, or 'none' (their range is
+    :class:`~impasto.video.paint.VideoSettings`'s to check)."""
     if text.strip().lower() in ("none", ""):
         return ()
     try:
         gaps = sorted({int(part) for part in text.split(",")})
     except ValueError:
         raise ConfigError("long_term", f"must be whole numbers of frames like 2,4, or none; got {text!r}") from None
-    if not all(2 <= gap <= 30 for gap in gaps):
-        raise ConfigError("long_term", f"frames back must be between 2 and 30, got {text!r}")
     return tuple(gaps)
 
 

@@ -67,7 +67,8 @@ class VideoSettings:
         if not 1 <= self.warm_steps <= 100000:
             raise ConfigError("warm_steps", f"must be between 1 and 100000, got {self.warm_steps}")
         if not all(2 <= gap <= 30 for gap in self.long_term):
-            raise ConfigError("long_term", f"frames back must be between 2 and 30, got {self.long_term}")
+            shown = ",".join(map(str, self.long_term))
+            raise ConfigError("long_term", f"frames back must be between 2 and 30, got {shown!r}")
 
     def text(self) -> str:
         return json.dumps(
