@@ -1,10 +1,11 @@
 """A run beside a busy machine: how much slower is a tiny run when another process keeps
 both cores busy, than alone? With a fair share of two cores it should take about twice
-its time; the aim is at most 2.5x. Runs the command line (which sets OMP_WAIT_POLICY to
-PASSIVE unless the environment says otherwise) alone and beside a process spinning on
-every core, each setting in turn, ``--repeats`` times, and prints the medians.
+its time; the aim is at most 2.5x. Runs the command line alone and beside a process
+spinning on every core, under each OpenMP setting in turn (``--settings``: environment
+assignments, ``-`` for the command line's own), ``--repeats`` times, and prints the medians.
 
     python benchmarks/load.py --repeats 3
+    python benchmarks/load.py --size 128 --steps 30 --settings OMP_WAIT_POLICY=PASSIVE - GOMP_SPINCOUNT=300000
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--size", type=int, default=48)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--settings", nargs="+", default=["OMP_WAIT_POLICY=PASSIVE", "-", "OMP_WAIT_POLICY=ACTIVE"])
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="impasto-load-"))
     style = folder / "style.png"
@@ -45,10 +47,15 @@ def main() -> None:
                "--scales", "1", "-q"]  # fmt: skip
     cores = os.cpu_count() or 1
     print(f"machine: {machine()}\n")
-    print("| OMP_WAIT_POLICY | alone s (median) | beside a busy process s | ratio |")
+    print(f"{args.size} px, {args.steps} steps\n")
+    print("| OpenMP setting | alone s (median) | beside a busy process s | ratio |")
     print("|---|---|---|---|")
-    for policy in ("PASSIVE", "ACTIVE"):
-        env = {**os.environ, "OMP_WAIT_POLICY": policy}
+    base = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    for setting in args.settings:
+        env = dict(base)
+        if setting != "-":
+            name, _, value = setting.partition("=")
+            env[name] = value
         alone = [run_timed(command, env=env).seconds for _ in range(args.repeats)]
         busy = []
         for _ in range(args.repeats):
@@ -63,7 +70,8 @@ def main() -> None:
                     spinner.terminate()
                     spinner.join()
         a, b = statistics.median(alone), statistics.median(busy)
-        print(f"| {policy} | {a:.1f} | {b:.1f} | {b / a:.2f}x |", flush=True)
+        label = setting if setting != "-" else "the command line's own"
+        print(f"| {label} | {a:.1f} | {b:.1f} | {b / a:.2f}x |", flush=True)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from impasto._version import __version__
+from impasto.cli import openmp
 from impasto.cli.console import say
 from impasto.cli.signals import SIGNALS
 from impasto.errors import ConfigError, ImpastoError, ImpastoWarning, one_line
@@ -98,10 +99,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    # Threads that sleep, not spin, while they wait for work: beside another busy process
-    # a spinning team collapses (a tiny run took 3.7x its time alone, 2.0x passive;
-    # benchmarks/load.py). Set before torch loads OpenMP; a user's own setting wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # How torch's threads wait for work, from the machine's load: set before torch loads
+    # OpenMP; a user's own setting wins (see impasto.cli.openmp).
+    openmp.before_torch()
     try:
         # The commands' modules import torch: a signal during that is noted, not raised
         # inside it, and ends the run just after (see impasto.cli.signals).
