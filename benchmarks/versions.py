@@ -21,7 +21,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine, presize, run_timed, shared_pair
+from common import find_image, machine, presize, run_timed
 
 
 def main() -> None:
@@ -33,7 +33,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=384)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="impasto-versions-"))
-    content, style = presize(*shared_pair(*args.pair.split(":")), args.size, work)
+    photo, painting = args.pair.split(":")
+    content, style = presize(find_image(photo, "content"), find_image(painting, "style"), args.size, work)
     times: dict[Path, list[float]] = {tree: [] for tree in args.trees}
     pixels: dict[Path, set[str]] = {tree: set() for tree in args.trees}
     for run in range(args.runs):
