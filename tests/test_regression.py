@@ -1,19 +1,23 @@
 """Results do not change with the code's layout: the pixels of a few small runs of 0.1's
 recipes (``default``, ``gatys``, a masked run, colours kept with Adam and EMA) under 0.1's
 optimiser rule (the last iterate handed out, no restarts; 0.2 changed the rule on
-purpose), recorded per machine in tests/golden_0_1.json, and the same pixels from one
-long-lived Stylizer (cache warm) as from a fresh one per run.
+purpose), recorded per machine class in tests/golden_0_1.json, and the same pixels from
+one long-lived Stylizer (cache warm) as from a fresh one per run.
 
-The pixels depend on the CPU's kernels, torch and the thread count (the machine's key): a
-single picture's sums are torch's own, split between threads (``Runtime.same_bits`` is on
-in batches only; benchmarks/same_bits.py checks the same bytes on 1 and 2 threads there). The first record (a Xeon) held
-impasto 0.1.0's own pixels; they changed when those sums and L-BFGS's inner products were
-put in a fixed order (last bits, carried on by L-BFGS), and the records were made again on
-the machine at hand (``python -m tests.test_regression`` prints one)."""
+The pixels depend on the CPU's kernels, torch and the thread count: a machine's class is
+its CPU vendor and family (one microarchitecture generation: oneDNN picks its kernels and
+their blocking from it), the instruction sets torch and oneDNN use (AVX2, AVX-512,
+AVX-512 BF16, AMX), torch's version and the thread count. A single picture's sums are
+torch's own, split between threads (``Runtime.same_bits`` is on in batches only;
+benchmarks/same_bits.py checks the same bytes on 1 and 2 threads there). The test runs
+wherever a record of its class exists; ``python -m tests.test_regression --record``
+adds or renews this class's record (the CPU models it was made on are kept beside it)."""
 
 import hashlib
 import json
 import math
+import platform
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +27,10 @@ import torch.nn.functional as F
 
 from impasto import PRESETS, Inputs, Runtime, Stylizer
 from impasto.engine import Policy
-from impasto.imageio import tensor_to_pil
+from impasto.imageio import tensor_to_pil, write_atomically
 
-GOLDEN = json.loads((Path(__file__).with_name("golden_0_1.json")).read_text())
+GOLDEN_PATH = Path(__file__).with_name("golden_0_1.json")
+GOLDEN = json.loads(GOLDEN_PATH.read_text())
 PRECISIONS = ("auto", "float32")
 
 
@@ -69,18 +74,25 @@ def _digest(image):
     return hashlib.sha256(np.asarray(tensor_to_pil(image)).tobytes()).hexdigest()
 
 
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields of /proc/cpuinfo (empty where there is none)."""
+    path = Path("/proc/cpuinfo")
+    fields: dict[str, str] = {}
+    for line in (path.read_text() if path.exists() else "").splitlines():
+        if not line.strip():
+            break
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    return fields
+
+
 def _machine():
-    """What the pixels depend on besides the code: the CPU (its generation too: oneDNN
-    picks AMX, AVX-512 BF16 or plain AVX-512 kernels), torch and the thread count."""
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-
-    def first(key):
-        found = [line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.split(":")[0].strip() == key]
-        return found[0] if found else ""
-
+    """The machine's class: what the pixels depend on besides the code (see above)."""
+    cpuinfo = _cpuinfo()
+    flags = cpuinfo.get("flags", "").split()
     return {
-        "cpu": f"{first('model name')} family {first('cpu family')} model {first('model')}",
-        "amx": "amx_bf16" in cpuinfo,
+        "cpu": f"{cpuinfo.get('vendor_id') or platform.machine()} family {cpuinfo.get('cpu family', '?')}",
+        "amx": "amx_bf16" in flags,
         "torch": torch.__version__,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "bfloat16": bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()),
@@ -88,8 +100,13 @@ def _machine():
     }
 
 
+def _cpu_model() -> str:
+    cpuinfo = _cpuinfo()
+    return f"{cpuinfo.get('model name', platform.processor())} model {cpuinfo.get('model', '?')}"
+
+
 def _record():
-    """This machine's record, or None."""
+    """This machine class's record, or None."""
     return next((record for record in GOLDEN["records"] if record["machine"] == _machine()), None)
 
 
@@ -107,7 +124,7 @@ def test_the_recorded_pixels_of_0_1s_recipes(precision):
     if record is None:
         pytest.skip(f"no pixels recorded on this machine ({_machine()}); `python -m tests.test_regression` makes them")
     for case, digest in _pixels(precision).items():
-        assert digest == record["cases"][case], case
+        assert digest == record["cases"][case], f"{case} (recorded on {', '.join(record['seen_on'])})"
 
 
 @pytest.mark.slow
@@ -121,7 +138,46 @@ def test_a_warm_stylizer_paints_what_a_fresh_one_paints():
         assert torch.equal(first, warm) and torch.equal(first, fresh), name
 
 
-if __name__ == "__main__":
-    # A record of this machine's pixels, for tests/golden_0_1.json's "records".
+def test_recording_adds_or_renews_this_class_only(tmp_path, monkeypatch):
+    path = tmp_path / "golden.json"
+    other = {"machine": {"cpu": "elsewhere"}, "seen_on": ["x"], "cases": {"default/auto": "0"}, "note": "kept"}
+    path.write_text(json.dumps({"records": [other]}))
+    digests = {"auto": "1", "float32": "2"}
+    here = sys.modules[__name__]
+    monkeypatch.setattr(here, "_pixels", lambda precision: {f"default/{precision}": digests[precision]})
+    monkeypatch.setattr(here, "_cpu_model", lambda: "CPU A")
+    record_this_machine(path)
+    monkeypatch.setattr(here, "_cpu_model", lambda: "CPU B")
+    record_this_machine(path)  # the same pixels on another model of the class
+    records = json.loads(path.read_text())["records"]
+    assert records[0] == other and len(records) == 2
+    assert records[1]["machine"] == _machine() and records[1]["seen_on"] == ["CPU A", "CPU B"]
+    assert records[1]["cases"] == {"default/auto": "1", "default/float32": "2"}
+    digests["auto"] = "3"  # other pixels: the record is renewed, seen on this model only
+    record_this_machine(path)
+    records = json.loads(path.read_text())["records"]
+    assert len(records) == 2 and records[1]["seen_on"] == ["CPU B"] and records[1]["cases"]["default/auto"] == "3"
+
+
+def record_this_machine(path: Path = GOLDEN_PATH) -> dict:
+    """Add this machine class's record to ``path`` (renewing one there was), with the CPU
+    model it was made on; the file is replaced whole, or left as it was on failure."""
     cases = {case: digest for precision in PRECISIONS for case, digest in _pixels(precision).items()}
-    print(json.dumps({"machine": _machine(), "cases": cases}, indent=1))
+    golden = json.loads(path.read_text())
+    machine = _machine()
+    old = next((r for r in golden["records"] if r["machine"] == machine), None)
+    seen = sorted({*(old["seen_on"] if old and old["cases"] == cases else []), _cpu_model()})
+    record = {"machine": machine, "seen_on": seen, "cases": cases, "note": old["note"] if old else ""}
+    golden["records"] = [r for r in golden["records"] if r is not old] + [record]
+    text = json.dumps(golden, indent=1) + "\n"
+    write_atomically(path, lambda stream: stream.write(text.encode()))
+    return record
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--record"]:
+        print(json.dumps(record_this_machine(), indent=1))
+    else:
+        # This machine's record, printed only.
+        cases = {case: digest for precision in PRECISIONS for case, digest in _pixels(precision).items()}
+        print(json.dumps({"machine": _machine(), "seen_on": [_cpu_model()], "cases": cases}, indent=1))
