@@ -34,7 +34,6 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "impasto.digest",
             "impasto.numerics",
             "impasto.imageio",
-            "impasto.sixteen",
             "impasto.resources",
             "impasto._lazy",
             "impasto._version",

@@ -16,9 +16,9 @@ from PIL import Image
 from impasto import cli
 from impasto.errors import ConfigError
 from impasto.imageio import save_image, srgb_icc
+from impasto.imageio.sixteen import to_uint16, write_png16, write_tiff16
 from impasto.presets import PRESETS
 from impasto.prints import paper_mm, print_pixels
-from impasto.sixteen import to_uint16, write_png16, write_tiff16
 
 
 def test_a_paper_is_turned_as_the_photo_is_and_keeps_its_shape():
@@ -47,25 +47,49 @@ def _png_samples(data: bytes) -> tuple[np.ndarray, dict[bytes, bytes]]:
     w, h, depth, colour = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
     assert (depth, colour) == (16, 2)
     raw = np.frombuffer(zlib.decompress(idat), dtype=np.uint8).reshape(h, 1 + w * 6)
-    assert (raw[:, 0] == 0).all()
-    return raw[:, 1:].copy().view(">u2").reshape(h, w, 3).astype(np.uint16), chunks
+    return _unfiltered(raw).view(">u2").reshape(h, w, 3).astype(np.uint16), chunks
+
+
+def _paeth(a: int, b: int, c: int) -> int:
+    p = a + b - c
+    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+    return a if pa <= pb and pa <= pc else b if pb <= pc else c
+
+
+def _unfiltered(raw: np.ndarray, bpp: int = 6) -> np.ndarray:
+    """The rows of a PNG's decompressed data with each row's filter undone, byte by byte as
+    the specification reads them (type 0 none, 1 Sub, 2 Up, 3 Average, 4 Paeth)."""
+    out = np.zeros((raw.shape[0], raw.shape[1] - 1), dtype=np.uint8)
+    for y, row in enumerate(raw):
+        kind, data = int(row[0]), row[1:].astype(int)
+        assert kind in range(5)
+        for x, value in enumerate(data):
+            a = int(out[y, x - bpp]) if x >= bpp else 0
+            b = int(out[y - 1, x]) if y else 0
+            c = int(out[y - 1, x - bpp]) if x >= bpp and y else 0
+            guess = (0, a, b, (a + b) // 2, _paeth(a, b, c))[kind]
+            out[y, x] = (value + guess) % 256
+    return out
 
 
 def test_16_bit_png_and_tiff_hold_the_pictures_samples():
-    image = torch.rand(1, 3, 29, 41, generator=torch.Generator().manual_seed(0))
+    """Over several bands of rows (filtered, or compressed as strips, apart)."""
+    image = torch.rand(1, 3, 150, 41, generator=torch.Generator().manual_seed(0))
     expected = (image[0].permute(1, 2, 0).double() * 65535).round().numpy().astype(np.uint16)
     assert (to_uint16(image) == expected).all()
     stream = io.BytesIO()
     write_png16(stream, expected, 300, srgb_icc())
     samples, chunks = _png_samples(stream.getvalue())
     assert (samples == expected).all()
+    kinds = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), np.uint8).reshape(150, -1)[:, 0]
+    assert len(set(kinds.tolist())) > 1  # each row its own filter
     assert struct.unpack(">IIB", chunks[b"pHYs"]) == (11811, 11811, 1)  # 300 dpi in pixels per metre
     with Image.open(io.BytesIO(stream.getvalue())) as png:
-        assert png.size == (41, 29) and png.info["icc_profile"] == srgb_icc()
+        assert png.size == (41, 150) and png.info["icc_profile"] == srgb_icc()
     stream = io.BytesIO()
     write_tiff16(stream, expected, 240, srgb_icc())
     with Image.open(io.BytesIO(stream.getvalue())) as tiff:  # Pillow reads it (as 8 bits)
-        assert tiff.size == (41, 29) and tiff.info["dpi"] == (240, 240)
+        assert tiff.size == (41, 150) and tiff.info["dpi"] == (240, 240)
         assert tiff.info["icc_profile"] == srgb_icc()
         eight = np.asarray(tiff.convert("RGB"), dtype=np.int16)
     assert np.abs(eight - (expected.astype(np.float64) / 257).round()).max() <= 1

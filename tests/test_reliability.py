@@ -542,7 +542,7 @@ def test_an_endless_standard_input_is_refused_by_its_size(monkeypatch):
             buffer[:] = b"\0" * len(buffer)
             return len(buffer)
 
-    monkeypatch.setattr(impasto.imageio, "MAX_STDIN_BYTES", 2**20)
+    monkeypatch.setattr(impasto.imageio.read, "MAX_STDIN_BYTES", 2**20)
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BufferedReader(Endless())))
     with pytest.raises(ImageError, match="stdin: more than 1 MB"):
         load_image("-")
