@@ -310,6 +310,12 @@ def check_style_count(config: StyleConfig, count: int) -> None:
 
 def validate(config: StyleConfig) -> None:
     """Raise :class:`ConfigError` for the first invalid field of ``config``."""
+    for check in (_check_size, _check_weights, _check_layers, _check_schedule, _check_run):
+        check(config)
+
+
+def _check_size(config: StyleConfig) -> None:
+    """The output size: a side or a pixel count, within bounds."""
     if config.pixels is None and config.size is None:
         raise ConfigError("size", "give a size or a pixel count")
     if config.pixels is not None:
@@ -324,6 +330,10 @@ def validate(config: StyleConfig) -> None:
             raise ConfigError("size", f"must be at least {MIN_SIDE} px, got {config.size}")
         if config.size > MAX_SIDE:
             raise ConfigError("size", f"must be at most {MAX_SIDE} px, got {_short(config.size)}")
+
+
+def _check_weights(config: StyleConfig) -> None:
+    """The painting's scale and the terms' weights."""
     _non_negative("style_scale", config.style_scale)
     if config.style_scale == 0:
         raise ConfigError("style_scale", "must be positive, got 0")
@@ -345,6 +355,10 @@ def validate(config: StyleConfig) -> None:
             raise ConfigError(
                 "style_weights", "add up to more than a number can hold; give smaller ones (only the ratio counts)"
             )
+
+
+def _check_layers(config: StyleConfig) -> None:
+    """The network's layers the terms read, and the style layers' weights."""
     for field in ("content_layers", "style_layers"):
         _tuple_of(field, getattr(config, field), str)
         check_layers(field, getattr(config, field), LAYER_NAMES)
@@ -357,6 +371,10 @@ def validate(config: StyleConfig) -> None:
             )
         for w in config.style_layer_weights:
             _non_negative("style_layer_weights", w)
+
+
+def _check_schedule(config: StyleConfig) -> None:
+    """The steps and the sizes of the scales."""
     _positive_int("steps", config.steps)
     for field in ("first_steps", "final_steps"):
         if getattr(config, field) is not None:
@@ -377,6 +395,10 @@ def validate(config: StyleConfig) -> None:
             raise ConfigError("start_size", f"must be at least {MIN_SIDE} px, got {config.start_size}")
         if config.start_size > MAX_SIDE:
             raise ConfigError("start_size", f"must be at most {MAX_SIDE} px, got {_short(config.start_size)}")
+
+
+def _check_run(config: StyleConfig) -> None:
+    """The optimiser, the start, the choices, the colours and when to stop."""
     _choice("optimizer", config.optimizer, OPTIMIZERS)
     if config.lr is not None:
         _non_negative("lr", config.lr)

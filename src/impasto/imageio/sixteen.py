@@ -114,22 +114,25 @@ def write_tiff16(stream: BinaryIO, pixels: np.ndarray, dpi: float | None, icc: b
     add(317, short, struct.pack("<H", 2), 1)  # horizontal differencing
     if icc is not None:
         add(34675, undefined, icc, len(icc))
-    entries.sort()
+    _write_tiff(stream, entries, strips)
+
+
+def _write_tiff(stream: BinaryIO, entries: list[tuple[int, int, int, bytes]], strips: list[bytes]) -> None:
+    """A little-endian TIFF of one image: the header, its directory of ``entries`` (tag,
+    type, count, value bytes; tag 273's value, the strips' offsets, is filled in here),
+    the values longer than 4 bytes after it, word-aligned, then the ``strips``."""
+    short, long, rational, undefined = 3, 4, 5, 7
+    entries = sorted(entries)
     ifd_at = 8
     ifd_size = 2 + 12 * len(entries) + 4
-    extra_at = ifd_at + ifd_size
     sizes = {short: 2, long: 4, rational: 8, undefined: 1}
-    # Values longer than 4 bytes after the directory, word-aligned; the strips after them.
     values_at: dict[int, int] = {}
-    at = extra_at
+    at = ifd_at + ifd_size
     for tag, kind, count, value in entries:
         if sizes[kind] * count > 4:
             values_at[tag] = at
             at += len(value) + len(value) % 2
-    offsets, strip_at = [], at
-    for strip in strips:
-        offsets.append(strip_at)
-        strip_at += len(strip)
+    offsets = [at + sum(map(len, strips[:k])) for k in range(len(strips))]
     ifd = bytearray(struct.pack("<H", len(entries)))
     extra = bytearray()
     for tag, kind, count, value in entries:
