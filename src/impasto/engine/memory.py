@@ -13,7 +13,7 @@ constants were fitted to peak RSS measured on a CPU (benchmarks/memory.py).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -289,13 +289,7 @@ def check_memory(
             return True
         return max(at) > TILE_SIZES[-1] and tiled_need(at, least, TILE_SIZES[-1]) <= have
 
-    low_side, high_side = 0.0, 1.0
-    for _ in range(30):
-        middle = (low_side + high_side) / 2
-        at = (max(1, round(size[0] * middle)), max(1, round(size[1] * middle)))
-        low_side, high_side = (middle, high_side) if fits(at) else (low_side, middle)
-    largest = (int(size[0] * low_side), int(size[1] * low_side))
-    fitting = largest if min(largest) >= MIN_SIDE else None
+    fitting = largest_fitting(size, fits)
     hint = " or `optimizer` adam (no L-BFGS history)" if optimizer == "lbfgs" else ""
     style = f" (a style image at {style_pixels:,} px included)" if style_pixels > size[0] * size[1] else ""
     where = f"the budget of {gigabytes(have)}" if budget is not None and have == budget else (
@@ -310,3 +304,15 @@ def check_memory(
         have,
         fitting,
     )
+
+
+def largest_fitting(size: tuple[int, int], fits: Callable[[tuple[int, int]], bool]) -> tuple[int, int] | None:
+    """The largest picture of ``size``'s shape for which ``fits`` holds (by bisection on
+    the scale, 30 halvings), or None when it is smaller than the network takes."""
+    low_side, high_side = 0.0, 1.0
+    for _ in range(30):
+        middle = (low_side + high_side) / 2
+        at = (max(1, round(size[0] * middle)), max(1, round(size[1] * middle)))
+        low_side, high_side = (middle, high_side) if fits(at) else (low_side, middle)
+    largest = (int(size[0] * low_side), int(size[1] * low_side))
+    return largest if min(largest) >= MIN_SIDE else None
