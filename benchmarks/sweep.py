@@ -101,6 +101,15 @@ def fingerprint(stylizer: Stylizer, config: StyleConfig) -> str:
     return hashlib.sha256((image * 255).round().to(torch.uint8).numpy().tobytes()).hexdigest()[:16]
 
 
+def same_recipe(recorded: str | None, config: str) -> bool:
+    """Whether a record's recipe (JSON) is ``config``: a field the record lacks (one added
+    since) counts as its default."""
+    if recorded is None:
+        return False
+    defaults, old, new = (json.loads(text) for text in (StyleConfig().to_json(), recorded, config))
+    return set(old) <= set(new) and all(old.get(key, defaults[key]) == value for key, value in new.items())
+
+
 def machine_folder(name: str) -> str:
     """A folder name for a machine description."""
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
@@ -162,7 +171,7 @@ class Sweep:
             if not path.is_file():
                 continue
             data = json.loads(path.read_text())
-            if data.get("config") == config and data.get("fingerprint") == self.fingerprint(recipe):
+            if same_recipe(data.get("config"), config) and data.get("fingerprint") == self.fingerprint(recipe):
                 return data
         return None
 

@@ -114,6 +114,16 @@ class StyleConfig:
         "keep their own style loss)",
         "float",
     )
+    neighbour_weight: float = setting(
+        0.0,
+        "weight of the neighbour loss (Li & Wand 2016, Kolkin et al. 2022): each position's feature pulled toward "
+        "its nearest feature of the painting (centred cosine), so the painting's own marks are copied, not "
+        "averaged; at `neighbour_layers`",
+        "float",
+    )
+    neighbour_layers: tuple[str, ...] = setting(
+        ("relu3_1", "relu4_1"), "comma-separated style layers for the neighbour loss", "layers"
+    )
     content_layers: tuple[str, ...] = setting(("relu4_2",), "comma-separated VGG layers for content", "layers")
     style_layers: tuple[str, ...] = setting(
         ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "comma-separated VGG layers for style", "layers"
@@ -342,7 +352,8 @@ def _check_weights(config: StyleConfig) -> None:
             "style_scale",
             f"must be at most {MAX_STYLE_SCALE} (the painting's side per output side), got {config.style_scale:g}",
         )
-    for field in ("content_weight", "style_weight", "tv_weight", "histogram_weight", "content_size_exponent",
+    for field in ("content_weight", "style_weight", "tv_weight", "histogram_weight", "neighbour_weight",
+                  "content_size_exponent",
                   "look_weight"):  # fmt: skip
         _non_negative(field, getattr(config, field))
     if config.style_weights is not None:
@@ -371,6 +382,12 @@ def _check_layers(config: StyleConfig) -> None:
             )
         for w in config.style_layer_weights:
             _non_negative("style_layer_weights", w)
+    if config.neighbour_weight:
+        _tuple_of("neighbour_layers", config.neighbour_layers, str)
+        check_layers("neighbour_layers", config.neighbour_layers, LAYER_NAMES)
+        outside = [name for name in config.neighbour_layers if name not in config.style_layers]
+        if outside:
+            raise ConfigError("neighbour_layers", f"must be among the style layers; {', '.join(outside)} is not")
 
 
 def _check_schedule(config: StyleConfig) -> None:

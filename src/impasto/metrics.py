@@ -6,7 +6,11 @@ reports them; the studio and ``explain`` show them):
   the untouched photo; the mean of the four (lower = more of the style). Each layer counts
   alike: a ratio of sums would be relu4_1's alone, its distances being the largest;
 - content distance: ``||F(output) - F(content)|| / ||F(content)||`` at relu4_2 (lower =
-  more of the photo kept).
+  more of the photo kept);
+- structure (:func:`structure`): how well the output keeps the photo's self-similarity,
+  the correlation of the photo's and the output's pairwise feature distances at 32x32
+  positions (higher = the photo's layout kept: what is alike in the photo is alike in the
+  painting of it, whatever the colours and marks).
 """
 
 from __future__ import annotations
@@ -62,3 +66,31 @@ def figures(encoder: Encoder, output: Tensor, content: Tensor, style: Tensor) ->
     ratios = [layer_distance(f_out[n], f_content[n], f_style[n]) for n in STYLE_LAYERS]
     content_distance = (f_out[CONTENT_LAYER] - f_content[CONTENT_LAYER]).norm() / f_content[CONTENT_LAYER].norm()
     return sum(ratios) / len(ratios), float(content_distance)
+
+
+#: The layer and the grid of :func:`structure`.
+STRUCTURE_LAYER = "relu3_1"
+STRUCTURE_GRID = 32
+
+
+def pairwise_distances(features: Tensor, grid: int = STRUCTURE_GRID) -> Tensor:
+    """Cosine distances between every two positions of ``(1, C, H, W)`` features averaged
+    to a ``grid`` x ``grid`` map (area-averaged, the shorter side proportionally fewer),
+    ``(P, P)`` float64."""
+    h, w = features.shape[-2:]
+    scale = grid / max(h, w)
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    pooled = torch.nn.functional.adaptive_avg_pool2d(features.double(), size)
+    rows = torch.nn.functional.normalize(pooled.reshape(features.shape[1], -1).T, dim=1)
+    return 1 - rows @ rows.T
+
+
+@torch.no_grad()
+def structure(encoder: Encoder, output: Tensor, content: Tensor) -> float:
+    """The Pearson correlation of the photo's and the output's :func:`pairwise_distances`
+    at relu3_1 (off the diagonal): 1 when the output's features are alike exactly where
+    the photo's are."""
+    a, b = (pairwise_distances(encoder(image, (STRUCTURE_LAYER,))[STRUCTURE_LAYER]) for image in (output, content))
+    keep = ~torch.eye(a.shape[0], dtype=torch.bool)
+    x, y = a[keep] - a[keep].mean(), b[keep] - b[keep].mean()
+    return float((x * y).sum() / (x.norm() * y.norm()).clamp(min=1e-30))

@@ -205,7 +205,10 @@ class RunPlan:
                 recipe.content_layers,
             )
             weights = normalized(recipe.style_weights, len(scaled))
-            kind = statistics_kind(recipe.style_loss, self.masks is not None, recipe.histogram_weight > 0)
+            kind = statistics_kind(
+                recipe.style_loss, self.masks is not None, recipe.histogram_weight > 0,
+                recipe.neighbour_layers if recipe.neighbour_weight else (),
+            )  # fmt: skip
             if self.masks is None:
                 # A painting larger than a tile at a tiled scale (a scan for a print) in tiles too.
                 layers = recipe.style_layers

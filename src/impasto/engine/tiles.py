@@ -49,6 +49,7 @@ from impasto.objective.histogram import (
     resample_quantiles,
 )
 from impasto.objective.losses import second_moment_sum
+from impasto.objective.neighbours import SAMPLES, positions_of, sample_positions
 from impasto.objective.targets import QUANTILES, Statistics, StatisticsKind, StyleStatistics
 from impasto.objective.terms import Features, Objective, Ranked, Summed, Where
 from impasto.runtime import network_precision
@@ -190,17 +191,24 @@ def statistics_in_tiles(
     halo, align = margins(network, layers)
     plan = windows(height, width, tile, halo, align)
 
-    def tiles() -> Iterator[dict[str, Tensor]]:
+    wanted = tuple(dict.fromkeys((*layers, *kind.samples)))
+
+    def tiles() -> Iterator[tuple[dict[str, Tensor], dict[str, Where]]]:
         for window in plan:
-            yield window_features(network, window.cut(image), window, layers, strides, pooling, autocast)[0]
+            yield window_features(network, window.cut(image), window, wanted, strides, pooling, autocast)
+
+    sampler = {name: TiledSamples(height // strides[name], width // strides[name]) for name in kind.samples}
 
     firsts: dict[str, Tensor] = {}
     seconds: dict[str, Tensor] = {}
     lows: dict[str, Tensor] = {}
     highs: dict[str, Tensor] = {}
     with torch.no_grad():
-        for inside in tiles():  # first pass: the sums, each channel's range
-            for name, feature in inside.items():
+        for inside, where in tiles():  # first pass: the sums, each channel's range, the samples
+            for name in kind.samples:
+                sampler[name].add(inside[name], where[name])
+            for name in layers:
+                feature = inside[name]
                 second = second_moment_sum(feature).double()
                 first = feature.sum(dim=(2, 3), dtype=torch.float64)
                 seconds[name] = seconds[name] + second if name in seconds else second
@@ -212,8 +220,9 @@ def statistics_in_tiles(
         counts: dict[str, Tensor] = {}
         atoms: dict[str, Tensor] = {}
         if quantiles:
-            for inside in tiles():  # second pass: the counts in each channel's bins
-                for name, feature in inside.items():
+            for inside, _ in tiles():  # second pass: the counts in each channel's bins
+                for name in layers:
+                    feature = inside[name]
                     values = channel_values(feature.float())
                     _, flat = bin_positions(values, lows[name], highs[name], QUANTILE_BINS)
                     part = bin_counts(flat, values.shape[1], QUANTILE_BINS).long()
@@ -230,7 +239,37 @@ def statistics_in_tiles(
         if quantiles:
             read = quantiles_from_counts(counts[name], atoms[name], lows[name][0], highs[name][0], QUANTILES)
             stats[name] = stats[name].with_quantiles(read)
+        if name in kind.samples:
+            stats[name] = stats[name].with_samples(sampler[name].rows())
     return stats
+
+
+class TiledSamples:
+    """A painting's sampled features (:func:`impasto.objective.neighbours.painting_samples`)
+    gathered tile by tile: the positions the whole ``height`` x ``width`` map would take,
+    each from the tile it lies in, in the same order."""
+
+    def __init__(self, height: int, width: int) -> None:
+        self.width = width
+        chosen = sample_positions(SAMPLES, height * width)
+        self.rank = torch.full((height * width,), -1, dtype=torch.long)
+        self.rank[chosen] = torch.arange(chosen.numel())
+        self.found: Tensor | None = None
+
+    def add(self, features: Tensor, where: Where) -> None:
+        rows, cols = where
+        across = torch.arange(cols.start, cols.stop)
+        index = (torch.arange(rows.start, rows.stop)[:, None] * self.width + across).reshape(-1)
+        rank = self.rank[index]
+        kept = rank >= 0
+        values = positions_of(features)[kept.to(features.device)]
+        if self.found is None:
+            self.found = values.new_empty((int((self.rank >= 0).sum()), values.shape[1]))
+        self.found[rank[kept].to(values.device)] = values
+
+    def rows(self) -> Tensor:
+        assert self.found is not None
+        return self.found
 
 
 def quantiles_from_counts(counts: Tensor, atoms: Tensor, low: Tensor, high: Tensor, count: int) -> Tensor:

@@ -30,6 +30,7 @@ from impasto.objective.histogram import masked_quantiles
 from impasto.objective.linalg import covariance, psd_sqrt
 from impasto.objective.losses import feature_moments, gram, masked_moments
 from impasto.objective.masks import layer_mask
+from impasto.objective.neighbours import painting_samples
 
 #: Quantiles kept per channel of a style layer for the histogram term: its distribution
 #: read at 1024 levels (a 384 px painting has 110,000 values per channel at relu1_1; the
@@ -44,10 +45,12 @@ class StatisticsKind:
     """What :func:`style_statistics` computes for a run: ``base`` ``gram`` (the Gram of the
     network's own features), ``moments`` (their mean and raw second moment) or ``masked``
     (the moments of float32 features under a mask: regional runs); with ``quantiles``,
-    each channel's quantiles too (the histogram term)."""
+    each channel's quantiles too (the histogram term); at the layers of ``samples``, the
+    features at a bounded set of positions too (the neighbour term)."""
 
     base: str
     quantiles: bool = False
+    samples: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.base not in STATISTICS_BASES:
@@ -58,13 +61,15 @@ class StatisticsKind:
 class StyleStatistics:
     """One painting's statistics at one style layer, float64: its Gram ``(1, C, C)``
     (``gram``), or its features' ``mean`` ``(1, C)`` and raw second moment ``second``
-    ``(1, C, C)`` (``moments``, ``masked``); and with the histogram term each channel's
-    ``quantiles`` ``(C, QUANTILES)``."""
+    ``(1, C, C)`` (``moments``, ``masked``); with the histogram term each channel's
+    ``quantiles`` ``(C, QUANTILES)``; with the neighbour term the features at a bounded
+    set of positions, ``samples`` ``(M, C)`` float32 (:func:`impasto.objective.neighbours.painting_samples`)."""
 
     gram: Tensor | None = None
     mean: Tensor | None = None
     second: Tensor | None = None
     quantiles: Tensor | None = None
+    samples: Tensor | None = None
 
     def to(self, device: torch.device | str) -> StyleStatistics:
         """The same statistics on ``device``."""
@@ -73,6 +78,9 @@ class StyleStatistics:
 
     def with_quantiles(self, quantiles: Tensor) -> StyleStatistics:
         return dataclasses.replace(self, quantiles=quantiles)
+
+    def with_samples(self, samples: Tensor) -> StyleStatistics:
+        return dataclasses.replace(self, samples=samples)
 
 
 #: Per style layer, one painting's statistics.
@@ -94,6 +102,9 @@ class Targets:
     style_cov_sqrt: dict[str, Tensor] = field(default_factory=dict)
     style_quantiles: dict[str, Tensor] = field(default_factory=dict)
     """Histogram term only, per style layer: blended quantile functions ``(C, QUANTILES)``."""
+    style_samples: dict[str, Tensor] = field(default_factory=dict)
+    """Neighbour term only, per style layer: the paintings' sampled features ``(M, C)``,
+    each painting's share of them its blend weight's."""
     regions: list[Region] | None = None
     """Regional styles: one per style image, each with its mask; the blended
     ``style_*`` fields are then empty."""
@@ -117,6 +128,8 @@ class Region:
     quantiles: dict[str, Tensor] = field(default_factory=dict)
     """Per style layer, with the histogram term: the quantile functions of the part of the
     style image the region takes its statistics from."""
+    samples: dict[str, Tensor] = field(default_factory=dict)
+    """Per style layer, with the neighbour term: that part's sampled features ``(M, C)``."""
 
 
 def normalized(weights: Sequence[float] | None, count: int) -> list[float]:
@@ -129,9 +142,12 @@ def normalized(weights: Sequence[float] | None, count: int) -> list[float]:
     return [float(w) / total for w in weights]
 
 
-def statistics_kind(style_loss: str, regional: bool, histogram: bool = False) -> StatisticsKind:
+def statistics_kind(
+    style_loss: str, regional: bool, histogram: bool = False, neighbour_layers: Sequence[str] = ()
+) -> StatisticsKind:
     """What :func:`style_statistics` computes for a run (see :class:`StatisticsKind`)."""
-    return StatisticsKind("masked" if regional else "gram" if style_loss == "gram" else "moments", histogram)
+    base = "masked" if regional else "gram" if style_loss == "gram" else "moments"
+    return StatisticsKind(base, histogram, tuple(neighbour_layers))
 
 
 @torch.no_grad()
@@ -167,6 +183,8 @@ def style_statistics(
             stats[name] = StyleStatistics(mean=mean, second=second)
         if kind.quantiles:
             stats[name] = stats[name].with_quantiles(masked_quantiles(features[name].float(), own, QUANTILES).double())
+        if name in kind.samples:
+            stats[name] = stats[name].with_samples(painting_samples(features[name], under=own))
     return stats
 
 
@@ -198,6 +216,7 @@ def blend_targets(
         for name in layers:
             blend = [w * _given(style[name].quantiles) for style, w in zip(stats, weights, strict=True)]
             quantiles[name] = torch.stack(blend).sum(0).float()
+    samples = {name: blend_samples([_given(style[name].samples) for style in stats], weights) for name in kind.samples}
     if kind.base == "moments":
         means: dict[str, Tensor] = {}
         seconds: dict[str, Tensor] = {}
@@ -215,6 +234,7 @@ def blend_targets(
             {n: covs[n].float() for n in layers},
             {n: psd_sqrt(covs[n]).float() for n in layers},
             quantiles,
+            samples,
         )
     sums: dict[str, Tensor] = {}
     square_means: dict[str, float] = dict.fromkeys(layers, 0.0)
@@ -225,7 +245,19 @@ def blend_targets(
             square_means[name] += weight * ordered_mean(g.square()).item()
     offsets = {name: max(square_means[name] - ordered_mean(sums[name].square()).item(), 0.0) for name in layers}
     dtype = next(iter(content.values())).dtype
-    return Targets(content, {name: sums[name].to(dtype) for name in layers}, offsets, style_quantiles=quantiles)
+    return Targets(
+        content, {name: sums[name].to(dtype) for name in layers}, offsets, style_quantiles=quantiles,
+        style_samples=samples,
+    )  # fmt: skip
+
+
+def blend_samples(samples: Sequence[Tensor], weights: Sequence[float]) -> Tensor:
+    """One painting's samples, or several paintings' together, each giving the share of
+    the rows its blend weight gives it (at least one row each): ``(M, C)``."""
+    if len(samples) == 1:
+        return samples[0]
+    count = max(s.shape[0] for s in samples)
+    return torch.cat([s[: max(1, round(w * count))] for s, w in zip(samples, weights, strict=True)])
 
 
 def region_targets(
@@ -245,6 +277,7 @@ def region_targets(
     regions = []
     for k, (style, weight) in enumerate(zip(stats, weights, strict=True)):
         quantiles = {n: q.float() for n in layers if (q := style[n].quantiles) is not None}
+        samples = {n: q for n in layers if (q := style[n].samples) is not None}
         means = {n: _given(style[n].mean) for n in layers}
         seconds = {n: _given(style[n].second) for n in layers}
         out_masks = {n: layer_mask(masks[k : k + 1], downsampling(n), sizes[n]) for n in layers}
@@ -260,10 +293,11 @@ def region_targets(
                 cov={n: covs[n].float() for n in layers},
                 cov_sqrt={n: psd_sqrt(covs[n]).float() for n in layers},
                 quantiles=quantiles,
+                samples=samples,
             )
         else:
             gram_targets = {n: (seconds[n] / seconds[n].shape[-1]).float() for n in layers}
-            region = Region(scaled, out_masks, share, gram=gram_targets, quantiles=quantiles)
+            region = Region(scaled, out_masks, share, gram=gram_targets, quantiles=quantiles, samples=samples)
         regions.append(region)
     return Targets(content, {}, dict.fromkeys(layers, 0.0), regions=regions)
 
@@ -278,11 +312,13 @@ def build_targets(
     style_weights: Sequence[float] | None = None,
     style_loss: str = "gram",
     histogram: bool = False,
+    neighbour_layers: Sequence[str] = (),
 ) -> Targets:
     """Content features and blended style statistics for images already at their working
-    size, without a cache (the stylizer keeps one); ``histogram`` adds quantiles."""
+    size, without a cache (the stylizer keeps one); ``histogram`` adds quantiles,
+    ``neighbour_layers`` the paintings' samples there."""
     weights = normalized(style_weights, len(styles))
-    kind = statistics_kind(style_loss, regional=False, histogram=histogram)
+    kind = statistics_kind(style_loss, regional=False, histogram=histogram, neighbour_layers=neighbour_layers)
     stats = [style_statistics(encoder, style, style_layers, kind) for style in styles]
     return blend_targets(content_targets(encoder, content, content_layers), stats, weights, style_layers, kind)
 
@@ -299,12 +335,13 @@ def build_region_targets(
     style_weights: Sequence[float] | None = None,
     style_loss: str = "gram",
     histogram: bool = False,
+    neighbour_layers: Sequence[str] = (),
 ) -> Targets:
     """Regional targets without a cache; ``style_masks`` (each ``(1, 1, h, w)`` at its
     style's size, or None) choose the part of each style image its statistics come from;
-    ``histogram`` adds that part's quantiles."""
+    ``histogram`` adds that part's quantiles, ``neighbour_layers`` its samples there."""
     weights = normalized(style_weights, len(styles))
-    kind = statistics_kind(style_loss, regional=True, histogram=histogram)
+    kind = statistics_kind(style_loss, regional=True, histogram=histogram, neighbour_layers=neighbour_layers)
     stats = [
         style_statistics(encoder, style, style_layers, kind, own, encoder.downsampling)
         for style, own in zip(styles, style_masks, strict=True)

@@ -50,6 +50,7 @@ from impasto.objective.losses import (
     tv_loss,
     wasserstein_loss,
 )
+from impasto.objective.neighbours import neighbour_sum
 from impasto.objective.targets import Region, Targets
 
 
@@ -409,6 +410,73 @@ class RegionalHistogramTerm(RegionalLayer):
         return self.weight * loss
 
 
+@dataclass(frozen=True)
+class NeighbourTerm(OneLayer):
+    """``weight · mean_p (1 - cos(f_p - μ, s_{n(p)} - μ))``: each position's feature pulled
+    toward its nearest sampled feature of the painting(s) in centred cosine (μ the samples'
+    mean), the matches found anew at each evaluation and held constant (see
+    :mod:`impasto.objective.neighbours`). A sum over positions: tiled exactly."""
+
+    group: ClassVar[str] = "neighbours"
+
+    layer: str
+    samples: Tensor = field(repr=False)
+    weight: float
+    wide: bool = False
+
+    @property
+    def centre(self) -> Tensor:
+        return self.samples.mean(dim=0)
+
+    def __call__(self, features: Features) -> Tensor:
+        raw = features.raw[self.layer]
+        return self.weight * neighbour_sum(raw, self.samples, self.centre) / (raw.shape[-2] * raw.shape[-1])
+
+    def sums(self, features: Tensor, where: Where) -> tuple[Tensor, ...]:
+        return (neighbour_sum(features, self.samples, self.centre),)
+
+    def from_sums(self, sums: Sequence[Tensor], positions: int) -> Tensor:
+        return self.weight * sums[0] / positions
+
+
+@dataclass(frozen=True)
+class RegionalNeighbourTerm(RegionalLayer):
+    """Regional styles' neighbour term at one layer: the positions under each region's
+    mask (weighted by it) matched among its own painting's samples, each region's mean
+    distance scaled by its weight and share, as :class:`RegionalTerm` scales its losses."""
+
+    group: ClassVar[str] = "neighbours"
+
+    layer: str
+    regions: tuple[Region, ...] = field(repr=False)
+    weight: float
+    wide: bool = False
+
+    def _distances(self, features: Tensor, where: Where | None) -> list[Tensor]:
+        out = []
+        for region in self.present():
+            mask = region.mask[self.layer]
+            if where is not None:
+                mask = mask[..., where[0], where[1]]
+            samples = region.samples[self.layer]
+            weights = mask.permute(0, 2, 3, 1).reshape(-1).float()
+            out.append(neighbour_sum(features, samples, samples.mean(dim=0), weights))
+        return out
+
+    def __call__(self, features: Features) -> Tensor:
+        return self.from_sums(self._distances(features.raw[self.layer], None), 0)
+
+    def sums(self, features: Tensor, where: Where) -> tuple[Tensor, ...]:
+        return tuple(self._distances(features, where))
+
+    def from_sums(self, sums: Sequence[Tensor], positions: int) -> Tensor:
+        loss = torch.zeros((), device=sums[0].device) if sums else torch.zeros(())
+        for total, region in zip(sums, self.present(), strict=True):
+            covered = ordered_sum(region.mask[self.layer]).clamp(min=1e-8)
+            loss = loss + region.weight * region.share[self.layer] * total / covered
+        return self.weight * loss
+
+
 class PixelTerm:
     """A term of the picture's own pixels, reported as its class's ``key``: it reads no
     layer of the network."""
@@ -497,10 +565,12 @@ def build_objective(
     style_loss: str,
     tv_weight: float,
     histogram_weight: float = 0.0,
+    neighbour_weight: float = 0.0,
+    neighbour_layers: Sequence[str] = (),
 ) -> Objective:
     """The terms of one scale: content, then style per layer, then the histogram term per
-    style layer (layers weighted as the style's; each region's own with regional styles)
-    and TV, when weighted."""
+    style layer (layers weighted as the style's; each region's own with regional styles),
+    the neighbour term per neighbour layer and TV, when weighted."""
     terms: list[Term] = [ContentTerm(name, targets.content[name], content_weight) for name in content_layers]
     layer_weights = style_layer_weights or (1.0,) * len(style_layers)
     for name, w in zip(style_layers, layer_weights, strict=True):
@@ -518,6 +588,12 @@ def build_objective(
                 terms.append(RegionalHistogramTerm(name, tuple(targets.regions), histogram_weight * w))
             else:
                 terms.append(HistogramTerm(name, targets.style_quantiles[name], histogram_weight * w))
+    if neighbour_weight:
+        for name in neighbour_layers:
+            if targets.regions is not None:
+                terms.append(RegionalNeighbourTerm(name, tuple(targets.regions), neighbour_weight))
+            else:
+                terms.append(NeighbourTerm(name, targets.style_samples[name], neighbour_weight))
     if tv_weight:
         terms.append(TVTerm(tv_weight))
     return Objective(tuple(terms))
@@ -536,4 +612,6 @@ def recipe_objective(recipe: StyleConfig, targets: Targets) -> Objective:
         style_loss=recipe.style_loss,
         tv_weight=recipe.tv_weight,
         histogram_weight=recipe.histogram_weight,
+        neighbour_weight=recipe.neighbour_weight,
+        neighbour_layers=recipe.neighbour_layers,
     )
