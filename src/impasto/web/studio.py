@@ -184,7 +184,8 @@ class Studio:
         one-line reason) otherwise; nothing is kept of a refused job."""
         config = recipe_from(recipe) if config is None else config
         request = dict(recipe) if isinstance(recipe, dict) else {}
-        source = None
+        source: Path | None = None
+        previous: dict | None = None
         if again is not None:
             with self._lock:
                 source = self._folder(again)
@@ -199,48 +200,9 @@ class Studio:
         staging = self.jobs_dir / f".{job_id}.part"
         staging.mkdir()
         try:
-            names: dict[str, Any] = {}
-            labels: dict[Path, str] = {}
-
-            def keep(upload: Upload, file: str) -> Path:
-                if len(upload.data) > self.max_upload:
-                    raise too_large(upload.field, upload.name, len(upload.data), self.max_upload)
-                if not upload.data:
-                    raise UploadError(f"{upload.field}: {display_name(upload.name)}: file is empty")
-                path = staging / file
-                path.write_bytes(upload.data)
-                labels[path] = f"{upload.field}: {display_name(upload.name)}"
-                return path
-
-            def reuse(file: str) -> Path:
-                path = staging / file
-                assert source is not None
-                shutil.copyfile(source / file, path)
-                return path
-
-            if content is not None:
-                content_path = keep(content, "content")
-                names["content"] = display_name(content.name)
-            else:
-                content_path, names["content"] = reuse("content"), previous["inputs"]["content"]
-            if styles:
-                style_paths = [keep(s, f"style-{k + 1}") for k, s in enumerate(styles)]
-                names["styles"] = [display_name(s.name) for s in styles]
-            else:
-                style_paths = [reuse(f"style-{k + 1}") for k in range(len(previous["inputs"]["styles"]))]
-                names["styles"] = list(previous["inputs"]["styles"])
-            mask_path = None
-            if mask is not None:
-                mask_path, names["mask"] = keep(mask, "mask"), display_name(mask.name)
-            elif source is not None and content is None and (source / "mask").is_file():
-                mask_path, names["mask"] = reuse("mask"), previous["inputs"].get("mask")
-            else:
-                names["mask"] = None
-            init_path = None
-            if start is not None:
-                init_path = staging / "init"
-                shutil.copyfile(start, init_path)
-                labels[init_path] = "the picture printed"
+            names, labels, content_path, style_paths, mask_path, init_path = self._stage(
+                staging, content, styles, mask, start, source, previous
+            )
             self._check(labels, content_path, style_paths, mask_path, config, init_path)
             meta = {
                 "id": job_id,
@@ -268,6 +230,65 @@ class Studio:
             self._runner_ids[job_id] = self.runner.submit(Job(config, inputs, str(folder / "result.png"), dpi))
         threading.Thread(target=self._follow, args=(job_id,), name=f"studio-{job_id}", daemon=True).start()
         return job_id
+
+    def _stage(
+        self,
+        staging: Path,
+        content: Upload | None,
+        styles: list[Upload],
+        mask: Upload | None,
+        start: Path | None,
+        source: Path | None,
+        previous: dict | None,
+    ) -> tuple[dict[str, Any], dict[Path, str], Path, list[Path], Path | None, Path | None]:
+        """The job's files written into ``staging``: each upload kept (checked for its size),
+        or where none came, the file of the job ``source`` (``previous`` its record); with
+        the names shown for them, the labels their errors carry, and their paths (photo,
+        paintings, mask, the picture the run starts from)."""
+        names: dict[str, Any] = {}
+        labels: dict[Path, str] = {}
+        earlier: dict[str, Any] = previous["inputs"] if previous is not None else {}
+
+        def keep(upload: Upload, file: str) -> Path:
+            if len(upload.data) > self.max_upload:
+                raise too_large(upload.field, upload.name, len(upload.data), self.max_upload)
+            if not upload.data:
+                raise UploadError(f"{upload.field}: {display_name(upload.name)}: file is empty")
+            path = staging / file
+            path.write_bytes(upload.data)
+            labels[path] = f"{upload.field}: {display_name(upload.name)}"
+            return path
+
+        def reuse(file: str) -> Path:
+            path = staging / file
+            assert source is not None
+            shutil.copyfile(source / file, path)
+            return path
+
+        if content is not None:
+            content_path = keep(content, "content")
+            names["content"] = display_name(content.name)
+        else:
+            content_path, names["content"] = reuse("content"), earlier["content"]
+        if styles:
+            style_paths = [keep(s, f"style-{k + 1}") for k, s in enumerate(styles)]
+            names["styles"] = [display_name(s.name) for s in styles]
+        else:
+            style_paths = [reuse(f"style-{k + 1}") for k in range(len(earlier["styles"]))]
+            names["styles"] = list(earlier["styles"])
+        mask_path = None
+        if mask is not None:
+            mask_path, names["mask"] = keep(mask, "mask"), display_name(mask.name)
+        elif source is not None and content is None and (source / "mask").is_file():
+            mask_path, names["mask"] = reuse("mask"), earlier.get("mask")
+        else:
+            names["mask"] = None
+        init_path = None
+        if start is not None:
+            init_path = staging / "init"
+            shutil.copyfile(start, init_path)
+            labels[init_path] = "the picture printed"
+        return names, labels, content_path, style_paths, mask_path, init_path
 
     def print_job(self, job_id: str, paper: str, dpi: float | None = None) -> str:
         """A print of a finished job (the CLI's ``--print PAPER --dpi DPI --from``): its
