@@ -166,3 +166,27 @@ def test_neighbour_layers_must_be_style_layers():
     with pytest.raises(ConfigError, match="neighbour_weight"):
         validate(dataclasses.replace(RECIPE, neighbour_weight=-1.0))
     validate(dataclasses.replace(RECIPE, neighbour_weight=0.0, neighbour_layers=("relu2_1",)))  # unused: not checked
+
+
+def test_the_memory_plan_counts_the_neighbour_terms_buffers(vgg19):
+    from impasto.engine.memory import neighbour_bytes
+    from impasto.objective.neighbours import BLOCK_ENTRIES, SAMPLES
+
+    at_256 = neighbour_bytes(vgg19, (256, 256), ("relu3_1",))
+    assert at_256 == 64 * 64 * 256 * 4 * 4 + SAMPLES * 256 * 4 * 2 + BLOCK_ENTRIES * 4 * 2
+    assert neighbour_bytes(vgg19, (512, 512), ("relu3_1",)) - at_256 == 3 * 64 * 64 * 256 * 4 * 4
+    assert neighbour_bytes(vgg19, (256, 256), ("relu1_1", "relu3_1")) > 2 * at_256 - BLOCK_ENTRIES * 8
+
+
+def test_a_run_with_the_neighbour_term_reports_it_and_moves_toward_the_painting():
+    from impasto import Inputs, Stylizer
+    from impasto.engine import Progress
+
+    content, style = _images(5)
+    recipe = RECIPE.replace(size=64, start_size=None, steps=6, content_weight=0.0, neighbour_weight=1000.0)
+    events: list[Progress] = []
+    Stylizer().run(Inputs.of(content, [style]), recipe, on_progress=events.append)
+    steps = [e for e in events if "neighbours.relu3_1" in e.terms]
+    assert len(steps) >= 6
+    first, last = steps[0].terms["neighbours.relu3_1"], steps[-1].terms["neighbours.relu3_1"]
+    assert last < first

@@ -23,6 +23,7 @@ from impasto.errors import ConfigError
 from impasto.model.encoder import Encoder
 from impasto.model.layers import MIN_SIDE
 from impasto.objective.histogram import QUANTILE_BINS
+from impasto.objective.neighbours import BLOCK_ENTRIES, SAMPLES
 
 #: Python, torch and the inputs, before the run (measured: about 0.45 GB RSS).
 BASELINE_BYTES = 500 * 2**20
@@ -43,6 +44,19 @@ def _layer_outputs(encoder: Encoder, layers: Sequence[str]) -> Iterator[tuple[st
         elif not name.startswith("relu"):  # pooling halves each side
             area *= 4
         yield name, channels, area
+
+
+def neighbour_bytes(encoder: Encoder, size: tuple[int, int], layers: Sequence[str]) -> int:
+    """Peak bytes the neighbour term adds at ``size`` with ``layers``: per layer, four
+    float32 copies of its features (the rows, their directions, the matched samples, the
+    distances' gradient) and the painting's samples twice (their directions); once, a
+    block of similarities (:data:`impasto.objective.neighbours.BLOCK_ENTRIES`) and its argmax."""
+    pixels = size[0] * size[1]
+    total = BLOCK_ENTRIES * 4 * 2
+    for name, channels, area in _layer_outputs(encoder, layers):
+        if name in layers:
+            total += int(pixels / area * channels * 4 * 4 + SAMPLES * channels * 4 * 2)
+    return total
 
 
 def activation_elements_per_pixel(encoder: Encoder, layers: Sequence[str] | None = None) -> tuple[float, float]:
