@@ -22,7 +22,13 @@ from impasto.objective.neighbours import (
     positions_of,
     sample_positions,
 )
-from impasto.objective.targets import StatisticsKind, build_region_targets, build_targets, style_statistics
+from impasto.objective.targets import (
+    StatisticsBase,
+    StatisticsKind,
+    build_region_targets,
+    build_targets,
+    style_statistics,
+)
 from impasto.objective.terms import NeighbourTerm, Objective, RegionalNeighbourTerm, recipe_objective
 
 LAYERS = ("relu3_1", "relu4_1")
@@ -89,7 +95,7 @@ def _images(seed=3):
 
 def test_a_paintings_samples_in_tiles_are_its_whole_ones(vgg19):
     _, style = _images()
-    kind = StatisticsKind("moments", samples=LAYERS)
+    kind = StatisticsKind(StatisticsBase.MOMENTS, samples=LAYERS)
     whole = style_statistics(lambda image, layers: vgg19(image, layers), style, vgg19.layers, kind)
     tiled = statistics_in_tiles(vgg19, style, vgg19.layers, kind, "max", tile=64)
     for name in vgg19.layers:

@@ -329,9 +329,9 @@ def test_a_painting_larger_than_a_tile_is_read_in_tiles_at_a_tiled_scale(vgg19, 
 def test_a_paintings_statistics_in_tiles_are_its_whole_ones(vgg19, base, quantiles):
     from impasto.engine.tiles import statistics_in_tiles
     from impasto.objective.histogram import QUANTILE_BINS
-    from impasto.objective.targets import StatisticsKind, style_statistics
+    from impasto.objective.targets import StatisticsBase, StatisticsKind, style_statistics
 
-    kind = StatisticsKind(base, quantiles)
+    kind = StatisticsKind(StatisticsBase(base), quantiles)
     generator = torch.Generator().manual_seed(5)
     painting = resize(torch.rand(1, 3, 12, 9, generator=generator), (200, 150))
     layers = ("relu1_1", "relu3_1", "relu5_1")

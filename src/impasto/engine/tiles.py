@@ -50,7 +50,7 @@ from impasto.objective.histogram import (
 )
 from impasto.objective.losses import second_moment_sum
 from impasto.objective.neighbours import SAMPLES, positions_of, sample_positions
-from impasto.objective.targets import QUANTILES, Statistics, StatisticsKind, StyleStatistics
+from impasto.objective.targets import QUANTILES, Statistics, StatisticsBase, StatisticsKind, StyleStatistics
 from impasto.objective.terms import Features, Objective, Ranked, Summed, Where
 from impasto.runtime import network_precision
 
@@ -184,8 +184,8 @@ def statistics_in_tiles(
     smallest and largest value, counted in a second pass; values at the smallest value,
     a ReLU's zeros, kept apart), linear inside a bin."""
     quantiles = kind.quantiles
-    if kind.base not in ("gram", "moments"):
-        raise ValueError(f"statistics of kind {kind.base!r} are not made in tiles")
+    if kind.base is StatisticsBase.MASKED:
+        raise ValueError("statistics under a mask are not made in tiles")
     height, width = image.shape[-2:]
     strides = layer_strides(network, layers)
     halo, align = margins(network, layers)
@@ -232,7 +232,7 @@ def statistics_in_tiles(
     stats: Statistics = {}
     for name in layers:
         positions = (height // strides[name]) * (width // strides[name])
-        if kind.base == "gram":
+        if kind.base is StatisticsBase.GRAM:
             stats[name] = StyleStatistics(gram=seconds[name] / (seconds[name].shape[-1] * positions))
         else:
             stats[name] = StyleStatistics(mean=firsts[name] / positions, second=seconds[name] / positions)

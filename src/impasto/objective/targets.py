@@ -16,6 +16,7 @@ dimension that is the 2-Wasserstein barycentre of the styles' distributions).
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -36,25 +37,29 @@ from impasto.objective.neighbours import painting_samples
 #: read at 1024 levels (a 384 px painting has 110,000 values per channel at relu1_1; the
 #: cache keeps 1024).
 QUANTILES = 1024
-#: The bases of :class:`StatisticsKind`.
-STATISTICS_BASES = ("gram", "moments", "masked")
+
+
+class StatisticsBase(enum.Enum):
+    """What a painting's statistics are at each style layer (see :class:`StatisticsKind`)."""
+
+    GRAM = "gram"
+    """The Gram of the network's own features."""
+    MOMENTS = "moments"
+    """Their mean and raw second moment."""
+    MASKED = "masked"
+    """The moments of float32 features under a mask (regional runs)."""
 
 
 @dataclass(frozen=True)
 class StatisticsKind:
-    """What :func:`style_statistics` computes for a run: ``base`` ``gram`` (the Gram of the
-    network's own features), ``moments`` (their mean and raw second moment) or ``masked``
-    (the moments of float32 features under a mask: regional runs); with ``quantiles``,
+    """What :func:`style_statistics` computes for a run: its ``base`` (:class:`StatisticsBase`:
+    the Gram, the moments, or the moments under a mask); with ``quantiles``,
     each channel's quantiles too (the histogram term); at the layers of ``samples``, the
     features at a bounded set of positions too (the neighbour term)."""
 
-    base: str
+    base: StatisticsBase
     quantiles: bool = False
     samples: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.base not in STATISTICS_BASES:
-            raise ValueError(f"unknown statistics {self.base!r} (choose from {', '.join(STATISTICS_BASES)})")
 
 
 @dataclass(frozen=True)
@@ -146,7 +151,10 @@ def statistics_kind(
     style_loss: str, regional: bool, histogram: bool = False, neighbour_layers: Sequence[str] = ()
 ) -> StatisticsKind:
     """What :func:`style_statistics` computes for a run (see :class:`StatisticsKind`)."""
-    base = "masked" if regional else "gram" if style_loss == "gram" else "moments"
+    if regional:
+        base = StatisticsBase.MASKED
+    else:
+        base = StatisticsBase.GRAM if style_loss == "gram" else StatisticsBase.MOMENTS
     return StatisticsKind(base, histogram, tuple(neighbour_layers))
 
 
@@ -169,9 +177,9 @@ def style_statistics(
     stats: Statistics = {}
     for name in layers:
         own = None
-        if kind.base == "gram":
+        if kind.base is StatisticsBase.GRAM:
             stats[name] = StyleStatistics(gram=gram(features[name]).double())
-        elif kind.base == "moments":
+        elif kind.base is StatisticsBase.MOMENTS:
             mean, second = (t.double() for t in feature_moments(features[name]))
             stats[name] = StyleStatistics(mean=mean, second=second)
         else:
@@ -217,7 +225,7 @@ def blend_targets(
             blend = [w * _given(style[name].quantiles) for style, w in zip(stats, weights, strict=True)]
             quantiles[name] = torch.stack(blend).sum(0).float()
     samples = {name: blend_samples([_given(style[name].samples) for style in stats], weights) for name in kind.samples}
-    if kind.base == "moments":
+    if kind.base is StatisticsBase.MOMENTS:
         means: dict[str, Tensor] = {}
         seconds: dict[str, Tensor] = {}
         for style, weight in zip(stats, weights, strict=True):
