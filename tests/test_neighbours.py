@@ -20,6 +20,7 @@ from impasto.objective.neighbours import (
     neighbour_sum,
     painting_samples,
     positions_of,
+    sample_directions,
     sample_positions,
 )
 from impasto.objective.targets import (
@@ -59,10 +60,10 @@ def test_samples_are_a_fixed_choice_whose_prefixes_are_samples_too():
 def test_the_gradient_is_the_finite_differences_with_the_matches_held():
     generator = torch.Generator().manual_seed(1)
     samples = torch.randn(40, 6, generator=generator, dtype=torch.float64)
-    centre = samples.mean(dim=0)
+    keys, centre = sample_directions(samples)
     features = torch.randn(1, 6, 3, 4, generator=generator, dtype=torch.float64, requires_grad=True)
     weights = torch.rand(12, generator=generator, dtype=torch.float64)
-    neighbour_sum(features, samples, centre, weights).backward()
+    neighbour_sum(features, keys, centre, weights).backward()
     assert features.grad is not None
     base = features.detach()
     with torch.no_grad():
@@ -74,7 +75,7 @@ def test_the_gradient_is_the_finite_differences_with_the_matches_held():
         minus[index] -= step
         for moved in (plus, minus):  # the matches stay those of the base point
             assert torch.equal(nearest(directions(positions_of(moved), centre), directions(samples, centre)), match)
-        numeric = (neighbour_sum(plus, samples, centre, weights) - neighbour_sum(minus, samples, centre, weights)) / (
+        numeric = (neighbour_sum(plus, keys, centre, weights) - neighbour_sum(minus, keys, centre, weights)) / (
             2 * step
         )
         assert features.grad[index].item() == pytest.approx(numeric.item(), rel=1e-6, abs=1e-9)
@@ -83,7 +84,7 @@ def test_the_gradient_is_the_finite_differences_with_the_matches_held():
 def test_a_feature_equal_to_a_sample_is_at_distance_zero():
     samples = torch.randn(20, 8, generator=torch.Generator().manual_seed(2))
     features = samples[[3, 7, 11, 19]].T.reshape(1, 8, 2, 2)
-    assert neighbour_sum(features, samples, samples.mean(dim=0)).item() == pytest.approx(0, abs=1e-5)
+    assert neighbour_sum(features, *sample_directions(samples)).item() == pytest.approx(0, abs=1e-5)
 
 
 def _images(seed=3):
@@ -196,3 +197,17 @@ def test_a_run_with_the_neighbour_term_reports_it_and_moves_toward_the_painting(
     assert len(steps) >= 6
     first, last = steps[0].terms["neighbours.relu3_1"], steps[-1].terms["neighbours.relu3_1"]
     assert last < first
+
+
+def test_the_memory_request_adds_the_neighbour_buffers_only_with_the_term(vgg19):
+    from impasto.engine.memory import MemoryRequest, TooLarge, check_memory, neighbour_bytes
+
+    plain = MemoryRequest((512, 512), False, "lbfgs", LAYERS)
+    with_term = MemoryRequest((512, 512), False, "lbfgs", LAYERS, neighbour_layers=LAYERS)
+    assert neighbour_bytes(vgg19, (512, 512), ()) == 0
+    needs = []
+    for request in (plain, with_term):
+        with pytest.raises(TooLarge) as refused:
+            check_memory(vgg19, torch.device("cpu"), request, budget=10 * 2**20)
+        needs.append(refused.value.need)
+    assert needs[1] - needs[0] == neighbour_bytes(vgg19, (512, 512), LAYERS)

@@ -50,7 +50,10 @@ def neighbour_bytes(encoder: Encoder, size: tuple[int, int], layers: Sequence[st
     """Peak bytes the neighbour term adds at ``size`` with ``layers``: per layer, four
     float32 copies of its features (the rows, their directions, the matched samples, the
     distances' gradient) and the painting's samples twice (their directions); once, a
-    block of similarities (:data:`impasto.objective.neighbours.BLOCK_ENTRIES`) and its argmax."""
+    block of similarities (:data:`impasto.objective.neighbours.BLOCK_ENTRIES`) and its argmax.
+    Nothing without layers."""
+    if not layers:
+        return 0
     pixels = size[0] * size[1]
     total = BLOCK_ENTRIES * 4 * 2
     for name, channels, area in _layer_outputs(encoder, layers):
@@ -228,9 +231,10 @@ class MemoryRequest:
     image, run through the network without grad (its two largest activations, the first
     block's 64 channels, and its resized copies count); ``held``: bytes the decoded
     inputs already take; ``halo``: a tile's margin; ``histogram_layers``: layers with a
-    histogram term; ``streamed``: every term sums over tiles (see :func:`tiled_bytes`),
-    the content target at ``content_layers`` held whole. ``field``: the option a refusal
-    names."""
+    histogram term; ``neighbour_layers``: layers with a neighbour term (its buffers at
+    the whole picture's size, :func:`neighbour_bytes`); ``streamed``: every term sums over
+    tiles (see :func:`tiled_bytes`), the content target at ``content_layers`` held whole.
+    ``field``: the option a refusal names."""
 
     size: tuple[int, int]
     low_precision: bool
@@ -242,6 +246,7 @@ class MemoryRequest:
     held: int = 0
     halo: int = 0
     histogram_layers: Sequence[str] = ()
+    neighbour_layers: Sequence[str] = ()
     streamed: bool = False
     content_layers: Sequence[str] = ()
 
@@ -262,7 +267,7 @@ def check_memory(
     r = request
     size, low, optimizer, layers, history = r.size, r.low_precision, r.optimizer, r.layers, r.history
     style_pixels, held, halo, histogram_layers = r.style_pixels, r.held, r.halo, r.histogram_layers
-    copies = held + style_pixels * 3 * 4 * 3
+    copies = held + style_pixels * 3 * 4 * 3 + neighbour_bytes(encoder, size, r.neighbour_layers)
     extra = copies + style_pixels * 2 * 64 * (2 if low else 4)
     need = estimate_bytes(encoder, size, low, optimizer, layers, history) + extra
     # In tiles, a painting larger than a tile is read in tiles too (within a window's

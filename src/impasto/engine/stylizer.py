@@ -23,7 +23,7 @@ from impasto.color import COLOR_MODES
 from impasto.config import StyleConfig
 from impasto.digest import digest
 from impasto.engine.events import EVERY_STEP, NO_PREVIEWS, Previews, ProgressCallback
-from impasto.engine.memory import MemoryPlan, MemoryRequest, check_memory, neighbour_bytes
+from impasto.engine.memory import MemoryPlan, MemoryRequest, check_memory
 from impasto.engine.optimize import DEFAULT_POLICY, Policy
 from impasto.engine.plan import Hook, RunPlan, TermsHook, paint
 from impasto.engine.tiles import margins, statistics_in_tiles
@@ -159,8 +159,6 @@ class Stylizer:
         or in tiles with an L-BFGS history that fits (TooLarge when nothing does)."""
         layers = (*recipe.content_layers, *recipe.style_layers)
         histogram_layers = recipe.style_layers if recipe.histogram_weight > 0 else ()
-        neighbours = neighbour_bytes(self.encoder, schedule.final, recipe.neighbour_layers) if (
-            recipe.neighbour_weight) else 0  # fmt: skip
         request = MemoryRequest(
             schedule.final,
             self.autocast is not None,
@@ -170,9 +168,10 @@ class Stylizer:
             style_pixels=max(math.prod(style_size_at(size_of(s), schedule.final, recipe)) for s in loaded.styles),
             field="pixels" if recipe.pixels is not None else "size",
             history=self.policy.history,
-            held=loaded.nbytes + neighbours,
+            held=loaded.nbytes,
             halo=margins(self.encoder, layers)[0],
             histogram_layers=histogram_layers,
+            neighbour_layers=recipe.neighbour_layers if recipe.neighbour_weight else (),
             # every term of a recipe, regional ones included, sums over tiles (a term of a
             # caller's own that does not is evaluated from whole maps, beyond this plan)
             streamed=True,

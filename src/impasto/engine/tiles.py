@@ -191,13 +191,12 @@ def statistics_in_tiles(
     halo, align = margins(network, layers)
     plan = windows(height, width, tile, halo, align)
 
-    wanted = tuple(dict.fromkeys((*layers, *kind.samples)))
-
     def tiles() -> Iterator[tuple[dict[str, Tensor], dict[str, Where]]]:
         for window in plan:
-            yield window_features(network, window.cut(image), window, wanted, strides, pooling, autocast)
+            yield window_features(network, window.cut(image), window, layers, strides, pooling, autocast)
 
-    sampler = {name: TiledSamples(height // strides[name], width // strides[name]) for name in kind.samples}
+    # as style_statistics samples them: at the layers of both
+    sampler = {n: TiledSamples(height // strides[n], width // strides[n]) for n in layers if n in kind.samples}
 
     firsts: dict[str, Tensor] = {}
     seconds: dict[str, Tensor] = {}
@@ -205,8 +204,8 @@ def statistics_in_tiles(
     highs: dict[str, Tensor] = {}
     with torch.no_grad():
         for inside, where in tiles():  # first pass: the sums, each channel's range, the samples
-            for name in kind.samples:
-                sampler[name].add(inside[name], where[name])
+            for name, samples in sampler.items():
+                samples.add(inside[name], where[name])
             for name in layers:
                 feature = inside[name]
                 second = second_moment_sum(feature).double()
@@ -239,7 +238,7 @@ def statistics_in_tiles(
         if quantiles:
             read = quantiles_from_counts(counts[name], atoms[name], lows[name][0], highs[name][0], QUANTILES)
             stats[name] = stats[name].with_quantiles(read)
-        if name in kind.samples:
+        if name in sampler:
             stats[name] = stats[name].with_samples(sampler[name].rows())
     return stats
 
@@ -252,8 +251,9 @@ class TiledSamples:
     def __init__(self, height: int, width: int) -> None:
         self.width = width
         chosen = sample_positions(SAMPLES, height * width)
+        self.count = chosen.numel()
         self.rank = torch.full((height * width,), -1, dtype=torch.long)
-        self.rank[chosen] = torch.arange(chosen.numel())
+        self.rank[chosen] = torch.arange(self.count)
         self.found: Tensor | None = None
 
     def add(self, features: Tensor, where: Where) -> None:
@@ -264,7 +264,7 @@ class TiledSamples:
         kept = rank >= 0
         values = positions_of(features)[kept.to(features.device)]
         if self.found is None:
-            self.found = values.new_empty((int((self.rank >= 0).sum()), values.shape[1]))
+            self.found = values.new_empty((self.count, values.shape[1]))
         self.found[rank[kept].to(values.device)] = values
 
     def rows(self) -> Tensor:

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from impasto.numerics import ordered_sum
+from impasto.objective.histogram import channel_values
 
 #: Painting features kept per layer (a 512 px painting has 24,576 positions at relu3_1).
 SAMPLES = 2048
@@ -35,13 +36,9 @@ def sample_positions(count: int, total: int, device: torch.device | str = "cpu")
 
 
 def positions_of(features: Tensor) -> Tensor:
-    """``(1, C, H, W)`` features as ``(H·W, C)`` rows in at least float32 (a view of channels-last
-    float32 ones)."""
-    return (
-        features.permute(0, 2, 3, 1)
-        .reshape(-1, features.shape[1])
-        .to(torch.promote_types(features.dtype, torch.float32))
-    )
+    """``(1, C, H, W)`` features as ``(H·W, C)`` rows (:func:`channel_values`) in at least
+    float32."""
+    return channel_values(features).to(torch.promote_types(features.dtype, torch.float32))
 
 
 def painting_samples(features: Tensor, count: int = SAMPLES, under: Tensor | None = None) -> Tensor:
@@ -58,6 +55,13 @@ def directions(rows: Tensor, centre: Tensor) -> Tensor:
     return F.normalize(rows - centre, dim=1, eps=1e-12)
 
 
+def sample_directions(samples: Tensor) -> tuple[Tensor, Tensor]:
+    """The painting's samples ``(M, C)`` as :func:`neighbour_sum` compares them: their
+    :func:`directions` about their mean, and that mean ``(C,)``."""
+    centre = samples.mean(dim=0)
+    return directions(samples, centre), centre
+
+
 def nearest(queries: Tensor, keys: Tensor, block_entries: int = BLOCK_ENTRIES) -> Tensor:
     """For each row of ``queries`` ``(N, C)``, the index of the row of ``keys`` ``(M, C)``
     with the largest inner product (ties: the first), computed ``block_entries // M`` rows
@@ -67,13 +71,13 @@ def nearest(queries: Tensor, keys: Tensor, block_entries: int = BLOCK_ENTRIES) -
     return torch.cat(found) if found else queries.new_zeros(0, dtype=torch.long)
 
 
-def neighbour_sum(features: Tensor, samples: Tensor, centre: Tensor, weights: Tensor | None = None) -> Tensor:
+def neighbour_sum(features: Tensor, keys: Tensor, centre: Tensor, weights: Tensor | None = None) -> Tensor:
     """``Σ_p m_p (1 - cos(f_p - μ, s_{n(p)} - μ))`` over the positions of ``features``,
-    ``s_{n(p)}`` the sample nearest to ``f_p`` in centred cosine, ``μ = centre``; ``m`` the
-    positions' ``weights`` ``(H·W,)`` (None = 1). The matches are held constant, so the
-    gradient pulls each feature's direction toward its match's. A 0-d float32 tensor."""
+    ``s_{n(p)}`` the sample nearest to ``f_p`` in centred cosine, ``μ = centre``, ``keys``
+    the samples' directions (:func:`sample_directions`); ``m`` the positions' ``weights``
+    ``(H·W,)`` (None = 1). The matches are held constant, so the gradient pulls each
+    feature's direction toward its match's. A 0-d float32 tensor."""
     rows = directions(positions_of(features), centre)
-    keys = directions(samples, centre)
     with torch.no_grad():
         match = nearest(rows, keys)
     distance = 1 - (rows * keys[match]).sum(dim=1)

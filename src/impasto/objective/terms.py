@@ -15,6 +15,7 @@ positions (:class:`Summed`: content, Gram, W2) or into a histogram's passes
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol, runtime_checkable
@@ -50,7 +51,7 @@ from impasto.objective.losses import (
     tv_loss,
     wasserstein_loss,
 )
-from impasto.objective.neighbours import neighbour_sum
+from impasto.objective.neighbours import neighbour_sum, sample_directions
 from impasto.objective.targets import Region, Targets
 
 
@@ -283,6 +284,13 @@ class RegionalLayer(OneLayer):
         """The regions that cover any of this layer, in order."""
         return [r for r in self.regions if r.share[self.layer] > 0]
 
+    def _weights(self, region: Region, where: Where | None = None) -> Tensor:
+        """The region's mask at the tile's positions (the whole map's with None), ``(N, 1)``."""
+        mask = region.mask[self.layer]
+        if where is not None:
+            mask = mask[..., where[0], where[1]]
+        return mask.permute(0, 2, 3, 1).reshape(-1, 1).to(torch.float32)
+
 
 @dataclass(frozen=True)
 class RegionalTerm(RegionalLayer):
@@ -361,13 +369,6 @@ class RegionalHistogramTerm(RegionalLayer):
     # The passes of a tiled evaluation (:class:`Ranked`), each region's on a leading axis:
     # :func:`impasto.objective.histogram.masked_remap`'s steps over tiles.
 
-    def _weights(self, region: Region, where: Where | None = None) -> Tensor:
-        """The region's mask at the tile's positions (the whole map's with None), ``(N, 1)``."""
-        mask = region.mask[self.layer]
-        if where is not None:
-            mask = mask[..., where[0], where[1]]
-        return mask.permute(0, 2, 3, 1).reshape(-1, 1).to(torch.float32)
-
     def extremes(self, features: Tensor, where: Where) -> tuple[Tensor, Tensor]:
         """Per region, the tile's per-channel extremes of the positions under its mask,
         ``(R, 1, C)`` each (±inf where the tile has none)."""
@@ -424,16 +425,17 @@ class NeighbourTerm(OneLayer):
     weight: float
     wide: bool = False
 
-    @property
-    def centre(self) -> Tensor:
-        return self.samples.mean(dim=0)
+    @functools.cached_property
+    def keys(self) -> tuple[Tensor, Tensor]:
+        """The samples' directions and their centre, made once (:func:`sample_directions`)."""
+        return sample_directions(self.samples)
 
     def __call__(self, features: Features) -> Tensor:
         raw = features.raw[self.layer]
-        return self.weight * neighbour_sum(raw, self.samples, self.centre) / (raw.shape[-2] * raw.shape[-1])
+        return self.weight * neighbour_sum(raw, *self.keys) / (raw.shape[-2] * raw.shape[-1])
 
     def sums(self, features: Tensor, where: Where) -> tuple[Tensor, ...]:
-        return (neighbour_sum(features, self.samples, self.centre),)
+        return (neighbour_sum(features, *self.keys),)
 
     def from_sums(self, sums: Sequence[Tensor], positions: int) -> Tensor:
         return self.weight * sums[0] / positions
@@ -452,16 +454,16 @@ class RegionalNeighbourTerm(RegionalLayer):
     weight: float
     wide: bool = False
 
+    @functools.cached_property
+    def keys(self) -> list[tuple[Tensor, Tensor]]:
+        """Each present region's samples' directions and centre, made once."""
+        return [sample_directions(region.samples[self.layer]) for region in self.present()]
+
     def _distances(self, features: Tensor, where: Where | None) -> list[Tensor]:
-        out = []
-        for region in self.present():
-            mask = region.mask[self.layer]
-            if where is not None:
-                mask = mask[..., where[0], where[1]]
-            samples = region.samples[self.layer]
-            weights = mask.permute(0, 2, 3, 1).reshape(-1).float()
-            out.append(neighbour_sum(features, samples, samples.mean(dim=0), weights))
-        return out
+        return [
+            neighbour_sum(features, *keys, self._weights(region, where)[:, 0])
+            for region, keys in zip(self.present(), self.keys, strict=True)
+        ]
 
     def __call__(self, features: Features) -> Tensor:
         return self.from_sums(self._distances(features.raw[self.layer], None), 0)
