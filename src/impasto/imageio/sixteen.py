@@ -78,6 +78,10 @@ def filtered_rows(rows: np.ndarray, above: np.ndarray) -> np.ndarray:
     return out
 
 
+#: TIFF field types: 16-bit and 32-bit unsigned, a fraction of two 32-bit ones, bytes.
+_SHORT, _LONG, _RATIONAL, _UNDEFINED = 3, 4, 5, 7
+
+
 def write_tiff16(stream: BinaryIO, pixels: np.ndarray, dpi: float | None, icc: bytes | None) -> None:
     """A 16-bit RGB baseline TIFF (little-endian, chunky), in strips of :data:`BAND_ROWS`
     rows compressed by Deflate after horizontal differencing (predictor 2: each sample
@@ -96,24 +100,23 @@ def write_tiff16(stream: BinaryIO, pixels: np.ndarray, dpi: float | None, icc: b
     def add(tag: int, kind: int, values: bytes, count: int) -> None:
         entries.append((tag, kind, count, values))
 
-    short, long, rational, undefined = 3, 4, 5, 7
-    add(256, long, struct.pack("<I", w), 1)
-    add(257, long, struct.pack("<I", h), 1)
-    add(258, short, struct.pack("<HHH", 16, 16, 16), 3)
-    add(259, short, struct.pack("<H", 8), 1)  # Deflate
-    add(262, short, struct.pack("<H", 2), 1)  # RGB
-    add(273, long, bytes(4 * len(strips)), len(strips))  # strip offsets, filled in below
-    add(277, short, struct.pack("<H", 3), 1)
-    add(278, long, struct.pack("<I", BAND_ROWS), 1)
-    add(279, long, struct.pack(f"<{len(strips)}I", *map(len, strips)), len(strips))
+    add(256, _LONG, struct.pack("<I", w), 1)
+    add(257, _LONG, struct.pack("<I", h), 1)
+    add(258, _SHORT, struct.pack("<HHH", 16, 16, 16), 3)
+    add(259, _SHORT, struct.pack("<H", 8), 1)  # Deflate
+    add(262, _SHORT, struct.pack("<H", 2), 1)  # RGB
+    add(273, _LONG, bytes(4 * len(strips)), len(strips))  # strip offsets, filled in below
+    add(277, _SHORT, struct.pack("<H", 3), 1)
+    add(278, _LONG, struct.pack("<I", BAND_ROWS), 1)
+    add(279, _LONG, struct.pack(f"<{len(strips)}I", *map(len, strips)), len(strips))
     numerator = round(resolution * 1000)
-    add(282, rational, struct.pack("<II", numerator, 1000), 1)
-    add(283, rational, struct.pack("<II", numerator, 1000), 1)
-    add(284, short, struct.pack("<H", 1), 1)  # chunky
-    add(296, short, struct.pack("<H", 2), 1)  # inches
-    add(317, short, struct.pack("<H", 2), 1)  # horizontal differencing
+    add(282, _RATIONAL, struct.pack("<II", numerator, 1000), 1)
+    add(283, _RATIONAL, struct.pack("<II", numerator, 1000), 1)
+    add(284, _SHORT, struct.pack("<H", 1), 1)  # chunky
+    add(296, _SHORT, struct.pack("<H", 2), 1)  # inches
+    add(317, _SHORT, struct.pack("<H", 2), 1)  # horizontal differencing
     if icc is not None:
-        add(34675, undefined, icc, len(icc))
+        add(34675, _UNDEFINED, icc, len(icc))
     _write_tiff(stream, entries, strips)
 
 
@@ -121,11 +124,10 @@ def _write_tiff(stream: BinaryIO, entries: list[tuple[int, int, int, bytes]], st
     """A little-endian TIFF of one image: the header, its directory of ``entries`` (tag,
     type, count, value bytes; tag 273's value, the strips' offsets, is filled in here),
     the values longer than 4 bytes after it, word-aligned, then the ``strips``."""
-    short, long, rational, undefined = 3, 4, 5, 7
     entries = sorted(entries)
     ifd_at = 8
     ifd_size = 2 + 12 * len(entries) + 4
-    sizes = {short: 2, long: 4, rational: 8, undefined: 1}
+    sizes = {_SHORT: 2, _LONG: 4, _RATIONAL: 8, _UNDEFINED: 1}
     values_at: dict[int, int] = {}
     at = ifd_at + ifd_size
     for tag, kind, count, value in entries:
