@@ -1,12 +1,13 @@
 """16-bit files of a print: size and seconds of impasto's PNG and TIFF writers against the
-libraries that write them (tifffile, pypng, OpenCV; each skipped when not installed), on
+libraries that write them (tifffile and pypng skipped when not installed; OpenCV, of the
+``video`` extra, is needed: it reads every file back), on
 one picture at A4 and 300 dpi (3508x2480): a shared photo resized to it in float (bicubic),
 as a print's pixels are (every 16-bit sample its own, not an 8-bit value times 257).
 
     python benchmarks/sixteen.py
     python benchmarks/sixteen.py --photo chicago --size 4961   # A3
 
-Every file is read back and checked to hold the same samples (OpenCV reads them).
+Every file is read back and checked to hold the same samples.
 """
 
 from __future__ import annotations
